@@ -1,0 +1,157 @@
+package budget
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+)
+
+// All returns a budget that reserves from every one of budgets, all-or-nothing: a
+// denial or an error from any member releases what the others granted and is returned
+// unchanged (a *DeniedError names the member that said no). Record and Release settle
+// every member with the same usage; their errors are joined.
+//
+// The result is also a RangeReserver when every member is one: it grants the smallest
+// amount any member allows. Members are asked in order, each for at most what the ones
+// before it granted, so a member earlier in the list may hold more than the final grant
+// until the call is settled (the surplus is refunded then).
+//
+// Its Consumed is the usage recorded through it, not the members' totals. Nil members
+// are skipped; All() with no members grants everything.
+func All(budgets ...TokenBudget) TokenBudget {
+	m := &all{}
+	names := make([]string, 0, len(budgets))
+	for _, b := range budgets {
+		if b == nil {
+			continue
+		}
+		m.members = append(m.members, b)
+		if n, ok := b.(interface{ Name() string }); ok && n.Name() != "" {
+			names = append(names, n.Name())
+		}
+	}
+	m.name = "all(" + strings.Join(names, ",") + ")"
+	ranged := true
+	for _, b := range m.members {
+		if _, ok := b.(RangeReserver); !ok {
+			ranged = false
+		}
+	}
+	if ranged {
+		return &allRange{m}
+	}
+	return m
+}
+
+type all struct {
+	members  []TokenBudget
+	name     string
+	consumed atomic.Uint64
+}
+
+type allRange struct{ *all }
+
+// Name is "all(member names...)".
+func (m *all) Name() string { return m.name }
+
+// Members returns the budgets m reserves from, in order. The slice must not be changed.
+func (m *all) Members() []TokenBudget { return m.members }
+
+func (m *all) TryReserve(ctx context.Context, estimate uint64) (*Reservation, error) {
+	held := make([]*Reservation, len(m.members))
+	for i, b := range m.members {
+		r, err := b.TryReserve(ctx, estimate)
+		if err != nil {
+			m.rollback(ctx, held[:i])
+			return nil, err
+		}
+		held[i] = r
+	}
+	return NewReservationState(m, "", estimate, held), nil
+}
+
+func (m *allRange) TryReserveRange(ctx context.Context, min, max uint64) (*Reservation, error) {
+	if max < min {
+		max = min
+	}
+	held := make([]*Reservation, len(m.members))
+	for i, b := range m.members {
+		r, err := b.(RangeReserver).TryReserveRange(ctx, min, max)
+		if err != nil {
+			m.rollback(ctx, held[:i])
+			return nil, err
+		}
+		held[i] = r
+		if t := r.Tokens(); t < max {
+			max = t
+		}
+	}
+	return NewReservationState(m, "", max, held), nil
+}
+
+func (m *all) rollback(ctx context.Context, held []*Reservation) {
+	ctx = context.WithoutCancel(ctx) // a cancelled caller must still give its holds back
+	for i := len(held) - 1; i >= 0; i-- {
+		_ = m.members[i].Release(ctx, held[i])
+	}
+}
+
+func (m *all) holds(r *Reservation) ([]*Reservation, error) {
+	if err := CheckIssuer(r, m, m.name); err != nil {
+		return nil, err
+	}
+	held, ok := r.State().([]*Reservation)
+	if !ok || len(held) != len(m.members) {
+		return nil, CheckIssuer(nil, m, m.name)
+	}
+	return held, nil
+}
+
+func (m *all) Record(ctx context.Context, r *Reservation, prompt, completion uint64) error {
+	held, err := m.holds(r)
+	if err != nil {
+		return err
+	}
+	if !r.Settle() {
+		return nil
+	}
+	var errs []error
+	for i, b := range m.members {
+		if err := b.Record(ctx, held[i], prompt, completion); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	usage := SaturatingAdd(prompt, completion)
+	for {
+		c := m.consumed.Load()
+		if m.consumed.CompareAndSwap(c, SaturatingAdd(c, usage)) {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *all) Release(ctx context.Context, r *Reservation) error {
+	held, err := m.holds(r)
+	if err != nil {
+		return err
+	}
+	if !r.Settle() {
+		return nil
+	}
+	var errs []error
+	for i, b := range m.members {
+		if err := b.Release(ctx, held[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load(), nil }
+
+var (
+	_ TokenBudget   = (*all)(nil)
+	_ RangeReserver = (*allRange)(nil)
+)

@@ -1,0 +1,290 @@
+package budget
+
+import (
+	"context"
+	"math"
+	"sync/atomic"
+	"time"
+)
+
+// Atomic is an in-process TokenBudget. It takes no lock: every grant is one
+// compare-and-swap on a single word, committed (consumed + held, debt included), so a
+// grant is decided against an exact view of the budget at that instant. consumed is a
+// second counter that is only ever added to; held is committed − consumed.
+//
+// Windows. With WithWindow, each period starts with nothing consumed or held. A
+// reservation belongs to the window it was taken in: when it is settled after that
+// window has closed, its usage is recorded in the closed window (it never shows in the
+// new window's Consumed, and is never counted twice), and its hold, which the new window
+// never carried, is not returned to the new window. The rollover is itself a single
+// compare-and-swap, so no usage is lost to a race between two goroutines that both
+// notice the end of a window.
+//
+// The zero value is not usable; call NewAtomic.
+type Atomic struct {
+	capacity uint64
+	name     string
+	window   Window
+	clock    func() time.Time
+	alert    float64
+	onAlert  func(Snapshot)
+	alertAt  uint64
+	cur      atomic.Pointer[window]
+}
+
+// window is one period's counters. A non-windowed budget has exactly one, forever.
+type window struct {
+	owner     *Atomic
+	committed atomic.Uint64 // consumed + held, debt included; the word grants CAS on
+	consumed  atomic.Uint64 // only added to
+	alerted   atomic.Bool
+	end       int64 // Unix nanoseconds; math.MaxInt64 when not windowed
+	endTime   time.Time
+}
+
+// Option configures a budget built by NewAtomic.
+type Option func(*Atomic)
+
+// WithName names the budget; the name is reported in denials and snapshots.
+func WithName(name string) Option { return func(a *Atomic) { a.name = name } }
+
+// WithWindow resets the budget at the start of every period of w. A nil w means no
+// window.
+func WithWindow(w Window) Option { return func(a *Atomic) { a.window = w } }
+
+// WithClock sets the clock windows are read from (time.Now by default). A nil clock
+// means time.Now.
+func WithClock(now func() time.Time) Option { return func(a *Atomic) { a.clock = now } }
+
+// WithAlert calls fn once per window, synchronously in the goroutine whose Record made
+// consumption first reach fraction × capacity. fn must not block. A fraction outside
+// (0, 1] or a nil fn disables the alert; a fraction of 1 fires when the budget is spent.
+func WithAlert(fraction float64, fn func(Snapshot)) Option {
+	return func(a *Atomic) { a.alert, a.onAlert = fraction, fn }
+}
+
+// NewAtomic returns a budget of capacity tokens. A capacity of 0 denies everything.
+func NewAtomic(capacity uint64, opts ...Option) *Atomic {
+	a := &Atomic{capacity: capacity}
+	for _, o := range opts {
+		if o != nil {
+			o(a)
+		}
+	}
+	if a.clock == nil {
+		a.clock = time.Now
+	}
+	if a.onAlert != nil && a.alert > 0 && a.alert <= 1 {
+		a.alertAt = uint64(math.Ceil(a.alert * float64(capacity)))
+		if a.alertAt == 0 {
+			a.alertAt = 1
+		}
+	} else {
+		a.onAlert = nil
+	}
+	a.cur.Store(a.newWindow(a.clock()))
+	return a
+}
+
+func (a *Atomic) newWindow(now time.Time) *window {
+	if a.window == nil {
+		return &window{owner: a, end: math.MaxInt64}
+	}
+	_, end := a.window.Bounds(now)
+	if !end.After(now) { // a broken Window; never loop on it
+		end = now.Add(time.Nanosecond)
+	}
+	return &window{owner: a, end: end.UnixNano(), endTime: end}
+}
+
+// current returns the window that holds now, rolling over when the clock has passed
+// the end of the one in force.
+func (a *Atomic) current() *window {
+	w := a.cur.Load()
+	if a.window == nil {
+		return w
+	}
+	now := a.clock()
+	if now.UnixNano() < w.end {
+		return w
+	}
+	return a.roll(w, now)
+}
+
+func (a *Atomic) roll(old *window, now time.Time) *window {
+	next := a.newWindow(now)
+	for {
+		if a.cur.CompareAndSwap(old, next) {
+			return next
+		}
+		old = a.cur.Load()
+		if now.UnixNano() < old.end {
+			return old // another goroutine rolled first
+		}
+	}
+}
+
+// Name is the name given by WithName.
+func (a *Atomic) Name() string { return a.name }
+
+// Capacity is the number of tokens the budget grants per window.
+func (a *Atomic) Capacity() uint64 { return a.capacity }
+
+// TryReserve holds estimate tokens, or returns a *DeniedError when
+// capacity − consumed − held is less than estimate or is 0. It never blocks and
+// ignores ctx.
+//
+// When the caller keeps the reservation on its stack (TryReserve is small enough to
+// inline), a reserve and settle allocate nothing.
+func (a *Atomic) TryReserve(_ context.Context, estimate uint64) (*Reservation, error) {
+	return a.reserve(&Reservation{tokens: estimate}) // Issuer() finds a through r.win
+}
+
+// TryReserveRange holds as much as is left between min and max (all of max when it
+// fits), or returns a *DeniedError with Requested = min when less than min, or
+// nothing, is left. min > max is a request for exactly min.
+func (a *Atomic) TryReserveRange(_ context.Context, min, max uint64) (*Reservation, error) {
+	return a.reserveRange(&Reservation{}, min, max)
+}
+
+// reserve adds r.tokens to committed when they fit, sets r.win to the window they were
+// taken in and returns r; it returns nil and a *DeniedError when they do not fit. r
+// only flows to the result, so it can live on the stack of TryReserve's caller.
+func (a *Atomic) reserve(r *Reservation) (*Reservation, error) {
+	w := a.current()
+	for {
+		c := w.committed.Load()
+		if c >= a.capacity || a.capacity-c < r.tokens {
+			return nil, a.denied(r.tokens, c)
+		}
+		if w.committed.CompareAndSwap(c, c+r.tokens) {
+			r.win = w
+			return r, nil
+		}
+	}
+}
+
+func (a *Atomic) reserveRange(r *Reservation, min, max uint64) (*Reservation, error) {
+	if max < min {
+		max = min
+	}
+	w := a.current()
+	for {
+		c := w.committed.Load()
+		if c >= a.capacity || a.capacity-c < min {
+			return nil, a.denied(min, c)
+		}
+		g := a.capacity - c
+		if g > max {
+			g = max
+		}
+		if w.committed.CompareAndSwap(c, c+g) {
+			r.tokens, r.win = g, w
+			return r, nil
+		}
+	}
+}
+
+func (a *Atomic) denied(requested, committed uint64) error {
+	var left uint64
+	if committed < a.capacity {
+		left = a.capacity - committed
+	}
+	return &DeniedError{Budget: a.name, Requested: requested, Remaining: left}
+}
+
+// Record settles r with the usage the provider reported: committed moves from the hold
+// to the usage, so an over-estimate is refunded and an overage charged in full (as
+// debt when it exceeds what was left). A second settle of r returns nil and changes
+// nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
+func (a *Atomic) Record(_ context.Context, r *Reservation, prompt, completion uint64) error {
+	if r == nil || r.win == nil || r.win.owner != a {
+		return CheckIssuer(r, a, a.name)
+	}
+	if !r.Settle() {
+		return nil
+	}
+	a.settle(r.win, r.tokens, SaturatingAdd(prompt, completion))
+	return nil
+}
+
+// Release returns r's hold whole. A second settle of r returns nil and changes
+// nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
+func (a *Atomic) Release(_ context.Context, r *Reservation) error {
+	if r == nil || r.win == nil || r.win.owner != a {
+		return CheckIssuer(r, a, a.name)
+	}
+	if !r.Settle() {
+		return nil
+	}
+	a.settle(r.win, r.tokens, 0)
+	return nil
+}
+
+func (a *Atomic) settle(w *window, hold, usage uint64) {
+	for {
+		c := w.committed.Load()
+		n := c - hold // c ≥ hold: the hold is part of committed until this CAS
+		if hold > c {
+			n = 0
+		}
+		n = SaturatingAdd(n, usage)
+		if w.committed.CompareAndSwap(c, n) {
+			break
+		}
+	}
+	if usage == 0 {
+		return
+	}
+	var after uint64
+	for {
+		c := w.consumed.Load()
+		after = SaturatingAdd(c, usage)
+		if w.consumed.CompareAndSwap(c, after) {
+			break
+		}
+	}
+	if a.onAlert != nil && after >= a.alertAt && !w.alerted.Load() && w.alerted.CompareAndSwap(false, true) {
+		a.onAlert(a.snapshot(w))
+	}
+}
+
+// Consumed is the usage recorded in the current window.
+func (a *Atomic) Consumed(context.Context) (uint64, error) {
+	return a.current().consumed.Load(), nil
+}
+
+// Remaining is what the next reservation may take: capacity − consumed − held,
+// floored at 0.
+func (a *Atomic) Remaining() uint64 {
+	c := a.current().committed.Load()
+	if c >= a.capacity {
+		return 0
+	}
+	return a.capacity - c
+}
+
+// Snapshot reports the budget's current window. Consumed and Held are read one after
+// the other, not in one instant, but Held is never negative.
+func (a *Atomic) Snapshot(context.Context) (Snapshot, error) {
+	return a.snapshot(a.current()), nil
+}
+
+func (a *Atomic) snapshot(w *window) Snapshot {
+	consumed := w.consumed.Load() // before committed: every usage reaches committed first
+	committed := w.committed.Load()
+	s := Snapshot{Name: a.name, Capacity: a.capacity, Consumed: consumed, WindowEnd: w.endTime}
+	if committed > consumed {
+		s.Held = committed - consumed
+	}
+	if committed < a.capacity {
+		s.Remaining = a.capacity - committed
+	}
+	return s
+}
+
+var (
+	_ TokenBudget   = (*Atomic)(nil)
+	_ RangeReserver = (*Atomic)(nil)
+	_ Observable    = (*Atomic)(nil)
+)

@@ -1,0 +1,30 @@
+package budget
+
+import "context"
+
+type contextKey struct{}
+
+// NewContext returns a copy of ctx that carries b in addition to the budgets ctx
+// already carries, innermost last. Middleware reserves against every budget in the
+// context, all-or-nothing, so a per-run budget nested under a per-tenant one limits a
+// run by both. A nil b returns ctx unchanged.
+func NewContext(ctx context.Context, b TokenBudget) context.Context {
+	if b == nil {
+		return ctx
+	}
+	outer := FromContext(ctx)
+	list := make([]TokenBudget, len(outer)+1) // never share a backing array with the parent
+	copy(list, outer)
+	list[len(outer)] = b
+	return context.WithValue(ctx, contextKey{}, list)
+}
+
+// FromContext returns the budgets carried by ctx, outermost first, or nil. The slice
+// is shared with ctx and must not be modified.
+func FromContext(ctx context.Context) []TokenBudget {
+	if ctx == nil {
+		return nil
+	}
+	list, _ := ctx.Value(contextKey{}).([]TokenBudget)
+	return list
+}

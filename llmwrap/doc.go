@@ -1,0 +1,18 @@
+// Package llmwrap is the decorator kit spendguard is built on: it wraps any
+// langchaingo llms.Model in a chain of Middleware, in the manner of net/http
+// middleware, and gives every call a Spend record that the middleware fill in and the
+// caller can read.
+//
+//	model := llmwrap.Wrap(openaiLLM,
+//		llmwrap.WithModelName("gpt-4o-mini"), // names the model for spans and allowances
+//		otel.Middleware(),                     // outermost: sees denials too
+//		middleware.Budget(b),                  // reserves, records, denies
+//	)
+//
+// It also normalizes what providers report: UsageOf reads the token usage of every
+// provider in langchaingo v0.1.14 into one Usage, and an Estimator guesses a prompt's
+// size before it is sent.
+//
+// llmwrap imports langchaingo but neither OpenTelemetry nor the budget enforcement;
+// those meet through Spend.
+package llmwrap

@@ -1,0 +1,29 @@
+package llmwrap
+
+import "github.com/tmc/langchaingo/llms"
+
+// Usage is the token usage of one call, normalized across providers.
+type Usage struct {
+	PromptTokens     uint64 // billed input tokens, cached ones included
+	CompletionTokens uint64 // output tokens, reasoning ones included
+	// CachedPromptTokens is the part of PromptTokens read from the provider's cache.
+	CachedPromptTokens uint64
+	// ReasoningTokens is the part of CompletionTokens spent on hidden reasoning.
+	ReasoningTokens uint64
+}
+
+// Total is PromptTokens + CompletionTokens, saturating.
+func (u Usage) Total() uint64 {
+	t := u.PromptTokens + u.CompletionTokens
+	if t < u.PromptTokens {
+		return ^uint64(0)
+	}
+	return t
+}
+
+// Estimator guesses how many tokens a prompt will be billed for before it is sent.
+// Implementations must be safe for concurrent use, must not use the network, and must
+// accept any input (nil messages, nil options, unknown part types) without panicking.
+type Estimator interface {
+	Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) (prompt uint64)
+}

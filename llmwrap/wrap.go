@@ -1,0 +1,99 @@
+package llmwrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tmc/langchaingo/llms"
+)
+
+// GenerateFunc has the shape of llms.Model's GenerateContent.
+type GenerateFunc func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error)
+
+// Middleware decorates a GenerateFunc. It may act before and after calling next, or
+// not call next at all (a budget denial), and it reads and fills the call's Spend
+// through SpendFrom(ctx).
+type Middleware func(next GenerateFunc) GenerateFunc
+
+// ErrEmptyResponse is returned by a wrapped model's Call when the model returned
+// neither a response with at least one choice nor an error.
+var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
+
+// Wrap returns m decorated by mws, mws[0] outermost. Every GenerateContent call gets a
+// fresh Spend, created before the first middleware runs. Call goes through
+// GenerateContent, so the middleware see it too. When m implements
+// llms.ReasoningModel, so does the result.
+//
+// Nil middleware are skipped; a nil m gives a model whose calls return an error.
+func Wrap(m llms.Model, mws ...Middleware) llms.Model {
+	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
+	var gen GenerateFunc
+	if m == nil {
+		gen = func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+			return nil, errors.New("llmwrap: Wrap was given a nil model")
+		}
+	} else {
+		gen = m.GenerateContent
+	}
+	for i := len(mws) - 1; i >= 0; i-- {
+		if mws[i] != nil {
+			gen = mws[i](gen)
+		}
+	}
+	w.gen = gen
+	if rm, ok := m.(llms.ReasoningModel); ok {
+		return &reasoningModel{model: w, rm: rm}
+	}
+	return w
+}
+
+type model struct {
+	next llms.Model
+	gen  GenerateFunc
+	typ  string
+}
+
+// GenerateContent runs the middleware chain with a new Spend in the context.
+func (m *model) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c := &spendContext{Context: ctx}
+	c.spend.init(m.typ, opts)
+	resp, err := m.gen(c, msgs, opts...)
+	if err == nil && resp == nil {
+		err = ErrEmptyResponse
+	}
+	c.spend.Err = err
+	return resp, err
+}
+
+// Call sends prompt as one human message through GenerateContent and returns the first
+// choice's text.
+func (m *model) Call(ctx context.Context, prompt string, opts ...llms.CallOption) (string, error) {
+	resp, err := m.GenerateContent(ctx, []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, prompt)}, opts...)
+	if err != nil {
+		return "", err
+	}
+	if len(resp.Choices) == 0 || resp.Choices[0] == nil {
+		return "", ErrEmptyResponse
+	}
+	return resp.Choices[0].Content, nil
+}
+
+// Unwrap returns the model that was wrapped.
+func (m *model) Unwrap() llms.Model { return m.next }
+
+type reasoningModel struct {
+	*model
+	rm llms.ReasoningModel
+}
+
+// SupportsReasoning reports what the wrapped model reports.
+func (r *reasoningModel) SupportsReasoning() bool { return r.rm.SupportsReasoning() }
+
+var (
+	_ llms.Model          = (*model)(nil)
+	_ llms.ReasoningModel = (*reasoningModel)(nil)
+)
