@@ -68,7 +68,7 @@ func (m *all) TryReserve(ctx context.Context, estimate uint64) (*Reservation, er
 		}
 		held[i] = r
 	}
-	return NewReservationState(m, "", estimate, held), nil
+	return m.reservation(estimate, held), nil
 }
 
 func (m *allRange) TryReserveRange(ctx context.Context, min, max uint64) (*Reservation, error) {
@@ -87,7 +87,20 @@ func (m *allRange) TryReserveRange(ctx context.Context, min, max uint64) (*Reser
 			max = t
 		}
 	}
-	return NewReservationState(m, "", max, held), nil
+	return m.reservation(max, held), nil
+}
+
+// reservation carries the members' holds, and the first member's fail-open cause so
+// that the caller learns the call was not fully accounted for.
+func (m *all) reservation(tokens uint64, held []*Reservation) *Reservation {
+	r := NewReservationState(m, "", tokens, held)
+	for _, h := range held {
+		if err := h.FailedOpen(); err != nil {
+			r.failErr = err
+			break
+		}
+	}
+	return r
 }
 
 func (m *all) rollback(ctx context.Context, held []*Reservation) {

@@ -78,6 +78,7 @@ type Reservation struct {
 	settled atomic.Bool
 	win     *window // the Atomic window the hold was taken in
 	state   any
+	failErr error // non-nil: granted without accounting because the store failed open
 }
 
 // NewReservation builds a reservation for a budget outside this package. issuer
@@ -92,6 +93,26 @@ func NewReservation(issuer any, id string, tokens uint64) *Reservation {
 // reservations there).
 func NewReservationState(issuer any, id string, tokens uint64, state any) *Reservation {
 	return &Reservation{issuer: issuer, id: id, tokens: tokens, state: state}
+}
+
+// NewFailOpenReservation builds a reservation that a budget grants without holding
+// anything because its store could not be reached and it is configured to fail open.
+// cause (which should wrap ErrUnavailable) is reported by FailedOpen, so middleware can
+// say in the call's record that the call was not accounted for.
+func NewFailOpenReservation(issuer any, tokens uint64, cause error) *Reservation {
+	if cause == nil {
+		cause = ErrUnavailable
+	}
+	return &Reservation{issuer: issuer, tokens: tokens, failErr: cause}
+}
+
+// FailedOpen returns the cause when r was granted without accounting because its
+// budget's store was unavailable (see NewFailOpenReservation), and nil otherwise.
+func (r *Reservation) FailedOpen() error {
+	if r == nil {
+		return nil
+	}
+	return r.failErr
 }
 
 // Tokens is the number of tokens held. It is 0 for a nil reservation.
