@@ -20,6 +20,12 @@ import (
 // compare-and-swap, so no usage is lost to a race between two goroutines that both
 // notice the end of a window.
 //
+// Grants are optimistic: TryReserve adds its estimate and takes it back when it did
+// not fit, then decides again exactly. So for the few nanoseconds that a refused
+// estimate is on the counter, a concurrent TryReserve near exhaustion may be refused
+// too, and Snapshot and Remaining may read that much less; no reservation is ever
+// granted beyond capacity. TryReserveRange decides with a compare-and-swap loop.
+//
 // The zero value is not usable; call NewAtomic.
 type Atomic struct {
 	capacity uint64
@@ -35,11 +41,14 @@ type Atomic struct {
 // window is one period's counters. A non-windowed budget has exactly one, forever.
 type window struct {
 	owner     *Atomic
-	committed atomic.Uint64 // consumed + held, debt included; the word grants CAS on
-	consumed  atomic.Uint64 // only added to
-	alerted   atomic.Bool
 	end       int64 // Unix nanoseconds; math.MaxInt64 when not windowed
 	endTime   time.Time
+	alerted   atomic.Bool
+	_         [64]byte      // keep the read-mostly fields off the contended lines
+	committed atomic.Uint64 // consumed + held, debt included; the word grants CAS on
+	_         [56]byte      // consumed on a line of its own: settles don't stall reserves
+	consumed  atomic.Uint64 // only added to
+	_         [56]byte
 }
 
 // Option configures a budget built by NewAtomic.
@@ -152,7 +161,17 @@ func (a *Atomic) TryReserveRange(_ context.Context, min, max uint64) (*Reservati
 // only flows to the result, so it can live on the stack of TryReserve's caller.
 func (a *Atomic) reserve(r *Reservation) (*Reservation, error) {
 	w := a.current()
-	for {
+	if r.tokens < fastLimit {
+		// Optimistic: one Add, which never retries under contention, then take it back
+		// if it did not fit. Checking old < capacity as well keeps "nothing left denies
+		// everything" for an estimate of 0.
+		if n := w.committed.Add(r.tokens); n <= a.capacity && n-r.tokens < a.capacity {
+			r.win = w
+			return r, nil
+		}
+		w.committed.Add(-r.tokens)
+	}
+	for { // the exact decision, for huge estimates and to report what is left
 		c := w.committed.Load()
 		if c >= a.capacity || a.capacity-c < r.tokens {
 			return nil, a.denied(r.tokens, c)
@@ -221,28 +240,35 @@ func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	return nil
 }
 
+// fastLimit bounds the amounts settle adds with a plain atomic Add instead of a
+// compare-and-swap loop: below it a wrapped sum can only come from a counter that was
+// already saturated by an absurd usage, which settle detects and re-saturates.
+const fastLimit = 1 << 62
+
 func (a *Atomic) settle(w *window, hold, usage uint64) {
-	for {
-		c := w.committed.Load()
-		n := c - hold // c ≥ hold: the hold is part of committed until this CAS
-		if hold > c {
-			n = 0
+	// committed: the hold leaves, the usage enters. Under contention an Add never
+	// retries, which is most of what keeps settle cheap.
+	if hold < fastLimit && usage < fastLimit {
+		n := w.committed.Add(usage - hold) // c ≥ hold, so this is c − hold + usage mod 2^64
+		if usage > hold && n < usage-hold {
+			w.committed.Store(math.MaxUint64) // wrapped past a saturated count
 		}
-		n = SaturatingAdd(n, usage)
-		if w.committed.CompareAndSwap(c, n) {
-			break
+	} else {
+		for {
+			c := w.committed.Load()
+			n := SaturatingAdd(c-min(hold, c), usage)
+			if w.committed.CompareAndSwap(c, n) {
+				break
+			}
 		}
 	}
 	if usage == 0 {
 		return
 	}
-	var after uint64
-	for {
-		c := w.consumed.Load()
-		after = SaturatingAdd(c, usage)
-		if w.consumed.CompareAndSwap(c, after) {
-			break
-		}
+	after := w.consumed.Add(usage)
+	if after < usage {
+		w.consumed.Store(math.MaxUint64)
+		after = math.MaxUint64
 	}
 	if a.onAlert != nil && after >= a.alertAt && !w.alerted.Load() && w.alerted.CompareAndSwap(false, true) {
 		a.onAlert(a.snapshot(w))

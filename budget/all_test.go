@@ -1,0 +1,212 @@
+package budget_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spendguard/spendguard/budget"
+)
+
+// failing is a budget whose store is down.
+type failing struct{ budget.TokenBudget }
+
+func (failing) TryReserve(context.Context, uint64) (*budget.Reservation, error) {
+	return nil, budget.ErrUnavailable
+}
+
+// plain hides Atomic's RangeReserver.
+type plain struct{ budget.TokenBudget }
+
+func TestAllRollsBackWhenTheThirdDenies(t *testing.T) {
+	a := budget.NewAtomic(1000, budget.WithName("a"))
+	b := budget.NewAtomic(1000, budget.WithName("b"))
+	c := budget.NewAtomic(100, budget.WithName("c"))
+	all := budget.All(a, b, c)
+	_, err := all.TryReserve(ctx, 200)
+	requireDenied(t, err, 200, 100)
+	var d *budget.DeniedError
+	require.ErrorAs(t, err, &d)
+	assert.Equal(t, "c", d.Budget)
+	for _, x := range []*budget.Atomic{a, b} {
+		assert.Zero(t, snap(t, x).Held, "%s rolled back", x.Name())
+	}
+}
+
+func TestAllRollsBackOnError(t *testing.T) {
+	a := budget.NewAtomic(1000)
+	all := budget.All(a, failing{})
+	_, err := all.TryReserve(ctx, 10)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+	assert.Equal(t, uint64(1000), a.Remaining())
+}
+
+func TestAllRecordsEveryMember(t *testing.T) {
+	a := budget.NewAtomic(1000)
+	b := budget.NewAtomic(500)
+	all := budget.All(a, nil, b)
+	r, err := all.TryReserve(ctx, 300)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(300), r.Tokens())
+	require.NoError(t, all.Record(ctx, r, 100, 400)) // 200 beyond: debt in both
+	require.NoError(t, all.Record(ctx, r, 100, 400)) // no-op
+	for _, x := range []*budget.Atomic{a, b} {
+		s := snap(t, x)
+		assert.Equal(t, uint64(500), s.Consumed)
+		assert.Zero(t, s.Held)
+	}
+	got, err := all.Consumed(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(500), got)
+
+	r, err = all.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0) // b is spent
+	assert.Nil(t, r)
+	assert.Zero(t, snap(t, a).Held)
+}
+
+func TestAllRelease(t *testing.T) {
+	a, b := budget.NewAtomic(100), budget.NewAtomic(100)
+	all := budget.All(a, b)
+	r, err := all.TryReserve(ctx, 60)
+	require.NoError(t, err)
+	require.NoError(t, all.Release(ctx, r))
+	require.NoError(t, all.Release(ctx, r))
+	assert.Equal(t, uint64(100), a.Remaining())
+	assert.Equal(t, uint64(100), b.Remaining())
+	assert.ErrorIs(t, all.Release(ctx, nil), budget.ErrInvalidReservation)
+	foreign, _ := a.TryReserve(ctx, 1)
+	assert.ErrorIs(t, all.Record(ctx, foreign, 1, 1), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, all.Release(ctx, budget.NewReservation(nil, "", 0)), budget.ErrInvalidReservation)
+}
+
+func TestAllRangeGrantsTheSmallest(t *testing.T) {
+	a := budget.NewAtomic(1000, budget.WithName("a"))
+	b := budget.NewAtomic(300, budget.WithName("b"))
+	c := budget.NewAtomic(500, budget.WithName("c"))
+	all := budget.All(a, b, c)
+	rr, ok := all.(budget.RangeReserver)
+	require.True(t, ok)
+	r, err := rr.TryReserveRange(ctx, 100, 800)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(300), r.Tokens())
+	require.NoError(t, all.Record(ctx, r, 200, 0))
+	for _, x := range []*budget.Atomic{a, b, c} {
+		s := snap(t, x)
+		assert.Equal(t, uint64(200), s.Consumed, x.Name())
+		assert.Zero(t, s.Held, x.Name())
+	}
+	_, err = rr.TryReserveRange(ctx, 150, 800)
+	requireDenied(t, err, 150, 100)
+	assert.Zero(t, snap(t, a).Held)
+
+	_, ok = budget.All(a, plain{b}).(budget.RangeReserver)
+	assert.False(t, ok, "not a RangeReserver unless every member is")
+}
+
+func TestAllConcurrentNeverOvergrantsAnyMember(t *testing.T) {
+	a := budget.NewAtomic(5000)
+	b := budget.NewAtomic(3000)
+	all := budget.All(a, b)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				r, err := all.TryReserve(ctx, uint64(10+i%50))
+				if err != nil {
+					assert.True(t, errors.Is(err, budget.ErrDenied))
+					continue
+				}
+				assert.NoError(t, all.Record(ctx, r, 1, uint64(i%7)))
+			}
+		}()
+	}
+	wg.Wait()
+	sa, sb := snap(t, a), snap(t, b)
+	assert.Equal(t, sa.Consumed, sb.Consumed)
+	got, _ := all.Consumed(ctx)
+	assert.Equal(t, sa.Consumed, got)
+	assert.Zero(t, sa.Held+sb.Held)
+	assert.LessOrEqual(t, sb.Consumed, uint64(3000))
+}
+
+func TestAllFailOpenIsReported(t *testing.T) {
+	cause := errors.Join(budget.ErrUnavailable, errors.New("connection refused"))
+	open := failOpen{cause: cause}
+	all := budget.All(budget.NewAtomic(10), open)
+	r, err := all.TryReserve(ctx, 5)
+	require.NoError(t, err)
+	assert.ErrorIs(t, r.FailedOpen(), budget.ErrUnavailable)
+	require.NoError(t, all.Release(ctx, r))
+}
+
+type failOpen struct{ cause error }
+
+func (f failOpen) TryReserve(_ context.Context, n uint64) (*budget.Reservation, error) {
+	return budget.NewFailOpenReservation(f, n, f.cause), nil
+}
+func (f failOpen) Record(context.Context, *budget.Reservation, uint64, uint64) error { return nil }
+func (f failOpen) Release(context.Context, *budget.Reservation) error                { return nil }
+func (f failOpen) Consumed(context.Context) (uint64, error)                          { return 0, nil }
+
+func TestContextBudgets(t *testing.T) {
+	assert.Nil(t, budget.FromContext(ctx))
+	assert.Nil(t, budget.FromContext(nil)) // bad input must not panic
+	a, b, c := budget.NewAtomic(1), budget.NewAtomic(2), budget.NewAtomic(3)
+	ca := budget.NewContext(ctx, a)
+	cab := budget.NewContext(ca, b)
+	cac := budget.NewContext(ca, c) // siblings must not share storage
+	assert.Equal(t, []budget.TokenBudget{a}, budget.FromContext(ca))
+	assert.Equal(t, []budget.TokenBudget{a, b}, budget.FromContext(cab))
+	assert.Equal(t, []budget.TokenBudget{a, c}, budget.FromContext(cac))
+	assert.Equal(t, ca, budget.NewContext(ca, nil))
+}
+
+func TestAtomicGuard(t *testing.T) {
+	g := budget.NewAtomicGuard(3)
+	ok, err := g.TryAcquire(ctx, 2)
+	require.NoError(t, err)
+	assert.True(t, ok)
+	ok, _ = g.TryAcquire(ctx, 2)
+	assert.False(t, ok)
+	ok, _ = g.TryAcquire(ctx, 0)
+	assert.True(t, ok, "0 is granted while anything is left")
+	ok, _ = g.TryAcquire(ctx, 1)
+	assert.True(t, ok)
+	ok, _ = g.TryAcquire(ctx, 0)
+	assert.False(t, ok, "0 is denied once nothing is left")
+	assert.Equal(t, uint64(3), g.Used())
+	require.NoError(t, g.Release(ctx, 1))
+	assert.Equal(t, uint64(1), g.Remaining())
+	assert.Error(t, g.Release(ctx, 10), "over-release is reported")
+	assert.Equal(t, uint64(0), g.Used())
+	assert.False(t, budget.NewAtomicGuard(0).Remaining() > 0)
+}
+
+func TestAtomicGuardConcurrent(t *testing.T) {
+	g := budget.NewAtomicGuard(1000)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	granted := 0
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 200; j++ {
+				if ok, _ := g.TryAcquire(ctx, 1); ok {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, 1000, granted)
+}

@@ -1,0 +1,335 @@
+package budget_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/spendguard/spendguard/budget"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var ctx = context.Background()
+
+func requireDenied(t *testing.T, err error, requested, remaining uint64) {
+	t.Helper()
+	require.ErrorIs(t, err, budget.ErrDenied)
+	var d *budget.DeniedError
+	require.ErrorAs(t, err, &d)
+	assert.Equal(t, requested, d.Requested, "Requested")
+	assert.Equal(t, remaining, d.Remaining, "Remaining")
+}
+
+func snap(t *testing.T, b budget.Observable) budget.Snapshot {
+	t.Helper()
+	s, err := b.Snapshot(ctx)
+	require.NoError(t, err)
+	return s
+}
+
+func TestAtomicReserveRecordRefundsAndCharges(t *testing.T) {
+	b := budget.NewAtomic(1000, budget.WithName("b"))
+	r, err := b.TryReserve(ctx, 400)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(400), r.Tokens())
+	assert.Equal(t, b, r.Issuer())
+	assert.Equal(t, budget.Snapshot{Name: "b", Capacity: 1000, Held: 400, Remaining: 600}, snap(t, b))
+
+	require.NoError(t, b.Record(ctx, r, 100, 50)) // 250 refunded
+	assert.Equal(t, budget.Snapshot{Name: "b", Capacity: 1000, Consumed: 150, Remaining: 850}, snap(t, b))
+
+	r, err = b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 300, 200)) // 400 over the estimate: charged in full
+	got, _ := b.Consumed(ctx)
+	assert.Equal(t, uint64(650), got)
+	assert.Equal(t, uint64(350), b.Remaining())
+}
+
+func TestAtomicCapacityZeroDeniesEverything(t *testing.T) {
+	b := budget.NewAtomic(0, budget.WithName("zero"))
+	_, err := b.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0)
+	_, err = b.TryReserve(ctx, 1)
+	requireDenied(t, err, 1, 0)
+	_, err = b.TryReserveRange(ctx, 0, 10)
+	requireDenied(t, err, 0, 0)
+}
+
+func TestAtomicEstimateZeroDeniedWhenExhausted(t *testing.T) {
+	b := budget.NewAtomic(100)
+	r, err := b.TryReserve(ctx, 0) // something is left: granted
+	require.NoError(t, err)
+	require.NoError(t, b.Release(ctx, r))
+
+	r, err = b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	_, err = b.TryReserve(ctx, 0) // all held: nothing left
+	requireDenied(t, err, 0, 0)
+	require.NoError(t, b.Record(ctx, r, 100, 0))
+	_, err = b.TryReserve(ctx, 0) // all consumed
+	requireDenied(t, err, 0, 0)
+}
+
+func TestAtomicDebtIsCarried(t *testing.T) {
+	b := budget.NewAtomic(1000)
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 1500, 0)) // 500 in debt
+	s := snap(t, b)
+	assert.Equal(t, uint64(1500), s.Consumed)
+	assert.Equal(t, uint64(0), s.Remaining)
+	assert.Equal(t, uint64(0), s.Held)
+	_, err = b.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0)
+}
+
+func TestAtomicSaturatesAtMaxUint64(t *testing.T) {
+	b := budget.NewAtomic(math.MaxUint64)
+	r, err := b.TryReserve(ctx, math.MaxUint64)
+	require.NoError(t, err)
+	_, err = b.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0)
+	require.NoError(t, b.Record(ctx, r, math.MaxUint64, math.MaxUint64))
+	got, _ := b.Consumed(ctx)
+	assert.Equal(t, uint64(math.MaxUint64), got)
+
+	small := budget.NewAtomic(10)
+	_, err = small.TryReserve(ctx, math.MaxUint64)
+	requireDenied(t, err, math.MaxUint64, 10)
+	r, err = small.TryReserve(ctx, 5)
+	require.NoError(t, err)
+	require.NoError(t, small.Record(ctx, r, math.MaxUint64, 1))
+	s := snap(t, small)
+	assert.Equal(t, uint64(math.MaxUint64), s.Consumed)
+	assert.Equal(t, uint64(0), s.Held)
+	assert.Equal(t, uint64(0), s.Remaining)
+}
+
+func TestSettleAtMostOnce(t *testing.T) {
+	b := budget.NewAtomic(100)
+	r, err := b.TryReserve(ctx, 60)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 10, 10))
+	require.NoError(t, b.Record(ctx, r, 50, 50)) // no-op
+	require.NoError(t, b.Release(ctx, r))        // no-op
+	assert.Equal(t, budget.Snapshot{Capacity: 100, Consumed: 20, Remaining: 80}, snap(t, b))
+	assert.True(t, r.Settled())
+	assert.False(t, r.Settle())
+}
+
+func TestConcurrentSettleOfOneReservationCountsOnce(t *testing.T) {
+	b := budget.NewAtomic(1000)
+	r, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				assert.NoError(t, b.Record(ctx, r, 7, 3))
+			} else {
+				assert.NoError(t, b.Release(ctx, r))
+			}
+		}()
+	}
+	wg.Wait()
+	s := snap(t, b)
+	assert.Zero(t, s.Held)
+	assert.Contains(t, []uint64{0, 10}, s.Consumed)
+	assert.Equal(t, 1000-s.Consumed, s.Remaining)
+}
+
+func TestNilAndForeignReservationsAreErrors(t *testing.T) {
+	a := budget.NewAtomic(100, budget.WithName("a"))
+	other := budget.NewAtomic(100, budget.WithName("other"))
+	foreign, err := other.TryReserve(ctx, 10)
+	require.NoError(t, err)
+
+	for name, r := range map[string]*budget.Reservation{
+		"nil":      nil,
+		"foreign":  foreign,
+		"external": budget.NewReservation("someone else", "id", 10),
+		"zero":     &budget.Reservation{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			assert.ErrorIs(t, a.Record(ctx, r, 1, 1), budget.ErrInvalidReservation)
+			assert.ErrorIs(t, a.Release(ctx, r), budget.ErrInvalidReservation)
+		})
+	}
+	assert.False(t, foreign.Settled(), "a rejected settle must not consume the reservation")
+	require.NoError(t, other.Release(ctx, foreign))
+	assert.Equal(t, uint64(100), a.Remaining())
+	assert.Equal(t, uint64(100), other.Remaining())
+}
+
+func TestTryReserveRange(t *testing.T) {
+	b := budget.NewAtomic(1000, budget.WithName("r"))
+	r, err := b.TryReserveRange(ctx, 100, 300)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(300), r.Tokens(), "all of max when it fits")
+	r2, err := b.TryReserveRange(ctx, 100, 5000)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(700), r2.Tokens(), "what is left")
+	_, err = b.TryReserveRange(ctx, 1, 10)
+	requireDenied(t, err, 1, 0)
+	require.NoError(t, b.Release(ctx, r2))
+	_, err = b.TryReserveRange(ctx, 800, 900)
+	requireDenied(t, err, 800, 700)
+	r3, err := b.TryReserveRange(ctx, 50, 10) // min > max: exactly min
+	require.NoError(t, err)
+	assert.Equal(t, uint64(50), r3.Tokens())
+}
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct{ ns atomic.Int64 }
+
+func newFakeClock(t time.Time) *fakeClock {
+	c := &fakeClock{}
+	c.ns.Store(t.UnixNano())
+	return c
+}
+func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+func TestWindowRolloverMidFlight(t *testing.T) {
+	start := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+	clock := newFakeClock(start.Add(30 * time.Minute))
+	b := budget.NewAtomic(1000, budget.WithWindow(budget.Every(time.Hour)), budget.WithClock(clock.Now))
+	assert.Equal(t, start.Add(time.Hour), snap(t, b).WindowEnd.UTC())
+
+	done, err := b.TryReserve(ctx, 200)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, done, 100, 0))
+	inFlight, err := b.TryReserve(ctx, 600) // made in window 1, settled in window 2
+	require.NoError(t, err)
+	released, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+
+	clock.Advance(time.Hour)
+	s := snap(t, b)
+	assert.Equal(t, budget.Snapshot{Capacity: 1000, Remaining: 1000, WindowEnd: start.Add(2 * time.Hour)}, budget.Snapshot{
+		Capacity: s.Capacity, Consumed: s.Consumed, Held: s.Held, Remaining: s.Remaining, WindowEnd: s.WindowEnd.UTC(),
+	}, "a new window starts empty")
+
+	fresh, err := b.TryReserve(ctx, 1000)
+	require.NoError(t, err, "old holds do not count against the new window")
+	require.NoError(t, b.Record(ctx, inFlight, 500, 0))
+	require.NoError(t, b.Release(ctx, released))
+	s = snap(t, b)
+	assert.Equal(t, uint64(0), s.Consumed, "usage of an old reservation stays in its own window")
+	assert.Equal(t, uint64(1000), s.Held, "settling an old hold gives nothing to the new window")
+	require.NoError(t, b.Record(ctx, fresh, 10, 0))
+	got, _ := b.Consumed(ctx)
+	assert.Equal(t, uint64(10), got)
+}
+
+func TestWindowRolloverRaceCountsEveryRecordOnce(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	b := budget.NewAtomic(math.MaxUint64/2, budget.WithWindow(budget.Every(time.Second)), budget.WithClock(clock.Now))
+	var wg sync.WaitGroup
+	var recorded atomic.Uint64
+	stop := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := b.TryReserve(ctx, 5)
+				if !assert.NoError(t, err) {
+					return
+				}
+				assert.NoError(t, b.Record(ctx, r, 1, 0))
+				recorded.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		clock.Advance(300 * time.Millisecond)
+		time.Sleep(200 * time.Microsecond)
+	}
+	close(stop)
+	wg.Wait()
+	// Nothing lost: the final window's consumption is at most what was recorded, and
+	// nothing is held anywhere once every call has settled.
+	s := snap(t, b)
+	assert.LessOrEqual(t, s.Consumed, recorded.Load())
+	assert.Zero(t, s.Held)
+}
+
+func TestCalendarWindows(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		ny = time.FixedZone("EST", -5*3600)
+	}
+	at := time.Date(2026, 3, 8, 12, 0, 0, 0, ny) // a DST day in New York
+	s, e := budget.Daily(ny).Bounds(at)
+	assert.Equal(t, time.Date(2026, 3, 8, 0, 0, 0, 0, ny), s)
+	assert.Equal(t, time.Date(2026, 3, 9, 0, 0, 0, 0, ny), e)
+	s, e = budget.Monthly(nil).Bounds(time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC))
+	assert.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), s)
+	assert.Equal(t, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), e)
+	s, e = budget.Every(time.Hour).Bounds(time.Date(1969, 12, 31, 23, 30, 0, 0, time.UTC))
+	assert.Equal(t, time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC), s.UTC())
+	assert.Equal(t, time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), e.UTC())
+}
+
+func TestAlertFiresOncePerWindow(t *testing.T) {
+	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var alerts []budget.Snapshot
+	var mu sync.Mutex
+	b := budget.NewAtomic(1000,
+		budget.WithName("alerting"),
+		budget.WithWindow(budget.Daily(time.UTC)), budget.WithClock(clock.Now),
+		budget.WithAlert(0.8, func(s budget.Snapshot) {
+			mu.Lock()
+			defer mu.Unlock()
+			alerts = append(alerts, s)
+		}))
+	spend := func(n uint64) {
+		r, err := b.TryReserve(ctx, 1)
+		require.NoError(t, err)
+		require.NoError(t, b.Record(ctx, r, n, 0))
+	}
+	spend(799)
+	assert.Empty(t, alerts)
+	spend(1)
+	require.Len(t, alerts, 1)
+	assert.Equal(t, uint64(800), alerts[0].Consumed)
+	assert.Equal(t, "alerting", alerts[0].Name)
+	spend(100)
+	assert.Len(t, alerts, 1, "once per window")
+	clock.Advance(24 * time.Hour)
+	spend(900)
+	assert.Len(t, alerts, 2, "again in the next window")
+}
+
+func TestOptionsEdgeCases(t *testing.T) {
+	b := budget.NewAtomic(10, nil, budget.WithClock(nil), budget.WithWindow(nil), budget.WithAlert(2, func(budget.Snapshot) { t.Fatal("disabled") }))
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 10, 0))
+	assert.True(t, snap(t, b).WindowEnd.IsZero())
+	assert.Equal(t, uint64(10), b.Capacity())
+}
+
+func TestDeniedErrorMessage(t *testing.T) {
+	err := error(&budget.DeniedError{Requested: 5, Remaining: 2})
+	assert.Equal(t, `budget: denied by "unnamed": requested 5 tokens, 2 remaining`, err.Error())
+	assert.False(t, errors.Is(err, budget.ErrUnavailable))
+}

@@ -1,0 +1,85 @@
+package budget_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spendguard/spendguard/budget"
+)
+
+// Reserve an estimate before a call, then settle it with what the provider reported.
+func Example() {
+	ctx := context.Background()
+	b := budget.NewAtomic(1000, budget.WithName("run"))
+
+	r, err := b.TryReserve(ctx, 300) // prompt estimate + completion allowance
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// ... call the model; it reported 120 prompt and 80 completion tokens.
+	_ = b.Record(ctx, r, 120, 80) // the 100 over-estimated tokens go back
+
+	s, _ := b.Snapshot(ctx)
+	fmt.Printf("consumed %d, held %d, remaining %d\n", s.Consumed, s.Held, s.Remaining)
+
+	_, err = b.TryReserve(ctx, 900)
+	var denied *budget.DeniedError
+	if errors.As(err, &denied) {
+		fmt.Println(errors.Is(err, budget.ErrDenied), denied.Requested, denied.Remaining)
+	}
+	// Output:
+	// consumed 200, held 0, remaining 800
+	// true 900 800
+}
+
+// A per-run budget nested under a global one: a call must fit both.
+func ExampleAll() {
+	ctx := context.Background()
+	global := budget.NewAtomic(10_000, budget.WithName("global"))
+	run := budget.NewAtomic(500, budget.WithName("run-42"))
+
+	both := budget.All(global, run)
+	_, err := both.TryReserve(ctx, 800) // the run budget says no; global is untouched
+	fmt.Println(err)
+	fmt.Println("global remaining:", global.Remaining())
+	// Output:
+	// budget: denied by "run-42": requested 800 tokens, 500 remaining
+	// global remaining: 10000
+}
+
+// Budgets carried by the context: middleware reserves against each of them.
+func ExampleNewContext() {
+	ctx := budget.NewContext(context.Background(), budget.NewAtomic(1000, budget.WithName("tenant")))
+	ctx = budget.NewContext(ctx, budget.NewAtomic(100, budget.WithName("run")))
+	for _, b := range budget.FromContext(ctx) {
+		fmt.Println(b.(*budget.Atomic).Name())
+	}
+	// Output:
+	// tenant
+	// run
+}
+
+// A range reservation grants what is left, down to a minimum: what a hard cap needs.
+func ExampleAtomic_TryReserveRange() {
+	ctx := context.Background()
+	b := budget.NewAtomic(1000)
+	r, _ := b.TryReserveRange(ctx, 100, 4096)
+	fmt.Println(r.Tokens())
+	// Output: 1000
+}
+
+// Cap the number of tool dispatches in a run.
+func ExampleAtomicGuard() {
+	ctx := context.Background()
+	g := budget.NewAtomicGuard(2)
+	for i := 0; i < 3; i++ {
+		ok, _ := g.TryAcquire(ctx, 1)
+		fmt.Println(ok)
+	}
+	// Output:
+	// true
+	// true
+	// false
+}
