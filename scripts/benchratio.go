@@ -1,0 +1,93 @@
+//go:build ignore
+
+// benchratio reads `go test -bench` output on stdin and prints, for each comparison
+// the issues ask for, the medians and the ratio against the named baseline, all from
+// the same run.
+//
+//	go test -run '^$' -bench . -benchmem -count 5 ./... | go run scripts/benchratio.go
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+type stat struct{ ns, allocs []float64 }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+var line = regexp.MustCompile(`^Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(.*)$`)
+var allocs = regexp.MustCompile(`([\d.]+) allocs/op`)
+
+type comparison struct {
+	title, ours, base string
+	kind              string // "speedup": base/ours; "fraction": base/ours as share of floor; "delta": ours-base
+	target            string
+}
+
+var comparisons = []comparison{
+	{"budget.Atomic reserve+record vs x/time/rate ReserveN+Cancel (parallel)", "AtomicReserveRecord", "RateLimiterReserveCancel", "speedup", ">= 3x"},
+	{"budget.Atomic reserve+record vs two atomic.AddUint64 (parallel floor)", "AtomicReserveRecord", "FloorTwoAtomicAdds", "speedup", ">= 0.3x"},
+	{"redisbudget reserve+record vs two no-op EVALSHA (32 goroutines)", "RedisReserveRecord", "RedisFloorTwoEvalsha", "speedup", ">= 0.7x"},
+	{"redisbudget reserve+record vs redis_rate AllowN (reference)", "RedisReserveRecord", "RedisRateAllowN", "speedup", "reference"},
+	{"Wrap+Budget(Atomic) vs bare model, per call", "WrapBudget", "BareModel", "delta", "<= 150 ns, <= 2 allocs"},
+	{"default estimator vs exact tiktoken o200k, 4,000 chars", "EstimateDefault4000", "EstimateExact4000", "speedup", ">= 20x"},
+	{"otel.Middleware (SDK) vs raw SDK floor", "MiddlewareSDK", "RawSDKFloor", "slowdown", "<= 1.3x"},
+	{"otel.Middleware (no-op providers) vs bare model, per call", "MiddlewareNoop", "OtelBareModel", "delta", "<= 100 ns"},
+}
+
+func main() {
+	stats := map[string]*stat{}
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		m := line.FindStringSubmatch(strings.TrimSpace(sc.Text()))
+		if m == nil {
+			continue
+		}
+		ns, _ := strconv.ParseFloat(m[3], 64)
+		s := stats[m[1]]
+		if s == nil {
+			s = &stat{}
+			stats[m[1]] = s
+		}
+		s.ns = append(s.ns, ns)
+		if a := allocs.FindStringSubmatch(m[4]); a != nil {
+			v, _ := strconv.ParseFloat(a[1], 64)
+			s.allocs = append(s.allocs, v)
+		}
+	}
+	fmt.Printf("%-72s %12s %12s %16s  %s\n", "comparison (medians)", "ours ns/op", "base ns/op", "ratio", "target")
+	for _, c := range comparisons {
+		o, b := stats[c.ours], stats[c.base]
+		if o == nil || b == nil {
+			fmt.Printf("%-72s %12s %12s %16s  %s\n", c.title, "-", "-", "not run", c.target)
+			continue
+		}
+		on, bn := median(o.ns), median(b.ns)
+		var ratio string
+		switch c.kind {
+		case "speedup":
+			ratio = fmt.Sprintf("%.2fx", bn/on)
+		case "slowdown":
+			ratio = fmt.Sprintf("%.2fx", on/bn)
+		case "delta":
+			ratio = fmt.Sprintf("%+.0f ns %+.0f allocs", on-bn, median(o.allocs)-median(b.allocs))
+		}
+		fmt.Printf("%-72s %12.1f %12.1f %16s  %s\n", c.title, on, bn, ratio, c.target)
+	}
+}
