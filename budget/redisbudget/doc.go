@@ -1,0 +1,49 @@
+// Package redisbudget is a budget.TokenBudget kept in Redis, so that every process of a
+// fleet draws on one budget: a tenant's daily allowance, a global cap on a model.
+//
+// A Budget keeps the rules of budget.Atomic (grants decided against capacity −
+// consumed − held at one instant, debt carried, settle at most once, an estimate of 0
+// denied once nothing is left) with one Redis round trip per reserve and one per
+// settle: each is a Lua script run with EVALSHA, falling back to EVAL when the server
+// does not have it cached. All keys of one budget share the hash tag {name}, so the
+// budget works on Redis Cluster.
+//
+// # Leases
+//
+// Every hold has a lease (WithLease, DefaultLease by default), timed by the Redis
+// server's clock. A process that dies holding tokens does not leak them: the first
+// script to touch the budget after the lease ends (a reserve, a settle or a Snapshot)
+// gives the hold back, exactly once, at most 100 holds per call. A settle that arrives
+// after its hold was reclaimed still charges its usage, without freeing the hold a
+// second time. Settles are idempotent by reservation id: a marker kept for twice the
+// lease turns a duplicate, from any process, into a no-op. Reservation ids are 16
+// random bytes, so processes never collide.
+//
+// # Numbers
+//
+// Lua computes with doubles, exact up to 2^53: New refuses capacities above
+// MaxCapacity (2^53), and counts saturate there, which leaves a budget exhausted.
+//
+// # Windows
+//
+// With WithWindow the budget restarts every period. The period is read from the
+// reserving process's clock (WithClock), so processes sharing a windowed budget should
+// keep their clocks in sync; a reservation settles against the window it was taken in
+// (the window is part of its id). A window's keys expire twice the lease after it
+// ends.
+//
+// # Failures
+//
+// When Redis cannot be reached, times out, or is loading, calls return an error
+// wrapping budget.ErrUnavailable: the budget fails closed. WithFailOpen makes
+// reservations succeed instead, as budget.NewFailOpenReservation reservations whose
+// settles do nothing. Any other error (a key holding the wrong type, a script error)
+// is returned as it is, named after the budget, and never wraps ErrUnavailable.
+//
+// # Keys
+//
+// For a budget named n with the default prefix: spendguard:{n}:W:h (a hash: consumed,
+// held, and the size of each live hold), spendguard:{n}:W:z (a sorted set of lease
+// ends) and spendguard:{n}:W:s:ID (settle markers), where W is "all" for an unwindowed
+// budget and the window's start (RFC 3339, UTC) otherwise.
+package redisbudget

@@ -1,0 +1,7 @@
+package redisbudget
+
+// Test access to the scripts, to replay what a retrying client would send.
+var ReserveScript = reserveScript
+
+// Keys returns the current window's hash and lease-set keys.
+func (b *Budget) Keys() []string { w, _ := b.current(); return w.keys }

@@ -1,0 +1,63 @@
+package redisbudget_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var ctx = context.Background()
+
+// needService skips the test when the service variable is unset, unless the harness
+// requires services, in which case it fails.
+func needService(t testing.TB, env string) string {
+	t.Helper()
+	v := os.Getenv(env)
+	if v == "" {
+		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("%s is empty but SPENDGUARD_REQUIRE_SERVICES=1", env)
+		}
+		t.Skipf("%s is empty: no redis-server for this test (scripts/test.sh starts one)", env)
+	}
+	return v
+}
+
+// client connects to the shared test server, closed when the test ends.
+func client(t testing.TB) *redis.Client {
+	t.Helper()
+	return clientAt(t, needService(t, "SPENDGUARD_REDIS_ADDR"))
+}
+
+func clientAt(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{
+		Addr:         addr,
+		DialTimeout:  time.Second,
+		ReadTimeout:  2 * time.Second,
+		WriteTimeout: 2 * time.Second,
+		PoolSize:     64,
+	})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// uniqueName gives each test its own budget on the shared server.
+func uniqueName(t testing.TB) string {
+	var raw [6]byte
+	_, _ = rand.Read(raw[:])
+	n := strings.NewReplacer("/", "-", " ", "_").Replace(t.Name())
+	return n + "-" + hex.EncodeToString(raw[:])
+}
+
+var errCanceled = context.Canceled
+
+func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }

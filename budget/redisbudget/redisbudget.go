@@ -1,0 +1,433 @@
+package redisbudget
+
+import (
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spendguard/spendguard/budget"
+)
+
+// MaxCapacity is the largest capacity New accepts: 2^53, the largest integer below
+// which every integer is exact in the doubles Redis's Lua computes with. Counts that
+// would pass it (usage recorded as debt) saturate at it.
+const MaxCapacity = 1 << 53
+
+// DefaultLease is how long a hold lives when WithLease is not given.
+const DefaultLease = 10 * time.Minute
+
+// DefaultKeyPrefix starts every key when WithKeyPrefix is not given.
+const DefaultKeyPrefix = "spendguard"
+
+var (
+	//go:embed common.lua
+	commonLua string
+	//go:embed reserve.lua
+	reserveLua string
+	//go:embed settle.lua
+	settleLua string
+	//go:embed snapshot.lua
+	snapshotLua string
+
+	reserveScript  = redis.NewScript(commonLua + reserveLua)
+	settleScript   = redis.NewScript(commonLua + settleLua)
+	snapshotScript = redis.NewScript(commonLua + snapshotLua)
+)
+
+// Budget is a TokenBudget whose state lives in Redis, shared by every process that
+// builds one with the same client target, key prefix and name. It is safe for
+// concurrent use.
+type Budget struct {
+	rdb      redis.UniversalClient
+	name     string
+	capacity uint64
+	capArg   string
+	lease    time.Duration
+	leaseArg string // lease in ms
+	markArg  string // settle-marker TTL in ms: twice the lease
+	window   budget.Window
+	clock    func() time.Time
+	failOpen bool
+	prefix   string
+	base     string // prefix:{name}
+	cur      atomic.Pointer[winKeys]
+	err      error // the first bad option
+}
+
+// winKeys are the keys of one window (or of the whole life of an unwindowed budget).
+type winKeys struct {
+	tag   string    // "all", or the window's start in RFC 3339
+	start time.Time // zero when unwindowed
+	end   time.Time // zero when unwindowed
+	keys  []string  // hash, lease zset; shared read-only by every call
+}
+
+// Option configures a Budget built by New.
+type Option func(*Budget)
+
+// WithLease sets how long a hold lives before the next script touching the budget
+// reclaims it (default DefaultLease), timed by the Redis server's clock (TIME).
+// Settle markers, which make settles idempotent, live twice as long. A lease under one
+// millisecond makes New fail.
+func WithLease(d time.Duration) Option {
+	return func(b *Budget) {
+		if d < time.Millisecond {
+			b.fail(fmt.Errorf("lease %v is under 1ms", d))
+			return
+		}
+		b.lease = d
+	}
+}
+
+// WithWindow resets the budget at the start of every period of w, as budget.WithWindow
+// does for budget.Atomic. A nil w means no window.
+//
+// The window is chosen with the clock of the process that reserves (WithClock,
+// time.Now by default), not Redis's: processes sharing a windowed budget should keep
+// their clocks in sync. A reservation settles against the window it was taken in,
+// whenever it is settled. A window's keys expire once the window has ended and twice
+// the lease has passed.
+func WithWindow(w budget.Window) Option { return func(b *Budget) { b.window = w } }
+
+// WithClock sets the clock windows are read from (time.Now by default; nil means
+// time.Now). Leases never use it: they are timed by Redis.
+func WithClock(now func() time.Time) Option { return func(b *Budget) { b.clock = now } }
+
+// WithFailOpen makes the budget grant when Redis cannot be reached: TryReserve and
+// TryReserveRange return a reservation built by budget.NewFailOpenReservation (its
+// FailedOpen reports the cause) and settling it does nothing. Without it, those calls
+// fail closed with an error wrapping budget.ErrUnavailable.
+func WithFailOpen() Option { return func(b *Budget) { b.failOpen = true } }
+
+// WithKeyPrefix sets the start of every key (default DefaultKeyPrefix); keys are
+// prefix:{name}:…, so that all keys of one budget share a Redis Cluster hash slot. An
+// empty prefix leaves keys starting at {name}. A prefix containing '{' or '}' makes
+// New fail.
+func WithKeyPrefix(p string) Option {
+	return func(b *Budget) {
+		if strings.ContainsAny(p, "{}") {
+			b.fail(fmt.Errorf("key prefix %q contains '{' or '}'", p))
+			return
+		}
+		b.prefix = p
+	}
+}
+
+func (b *Budget) fail(err error) {
+	if b.err == nil {
+		b.err = err
+	}
+}
+
+// New returns the budget called name, of capacity tokens per window, kept in Redis
+// through rdb. Every process that builds it with the same name (and prefix) shares it;
+// capacity, lease and window are each process's own, so give them the same values.
+//
+// New makes no call to Redis. It returns an error for a nil client, an empty name or
+// one containing '{' or '}' (the name is the key's hash tag), a capacity above
+// MaxCapacity, or a bad option. A capacity of 0 denies everything.
+func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option) (*Budget, error) {
+	if isNil(rdb) {
+		return nil, errors.New("redisbudget: nil Redis client")
+	}
+	if name == "" {
+		return nil, errors.New("redisbudget: empty budget name")
+	}
+	if strings.ContainsAny(name, "{}") {
+		return nil, fmt.Errorf("redisbudget: budget name %q contains '{' or '}', which would break its Redis Cluster hash tag", name)
+	}
+	if capacity > MaxCapacity {
+		return nil, fmt.Errorf("redisbudget: capacity %d of budget %q is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, name, uint64(MaxCapacity))
+	}
+	b := &Budget{rdb: rdb, name: name, capacity: capacity, lease: DefaultLease, prefix: DefaultKeyPrefix}
+	for _, o := range opts {
+		if o != nil {
+			o(b)
+		}
+	}
+	if b.err != nil {
+		return nil, fmt.Errorf("redisbudget: budget %q: %w", name, b.err)
+	}
+	if b.clock == nil {
+		b.clock = time.Now
+	}
+	b.capArg = strconv.FormatUint(capacity, 10)
+	b.leaseArg = strconv.FormatInt(b.lease.Milliseconds(), 10)
+	b.markArg = strconv.FormatInt(2*b.lease.Milliseconds(), 10)
+	b.base = "{" + name + "}"
+	if b.prefix != "" {
+		b.base = b.prefix + ":" + b.base
+	}
+	if b.window == nil {
+		b.cur.Store(b.keysFor("all", time.Time{}, time.Time{}))
+	} else {
+		b.cur.Store(b.windowAt(b.clock()))
+	}
+	return b, nil
+}
+
+func isNil(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case nil:
+		return true
+	case *redis.Client:
+		return c == nil
+	case *redis.ClusterClient:
+		return c == nil
+	case *redis.Ring:
+		return c == nil
+	}
+	return false
+}
+
+func (b *Budget) keysFor(tag string, start, end time.Time) *winKeys {
+	p := b.base + ":" + tag
+	return &winKeys{tag: tag, start: start, end: end, keys: []string{p + ":h", p + ":z"}}
+}
+
+// windowAt builds the keys of the window holding t.
+func (b *Budget) windowAt(t time.Time) *winKeys {
+	start, end := b.window.Bounds(t)
+	if !end.After(t) { // a broken Window; never loop on it
+		end = t.Add(time.Nanosecond)
+	}
+	return b.keysFor(start.UTC().Format(time.RFC3339Nano), start, end)
+}
+
+// current returns the keys of the window in force by the budget's clock.
+func (b *Budget) current() (*winKeys, time.Time) {
+	w := b.cur.Load()
+	if b.window == nil {
+		return w, time.Time{}
+	}
+	now := b.clock()
+	if now.Before(w.end) && !now.Before(w.start) {
+		return w, now
+	}
+	n := b.windowAt(now)
+	b.cur.Store(n) // racing stores build equal keys; either is right
+	return n, now
+}
+
+// ttlArg is how long (ms) a window's keys must outlive now: until its end, then
+// twice the lease, so that late settles still find their holds.
+func (b *Budget) ttlArg(w *winKeys, now time.Time) string {
+	if b.window == nil {
+		return "0"
+	}
+	d := w.end.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	if d > 100*365*24*time.Hour { // a window that never ends: keep its keys
+		return "0"
+	}
+	d += 2 * b.lease
+	return strconv.FormatInt(d.Milliseconds()+1, 10)
+}
+
+// Name is the budget's name, as given to New.
+func (b *Budget) Name() string { return b.name }
+
+// Capacity is the number of tokens the budget grants per window.
+func (b *Budget) Capacity() uint64 { return b.capacity }
+
+// Lease is how long a hold lives before it is reclaimed.
+func (b *Budget) Lease() time.Duration { return b.lease }
+
+// newID returns a reservation id: 16 random bytes in hex, so that no two processes
+// ever pick the same one.
+func newID() string {
+	var raw [16]byte
+	_, _ = rand.Read(raw[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	return hex.EncodeToString(raw[:])
+}
+
+// arg clamps a token count for Lua: anything above 2^53 behaves as 2^53+2, still
+// above every capacity and exact as a double.
+func arg(n uint64) string {
+	if n > MaxCapacity {
+		n = MaxCapacity + 2
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// TryReserve holds estimate tokens in one round trip, or returns a
+// *budget.DeniedError when capacity − consumed − held is less than estimate or is 0.
+// When Redis cannot be reached it returns an error wrapping budget.ErrUnavailable, or,
+// with WithFailOpen, a fail-open reservation. Other failures (a key of the wrong type,
+// a script error) return a descriptive error.
+func (b *Budget) TryReserve(ctx context.Context, estimate uint64) (*budget.Reservation, error) {
+	return b.reserve(ctx, estimate, estimate)
+}
+
+// TryReserveRange holds as much as is left between min and max (all of max when it
+// fits), in one round trip, or returns a *budget.DeniedError with Requested = min when
+// less than min, or nothing, is left. min > max is a request for exactly min. Failures
+// are as for TryReserve; a fail-open reservation holds max.
+func (b *Budget) TryReserveRange(ctx context.Context, min, max uint64) (*budget.Reservation, error) {
+	if max < min {
+		max = min
+	}
+	return b.reserve(ctx, min, max)
+}
+
+func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservation, error) {
+	w, now := b.current()
+	id := newID()
+	res, err := reserveScript.Run(ctx, b.rdb, w.keys,
+		b.capArg, arg(min), arg(max), id, b.leaseArg, b.ttlArg(w, now)).Int64Slice()
+	if err != nil {
+		err = b.wrap("reserve", err)
+		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
+			return budget.NewFailOpenReservation(b, max, err), nil
+		}
+		return nil, err
+	}
+	switch {
+	case len(res) == 2 && res[0] == 0 && res[1] >= 0:
+		return nil, &budget.DeniedError{Budget: b.name, Requested: min, Remaining: uint64(res[1])}
+	case len(res) == 3 && res[0] == 1 && res[1] >= 0:
+		if w.tag != "all" {
+			id = w.tag + "/" + id
+		}
+		return budget.NewReservation(b, id, uint64(res[1])), nil
+	}
+	return nil, fmt.Errorf("redisbudget: budget %q: reserve: unexpected reply %v", b.name, res)
+}
+
+// Record settles r with the usage the provider reported, in one round trip: the hold
+// is freed and prompt+completion is charged in full (as debt when it exceeds what was
+// left), against the window r was taken in. When r's lease had already ended and the
+// hold was reclaimed, the usage is still charged and nothing is freed twice.
+//
+// Settles are idempotent by reservation id for twice the lease: a second Record or
+// Release of r, from this process or any other, changes nothing and returns nil. A nil
+// or foreign r returns an error wrapping budget.ErrInvalidReservation; a fail-open
+// reservation settles as a no-op. When Redis cannot be reached the error wraps
+// budget.ErrUnavailable (even with WithFailOpen) and r stays unsettled, so the call
+// may be retried; if it never is, the lease gives the hold back.
+func (b *Budget) Record(ctx context.Context, r *budget.Reservation, prompt, completion uint64) error {
+	return b.settle(ctx, r, budget.SaturatingAdd(prompt, completion))
+}
+
+// Release returns r's hold whole, in one round trip. Duplicates, bad reservations and
+// failures are handled as by Record.
+func (b *Budget) Release(ctx context.Context, r *budget.Reservation) error {
+	return b.settle(ctx, r, 0)
+}
+
+func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64) error {
+	if err := budget.CheckIssuer(r, b, b.name); err != nil {
+		return err
+	}
+	if r.Settled() {
+		return nil
+	}
+	if r.FailedOpen() != nil {
+		r.Settle()
+		return nil
+	}
+	// Unlike budget.Atomic, r is marked settled only once Redis has settled it: a
+	// settle that failed must stay retryable, and Redis's marker keeps duplicates out.
+	id := r.ID()
+	w := b.cur.Load()
+	if tag, rest, ok := strings.Cut(id, "/"); ok {
+		if tag != w.tag {
+			start, err := time.Parse(time.RFC3339Nano, tag)
+			if err != nil || b.window == nil {
+				return fmt.Errorf("%w: malformed reservation id %q for budget %q", budget.ErrInvalidReservation, id, b.name)
+			}
+			_, end := b.window.Bounds(start)
+			w = b.keysFor(tag, start, end)
+		}
+		id = rest
+	} else if w.tag != "all" {
+		return fmt.Errorf("%w: malformed reservation id %q for budget %q", budget.ErrInvalidReservation, id, b.name)
+	}
+	var now time.Time
+	if b.window != nil {
+		now = b.clock()
+	}
+	keys := []string{w.keys[0], w.keys[1], b.base + ":" + w.tag + ":s:" + id}
+	res, err := settleScript.Run(ctx, b.rdb, keys, id, arg(usage), b.markArg, b.ttlArg(w, now)).Int64Slice()
+	if err != nil {
+		return b.wrap("settle", err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("redisbudget: budget %q: settle: unexpected reply %v", b.name, res)
+	}
+	r.Settle()
+	return nil
+}
+
+// Consumed is the usage recorded in the current window, in one round trip (which also
+// reclaims expired holds). Failures are as for Snapshot.
+func (b *Budget) Consumed(ctx context.Context) (uint64, error) {
+	s, err := b.Snapshot(ctx)
+	return s.Consumed, err
+}
+
+// Snapshot reports the current window as one atomic read, in one round trip; it first
+// reclaims holds whose lease has ended. When Redis cannot be reached the error wraps
+// budget.ErrUnavailable, whatever the failure policy.
+func (b *Budget) Snapshot(ctx context.Context) (budget.Snapshot, error) {
+	w, _ := b.current()
+	s := budget.Snapshot{Name: b.name, Capacity: b.capacity, WindowEnd: w.end}
+	res, err := snapshotScript.Run(ctx, b.rdb, w.keys).Int64Slice()
+	if err != nil {
+		return s, b.wrap("snapshot", err)
+	}
+	if len(res) != 2 || res[0] < 0 || res[1] < 0 {
+		return s, fmt.Errorf("redisbudget: budget %q: snapshot: unexpected reply %v", b.name, res)
+	}
+	s.Consumed, s.Held = uint64(res[0]), uint64(res[1])
+	if c := budget.SaturatingAdd(s.Consumed, s.Held); c < b.capacity {
+		s.Remaining = b.capacity - c
+	}
+	return s, nil
+}
+
+// wrap names the budget and the operation, and marks the failures that mean Redis
+// could not be reached (or could not serve now) with budget.ErrUnavailable.
+func (b *Budget) wrap(op string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("redisbudget: budget %q: %s: %w", b.name, op, err)
+	}
+	if !unavailable(err) {
+		return fmt.Errorf("redisbudget: budget %q: %s failed in Redis: %w", b.name, op, err)
+	}
+	return fmt.Errorf("%w: redisbudget: budget %q: %s: %w", budget.ErrUnavailable, b.name, op, err)
+}
+
+// unavailable tells a store that cannot be reached or cannot serve now (network
+// errors, timeouts, a closed client, a server loading or failing over) from one that
+// answered with an error about the data or the script.
+func unavailable(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) {
+		return true
+	}
+	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
+	for _, p := range [...]string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "max number of clients"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	_ budget.TokenBudget   = (*Budget)(nil)
+	_ budget.RangeReserver = (*Budget)(nil)
+	_ budget.Observable    = (*Budget)(nil)
+)

@@ -1,0 +1,387 @@
+package redisbudget_test
+
+import (
+	"errors"
+	"math"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+func newBudget(t testing.TB, rdb redis.UniversalClient, capacity uint64, opts ...redisbudget.Option) *redisbudget.Budget {
+	t.Helper()
+	b, err := redisbudget.New(rdb, uniqueName(t), capacity, opts...)
+	require.NoError(t, err)
+	return b
+}
+
+func snap(t testing.TB, b *redisbudget.Budget) budget.Snapshot {
+	t.Helper()
+	s, err := b.Snapshot(ctx)
+	require.NoError(t, err)
+	return s
+}
+
+func requireDenied(t testing.TB, err error, requested, remaining uint64) {
+	t.Helper()
+	require.ErrorIs(t, err, budget.ErrDenied)
+	var d *budget.DeniedError
+	require.ErrorAs(t, err, &d)
+	assert.Equal(t, requested, d.Requested, "requested")
+	assert.Equal(t, remaining, d.Remaining, "remaining")
+}
+
+func TestReserveRecordRelease(t *testing.T) {
+	b := newBudget(t, client(t), 1000)
+	r, err := b.TryReserve(ctx, 300)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(300), r.Tokens())
+	assert.Same(t, b, r.Issuer())
+	assert.Len(t, r.ID(), 32)
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Held: 300, Remaining: 700}, snap(t, b))
+
+	require.NoError(t, b.Record(ctx, r, 120, 80))
+	assert.True(t, r.Settled())
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 200, Remaining: 800}, snap(t, b))
+
+	_, err = b.TryReserve(ctx, 900)
+	requireDenied(t, err, 900, 800)
+
+	r2, err := b.TryReserve(ctx, 800)
+	require.NoError(t, err)
+	require.NoError(t, b.Release(ctx, r2))
+	c, err := b.Consumed(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(200), c)
+	assert.Equal(t, uint64(800), snap(t, b).Remaining)
+}
+
+func TestDebtCarriedAndZeroDenied(t *testing.T) {
+	b := newBudget(t, client(t), 100)
+	r, err := b.TryReserve(ctx, 0) // an estimate of 0 is granted while something is left
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 90, 60)) // 50 of debt
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 100, Consumed: 150}, snap(t, b))
+	_, err = b.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0)
+	_, err = b.TryReserveRange(ctx, 0, 10)
+	requireDenied(t, err, 0, 0)
+}
+
+func TestRange(t *testing.T) {
+	b := newBudget(t, client(t), 100)
+	r, err := b.TryReserveRange(ctx, 10, 70)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(70), r.Tokens())
+	r2, err := b.TryReserveRange(ctx, 10, 70) // 30 left: all of it
+	require.NoError(t, err)
+	assert.Equal(t, uint64(30), r2.Tokens())
+	require.NoError(t, b.Release(ctx, r2))
+	_, err = b.TryReserveRange(ctx, 31, 50)
+	requireDenied(t, err, 31, 30)
+	_, err = b.TryReserveRange(ctx, 40, 5) // min > max: exactly min
+	requireDenied(t, err, 40, 30)
+	r3, err := b.TryReserveRange(ctx, 20, 5)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(20), r3.Tokens())
+}
+
+func TestDuplicateSettlesIgnored(t *testing.T) {
+	b := newBudget(t, client(t), 1000)
+	r, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 40, 0))
+	require.NoError(t, b.Record(ctx, r, 500, 0))
+	require.NoError(t, b.Release(ctx, r))
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 40, Remaining: 960}, snap(t, b))
+
+	// Concurrent settles of one reservation all reach Redis; its marker lets one through.
+	r, err = b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%2 == 0 {
+				assert.NoError(t, b.Record(ctx, r, 10, 0))
+			} else {
+				assert.NoError(t, b.Record(ctx, r, 10, 0))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 50, Remaining: 950}, snap(t, b))
+
+	// Another process holding a copy of the reservation (same id) is deduplicated by
+	// Redis, not by the in-memory flag.
+	r, err = b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	twin := budget.NewReservation(b, r.ID(), r.Tokens())
+	require.NoError(t, b.Record(ctx, r, 5, 0))
+	require.NoError(t, b.Record(ctx, twin, 5, 0))
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 55, Remaining: 945}, snap(t, b))
+}
+
+func TestReserveRetryIsIdempotent(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000)
+	// What a client library resends after losing the reply of a reserve that ran.
+	args := []any{"1000", "10", "300", "0123456789abcdef0123456789abcdef", "600000", "0"}
+	for range 2 {
+		res, err := redisbudget.ReserveScript.Run(ctx, rdb, b.Keys(), args...).Int64Slice()
+		require.NoError(t, err)
+		assert.Equal(t, []int64{1, 300, 700}, res)
+	}
+	assert.Equal(t, uint64(300), snap(t, b).Held)
+}
+
+func TestBadReservations(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000)
+	other := newBudget(t, rdb, 1000)
+	require.ErrorIs(t, b.Record(ctx, nil, 1, 1), budget.ErrInvalidReservation)
+	require.ErrorIs(t, b.Release(ctx, nil), budget.ErrInvalidReservation)
+
+	r, err := other.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.ErrorIs(t, b.Record(ctx, r, 1, 1), budget.ErrInvalidReservation)
+	require.ErrorIs(t, b.Release(ctx, r), budget.ErrInvalidReservation)
+	assert.False(t, r.Settled())
+
+	a := budget.NewAtomic(10)
+	ra, err := a.TryReserve(ctx, 1)
+	require.NoError(t, err)
+	require.ErrorIs(t, b.Release(ctx, ra), budget.ErrInvalidReservation)
+
+	for _, id := range []string{"x/abc", "2026-01-01T00:00:00Z/abc"} {
+		err := b.Release(ctx, budget.NewReservation(b, id, 1))
+		require.ErrorIs(t, err, budget.ErrInvalidReservation, id)
+	}
+	assert.Equal(t, uint64(1000), snap(t, b).Remaining)
+}
+
+func TestNewRejects(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	var typedNil *redis.Client
+	for _, tc := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		bn   string
+		cap  uint64
+		opts []redisbudget.Option
+		want string
+	}{
+		{"nil client", nil, "b", 1, nil, "nil Redis client"},
+		{"typed nil client", typedNil, "b", 1, nil, "nil Redis client"},
+		{"empty name", rdb, "", 1, nil, "empty budget name"},
+		{"brace in name", rdb, "a}b", 1, nil, "hash tag"},
+		{"capacity above 2^53", rdb, "b", 1<<53 + 1, nil, "above 2^53"},
+		{"max capacity", rdb, "b", math.MaxUint64, nil, "above 2^53"},
+		{"zero lease", rdb, "b", 1, []redisbudget.Option{redisbudget.WithLease(0)}, "lease"},
+		{"brace in prefix", rdb, "b", 1, []redisbudget.Option{redisbudget.WithKeyPrefix("x{")}, "prefix"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := redisbudget.New(tc.rdb, tc.bn, tc.cap, tc.opts...)
+			require.Error(t, err)
+			assert.Nil(t, b)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	b, err := redisbudget.New(rdb, "b", 1<<53, nil, redisbudget.WithKeyPrefix(""))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1<<53), b.Capacity())
+	assert.Equal(t, redisbudget.DefaultLease, b.Lease())
+}
+
+func TestWrongTypeKeyIsAClearError(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000)
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	keys := b.Keys()
+
+	require.NoError(t, rdb.Del(ctx, keys[0]).Err())
+	require.NoError(t, rdb.Set(ctx, keys[0], "not a hash", 0).Err())
+	_, err = b.TryReserve(ctx, 10)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+	assert.Contains(t, err.Error(), "WRONGTYPE")
+	assert.Contains(t, err.Error(), b.Name())
+	err = b.Record(ctx, r, 1, 1)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+	assert.False(t, r.Settled(), "a failed settle stays retryable")
+	_, err = b.Snapshot(ctx)
+	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+	require.ErrorContains(t, err, "WRONGTYPE")
+
+	// A corrupt counter is reported too, and leaves nothing half-written.
+	require.NoError(t, rdb.Del(ctx, keys[0]).Err())
+	require.NoError(t, rdb.HSet(ctx, keys[0], "c", "-0.5").Err())
+	_, err = b.TryReserve(ctx, 10)
+	require.ErrorContains(t, err, "corrupt consumed")
+	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+	n, err := rdb.HLen(ctx, keys[0]).Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(1), n)
+
+	// The lease set of the wrong type.
+	require.NoError(t, rdb.Del(ctx, keys[0]).Err())
+	require.NoError(t, rdb.Del(ctx, keys[1]).Err())
+	require.NoError(t, rdb.LPush(ctx, keys[1], "x").Err())
+	_, err = b.TryReserve(ctx, 10)
+	require.ErrorContains(t, err, "WRONGTYPE")
+}
+
+func TestSaturation(t *testing.T) {
+	b := newBudget(t, client(t), redisbudget.MaxCapacity)
+	_, err := b.TryReserve(ctx, math.MaxUint64)
+	requireDenied(t, err, math.MaxUint64, redisbudget.MaxCapacity)
+	_, err = b.TryReserve(ctx, redisbudget.MaxCapacity+1)
+	requireDenied(t, err, redisbudget.MaxCapacity+1, redisbudget.MaxCapacity)
+
+	r, err := b.TryReserveRange(ctx, 1, math.MaxUint64)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(redisbudget.MaxCapacity), r.Tokens())
+	assert.Equal(t, uint64(0), snap(t, b).Remaining)
+	require.NoError(t, b.Release(ctx, r))
+
+	r, err = b.TryReserve(ctx, redisbudget.MaxCapacity-1)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, redisbudget.MaxCapacity-3, 1))
+	s := snap(t, b)
+	assert.Equal(t, uint64(redisbudget.MaxCapacity-2), s.Consumed, "exact just below 2^53")
+	assert.Equal(t, uint64(2), s.Remaining)
+
+	r, err = b.TryReserve(ctx, 1)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, math.MaxUint64, math.MaxUint64))
+	s = snap(t, b)
+	assert.Equal(t, uint64(redisbudget.MaxCapacity), s.Consumed, "saturated")
+	assert.Equal(t, uint64(0), s.Held)
+	assert.Equal(t, uint64(0), s.Remaining)
+	_, err = b.TryReserve(ctx, 0)
+	requireDenied(t, err, 0, 0)
+}
+
+// closedAddr is a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}
+
+func TestUnreachableFailsClosed(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1})
+	defer rdb.Close()
+	b, err := redisbudget.New(rdb, "down", 100)
+	require.NoError(t, err)
+	r, err := b.TryReserve(ctx, 10)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+	assert.NotErrorIs(t, err, budget.ErrDenied)
+	assert.Nil(t, r)
+	_, err = b.TryReserveRange(ctx, 1, 10)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+	_, err = b.Snapshot(ctx)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+	_, err = b.Consumed(ctx)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+	r = budget.NewReservation(b, "0123", 5)
+	require.ErrorIs(t, b.Record(ctx, r, 1, 1), budget.ErrUnavailable)
+	assert.False(t, r.Settled())
+}
+
+func TestFailOpen(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: time.Second, DialerRetries: 1})
+	defer rdb.Close()
+	b, err := redisbudget.New(rdb, "down", 100, redisbudget.WithFailOpen())
+	require.NoError(t, err)
+	r, err := b.TryReserve(ctx, 1_000_000)
+	require.NoError(t, err)
+	require.ErrorIs(t, r.FailedOpen(), budget.ErrUnavailable)
+	assert.Equal(t, uint64(1_000_000), r.Tokens())
+	assert.Same(t, b, r.Issuer())
+	require.NoError(t, b.Record(ctx, r, 5, 5))
+	require.NoError(t, b.Release(ctx, r))
+
+	r, err = b.TryReserveRange(ctx, 10, 20)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(20), r.Tokens())
+	require.NoError(t, b.Release(ctx, r))
+	// Observing still reports the failure.
+	_, err = b.Snapshot(ctx)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+}
+
+func TestFailOpenStillDeniesWhenReachable(t *testing.T) {
+	b := newBudget(t, client(t), 10, redisbudget.WithFailOpen())
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	assert.NoError(t, r.FailedOpen())
+	_, err = b.TryReserve(ctx, 1)
+	requireDenied(t, err, 1, 0)
+	// A data error is not an outage: no fail-open grant for it.
+	rdb := client(t)
+	require.NoError(t, rdb.Set(ctx, b.Keys()[0], "x", 0).Err())
+	_, err = b.TryReserve(ctx, 1)
+	require.ErrorContains(t, err, "WRONGTYPE")
+}
+
+func TestScriptCacheFlushFallsBackToEval(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 100)
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	require.NoError(t, b.Record(ctx, r, 3, 4))
+	require.NoError(t, rdb.ScriptFlush(ctx).Err())
+	assert.Equal(t, uint64(7), snap(t, b).Consumed)
+}
+
+func TestKeysCarryHashTagAndMarkersExpire(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 100, redisbudget.WithLease(time.Minute), redisbudget.WithKeyPrefix("sgtest"))
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 1, 0))
+	r, err = b.TryReserve(ctx, 10) // a live hold, so the lease set exists
+	require.NoError(t, err)
+	keys, err := rdb.Keys(ctx, "*"+b.Name()+"*").Result()
+	require.NoError(t, err)
+	require.Len(t, keys, 3, "hash, lease set, one marker: %v", keys)
+	tag := "{" + b.Name() + "}"
+	for _, k := range keys {
+		assert.True(t, strings.HasPrefix(k, "sgtest:"+tag+":"), k)
+		if strings.Contains(k, ":s:") {
+			ttl, err := rdb.PTTL(ctx, k).Result()
+			require.NoError(t, err)
+			assert.Greater(t, ttl, time.Minute, "markers live twice the lease")
+			assert.LessOrEqual(t, ttl, 2*time.Minute)
+		}
+	}
+	require.NoError(t, b.Release(ctx, r))
+}
+
+func TestCanceledContextIsNotUnavailable(t *testing.T) {
+	b := newBudget(t, client(t), 100)
+	c, cancel := contextWithCancel()
+	cancel()
+	_, err := b.TryReserve(c, 1)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, errCanceled), err)
+	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+}
