@@ -1,0 +1,100 @@
+package redisbudget_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+// waitExpired waits until Redis's own clock has passed every lease in the budget's
+// lease set, without running a budget script (which would reclaim them).
+func waitExpired(t *testing.T, rdb *redis.Client, b *redisbudget.Budget, n int) {
+	t.Helper()
+	z := b.Keys()[1]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		now, err := rdb.Time(ctx).Result()
+		require.NoError(t, err)
+		c, err := rdb.ZCount(ctx, z, "-inf", fmtMs(now.UnixMilli())).Result()
+		require.NoError(t, err)
+		if int(c) >= n {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "leases did not expire: %d of %d", c, n)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func fmtMs(ms int64) string { return strconv.FormatInt(ms, 10) }
+
+// TestLeaseReclaimedOnceLateSettleCharges: a hold whose lease ended is given back by the
+// next script (a Snapshot here) exactly once; its late Record still charges the usage
+// without freeing the hold again.
+func TestLeaseReclaimedOnceLateSettleCharges(t *testing.T) {
+	rdb := client(t)
+	name := uniqueName(t)
+	short, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(50*time.Millisecond))
+	require.NoError(t, err)
+	long, err := redisbudget.New(rdb, name, 1000)
+	require.NoError(t, err)
+
+	rs, err := short.TryReserve(ctx, 300)
+	require.NoError(t, err)
+	rl, err := long.TryReserve(ctx, 200)
+	require.NoError(t, err)
+	waitExpired(t, rdb, short, 1)
+
+	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Held: 200, Remaining: 800}, snap(t, long))
+	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Held: 200, Remaining: 800}, snap(t, long), "reclaimed once")
+
+	require.NoError(t, short.Record(ctx, rs, 250, 100)) // late: charged, nothing freed
+	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Consumed: 350, Held: 200, Remaining: 450}, snap(t, long))
+	require.NoError(t, short.Record(ctx, budget.NewReservation(short, rs.ID(), 300), 250, 100), "duplicate from elsewhere")
+	require.NoError(t, long.Record(ctx, rl, 10, 0))
+	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Consumed: 360, Remaining: 640}, snap(t, long))
+}
+
+// TestExpiredOwnHoldFreedOnceBySettle: a settle whose own lease has ended but which no
+// script has reclaimed yet frees the hold itself, once.
+func TestExpiredOwnHoldFreedOnceBySettle(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000, redisbudget.WithLease(30*time.Millisecond))
+	r1, err := b.TryReserve(ctx, 300)
+	require.NoError(t, err)
+	r2, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	waitExpired(t, rdb, b, 2)
+	require.NoError(t, b.Record(ctx, r1, 5, 0)) // frees its own 300, reclaims r2's 100
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 5, Remaining: 995}, snap(t, b))
+	require.NoError(t, b.Release(ctx, r2))
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 5, Remaining: 995}, snap(t, b))
+}
+
+// TestReclaimIsBounded: one script reclaims at most 100 expired holds; the rest wait
+// for the next calls.
+func TestReclaimIsBounded(t *testing.T) {
+	rdb := client(t)
+	// Long enough that the reserves below do not reclaim each other.
+	b := newBudget(t, rdb, 1000, redisbudget.WithLease(time.Second))
+	for range 250 {
+		_, err := b.TryReserve(ctx, 1)
+		require.NoError(t, err)
+	}
+	waitExpired(t, rdb, b, 250)
+	for _, held := range []uint64{150, 50, 0, 0} {
+		assert.Equal(t, held, snap(t, b).Held)
+	}
+	fields, err := rdb.HKeys(ctx, b.Keys()[0]).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"h"}, fields, "no hold is left behind")
+	n, err := rdb.Exists(ctx, b.Keys()[1]).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "the empty lease set is gone")
+}
