@@ -110,7 +110,7 @@ func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request) {
 	req.Messages, req.Tools = len(in.Messages), len(in.Tools)
 	s.record(req)
 
-	rep := s.script(req)
+	rep := s.reply(r, req)
 	if failed(rep) {
 		anthropicError(w, rep.Status, errText(rep))
 		return

@@ -81,7 +81,7 @@ func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
 	req.Messages, req.Tools = len(in.Messages), len(in.Tools)
 	s.record(req)
 
-	rep := s.script(req)
+	rep := s.reply(r, req)
 	if failed(rep) {
 		ollamaError(w, rep.Status, errText(rep))
 		return

@@ -177,7 +177,7 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
 	req.Tools = len(in.Tools) + len(in.Functions)
 	s.record(req)
 
-	rep := s.script(req)
+	rep := s.reply(r, req)
 	if failed(rep) {
 		openAIError(w, rep.Status, errText(rep))
 		return

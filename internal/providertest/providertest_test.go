@@ -501,3 +501,64 @@ func TestRequestsAreCopies(t *testing.T) {
 }
 
 func anthropicModel() anthropic.Option { return anthropic.WithModel("claude-test") }
+
+func TestHang(t *testing.T) {
+	for _, name := range []string{"openai", "anthropic", "ollama"} {
+		t.Run(name+" cancel", func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			script := func(providertest.Request) providertest.Reply {
+				arrived <- struct{}{}
+				return providertest.Reply{Hang: true, Text: "never sent"}
+			}
+			srv, llm := hangServer(t, name, script)
+			defer srv.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() { <-arrived; cancel() }()
+			resp, err := llm.GenerateContent(ctx, human)
+			if err == nil || resp != nil {
+				t.Fatalf("hung request returned %+v, %v", resp, err)
+			}
+		})
+		t.Run(name+" close", func(t *testing.T) {
+			arrived := make(chan struct{}, 1)
+			script := func(providertest.Request) providertest.Reply {
+				arrived <- struct{}{}
+				return providertest.Reply{Hang: true}
+			}
+			srv, llm := hangServer(t, name, script)
+			errc := make(chan error, 1)
+			go func() {
+				_, err := llm.GenerateContent(context.Background(), human)
+				errc <- err
+			}()
+			<-arrived
+			srv.Close()
+			if err := <-errc; err == nil {
+				t.Fatal("request to a closed server succeeded")
+			}
+		})
+	}
+}
+
+func hangServer(t *testing.T, name string, s providertest.Script) (*providertest.Server, llms.Model) {
+	t.Helper()
+	var srv *providertest.Server
+	var llm llms.Model
+	var err error
+	switch name {
+	case "openai":
+		srv = providertest.NewOpenAI(s)
+		llm, err = srv.OpenAIClient()
+	case "anthropic":
+		srv = providertest.NewAnthropic(s)
+		llm, err = srv.AnthropicClient()
+	default:
+		srv = providertest.NewOllama(s)
+		llm, err = srv.OllamaClient()
+	}
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	return srv, llm
+}

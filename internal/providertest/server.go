@@ -45,6 +45,10 @@ type Reply struct {
 	// error document, carrying Text (or the status text when Text is empty) as the
 	// message.
 	Status int
+	// Hang makes the server answer nothing: it holds the request until the client
+	// gives up (cancels its context) or the server is closed, then drops the
+	// connection. It is for testing cancellation and timeouts.
+	Hang bool
 }
 
 // Request is what the client sent, decoded.
@@ -91,9 +95,11 @@ type Server struct {
 	// URL is the base URL to give the client (no trailing slash).
 	URL string
 
-	ts     *httptest.Server
-	script Script
-	ids    atomic.Uint64
+	ts      *httptest.Server
+	script  Script
+	ids     atomic.Uint64
+	closing chan struct{} // closed by Close, releasing hung requests
+	once    sync.Once
 
 	mu   sync.Mutex
 	reqs []Request
@@ -103,7 +109,7 @@ func newServer(s Script, h func(*Server, http.ResponseWriter, *http.Request)) *S
 	if s == nil {
 		s = Fixed(Reply{})
 	}
-	srv := &Server{script: s}
+	srv := &Server{script: s, closing: make(chan struct{})}
 	srv.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h(srv, w, r)
 	}))
@@ -125,7 +131,24 @@ func (s *Server) Requests() []Request {
 
 // Close shuts the server down, waiting for requests in flight, and closes the idle
 // connections of the clients built by its *Client methods. It is safe to call twice.
-func (s *Server) Close() { s.ts.Close() }
+func (s *Server) Close() {
+	s.once.Do(func() { close(s.closing) })
+	s.ts.Close()
+}
+
+// reply runs the script; for a Reply with Hang it waits for the client or the
+// server to give up and aborts the connection, never returning.
+func (s *Server) reply(r *http.Request, req Request) Reply {
+	rep := s.script(req)
+	if rep.Hang {
+		select {
+		case <-r.Context().Done():
+		case <-s.closing:
+		}
+		panic(http.ErrAbortHandler) // net/http drops the connection quietly
+	}
+	return rep
+}
 
 // HTTPClient is the http.Client the *Client methods give langchaingo: it trusts the
 // server and its idle connections are closed by Close (so goroutine-leak checks pass).
