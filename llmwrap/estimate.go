@@ -1,0 +1,388 @@
+package llmwrap
+
+import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/tmc/langchaingo/llms"
+)
+
+// Token costs of the chat framing, as OpenAI documents them for its chat models (gpt-4o
+// and later): every message is wrapped in start/role/separator/end tokens, and the
+// reply is primed with three more. Other providers frame messages differently, but
+// within a few tokens.
+const (
+	tokensPerMessage = 3 // <|start|>{role}<|message|>...<|end|>, the role counted apart
+	tokensPerReply   = 3 // <|start|>assistant<|message|>
+	tokensPerToolUse = 3 // the call's framing inside an assistant message
+	tokensPerToolDef = 8 // "functions" namespace header and per-tool framing
+)
+
+// Image costs follow OpenAI's high-detail tiling (85 base + 170 per 512-px tile, after
+// scaling into 2048×2048 and the short side to 768), the most expensive common case.
+// An image whose size cannot be read is costed as a 1024×1024 image.
+const (
+	imageLowDetail = 85
+	imageBase      = 85
+	imagePerTile   = 170
+	imageUnknown   = imageBase + 4*imagePerTile // 1024×1024: 2×2 tiles
+)
+
+// DefaultEstimator returns the estimator used when none is configured. It counts text
+// with EstimateText and adds the framing of messages, tool calls, tool results, images
+// and the tool definitions in the call options (their JSON schema is sent with every
+// call). It uses no network and no tables, allocates nothing for text and tool-call
+// messages, and is safe for concurrent use. Nil messages, nil options, nil or unknown
+// parts never make it panic: unknown parts are costed by their fmt.Stringer text when
+// they have one, else as a few tokens.
+func DefaultEstimator() Estimator { return defaultEstimator }
+
+var defaultEstimator = accounting{count: EstimateText}
+
+// NewEstimator returns an Estimator with DefaultEstimator's accounting (message
+// framing, images, tool calls and tool definitions) that counts text with countText,
+// a real tokenizer for instance. countText receives each text separately and must not
+// keep the string it is given; it must be safe for concurrent use. A nil countText
+// means EstimateText.
+func NewEstimator(countText func(text string) uint64) Estimator {
+	if countText == nil {
+		countText = EstimateText
+	}
+	return accounting{count: countText}
+}
+
+type accounting struct {
+	count func(string) uint64
+}
+
+func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
+	var n uint64
+	for i := range msgs {
+		m := &msgs[i]
+		n += tokensPerMessage
+		if m.Role != "" {
+			n += a.count(string(m.Role))
+		}
+		for _, p := range m.Parts {
+			n += a.part(p)
+		}
+	}
+	if len(msgs) > 0 {
+		n += tokensPerReply
+	}
+	if opts != nil {
+		n += a.tools(opts)
+	}
+	return n
+}
+
+func (a accounting) part(p llms.ContentPart) uint64 {
+	switch p := p.(type) {
+	case nil:
+		return 0
+	case llms.TextContent:
+		return a.count(p.Text)
+	case *llms.TextContent:
+		if p == nil {
+			return 0
+		}
+		return a.count(p.Text)
+	case llms.ImageURLContent:
+		return imageURLCost(p)
+	case *llms.ImageURLContent:
+		if p == nil {
+			return 0
+		}
+		return imageURLCost(*p)
+	case llms.BinaryContent:
+		return a.binary(p.MIMEType, p.Data)
+	case *llms.BinaryContent:
+		if p == nil {
+			return 0
+		}
+		return a.binary(p.MIMEType, p.Data)
+	case llms.ToolCall:
+		return a.toolCall(&p)
+	case *llms.ToolCall:
+		if p == nil {
+			return 0
+		}
+		return a.toolCall(p)
+	case llms.ToolCallResponse:
+		return a.toolResponse(&p)
+	case *llms.ToolCallResponse:
+		if p == nil {
+			return 0
+		}
+		return a.toolResponse(p)
+	default:
+		return a.unknown(p)
+	}
+}
+
+func (a accounting) toolCall(c *llms.ToolCall) uint64 {
+	n := uint64(tokensPerToolUse)
+	if f := c.FunctionCall; f != nil {
+		n += a.count(f.Name) + a.count(f.Arguments)
+	}
+	return n
+}
+
+// A tool result travels as a message of its own (role "tool", its call's ID).
+func (a accounting) toolResponse(r *llms.ToolCallResponse) uint64 {
+	return tokensPerMessage + 1 + a.count(r.Name) + a.count(r.Content)
+}
+
+// unknown costs a part type this package does not know: a future langchaingo type, or
+// a caller's own. A panicking String method is the caller's bug, but must not take the
+// call down with it.
+func (a accounting) unknown(p llms.ContentPart) (n uint64) {
+	const guess = 4
+	s, ok := p.(interface{ String() string })
+	if !ok {
+		return guess
+	}
+	defer func() {
+		if recover() != nil {
+			n = guess
+		}
+	}()
+	return a.count(s.String())
+}
+
+func imageURLCost(p llms.ImageURLContent) uint64 {
+	if strings.EqualFold(p.Detail, "low") {
+		return imageLowDetail
+	}
+	if w, h, ok := dataURLImageSize(p.URL); ok {
+		return imageTiles(w, h)
+	}
+	return imageUnknown
+}
+
+// binary costs an inline file: images by their size, text by its tokens, anything
+// else (audio, PDF) roughly by its bytes, which providers bill in ways no estimate
+// without decoding the file can follow.
+func (a accounting) binary(mime string, data []byte) uint64 {
+	if len(data) == 0 {
+		return 0
+	}
+	switch {
+	case hasPrefixFold(mime, "image/"):
+		if w, h, ok := imageSize(data); ok {
+			return imageTiles(w, h)
+		}
+		return imageUnknown
+	case isTextMIME(mime):
+		return a.count(unsafe.String(unsafe.SliceData(data), len(data)))
+	default:
+		return uint64(len(data))/16 + 1
+	}
+}
+
+func isTextMIME(mime string) bool {
+	if hasPrefixFold(mime, "text/") {
+		return true
+	}
+	for _, suffix := range [...]string{"json", "xml", "yaml", "javascript", "csv", "markdown", "x-sh"} {
+		if i := strings.IndexByte(mime, ';'); i >= 0 {
+			mime = mime[:i]
+		}
+		if len(mime) >= len(suffix) && strings.EqualFold(mime[len(mime)-len(suffix):], suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// imageTiles is OpenAI's high-detail image cost for a w×h image.
+func imageTiles(w, h uint64) uint64 {
+	if w == 0 || h == 0 {
+		return imageUnknown
+	}
+	// Fit into 2048×2048, then scale the short side down to 768.
+	if w > 2048 || h > 2048 {
+		if w >= h {
+			h, w = max(h*2048/w, 1), 2048
+		} else {
+			w, h = max(w*2048/h, 1), 2048
+		}
+	}
+	if s := min(w, h); s > 768 {
+		w, h = max(w*768/s, 1), max(h*768/s, 1)
+	}
+	tiles := ((w + 511) / 512) * ((h + 511) / 512)
+	return imageBase + imagePerTile*tiles
+}
+
+// tools costs the tool definitions sent with the call: their JSON, as OpenAI renders
+// them into the system prompt (it renders a TypeScript-like form that is a little
+// shorter, so this errs high), plus a few tokens of framing each.
+func (a accounting) tools(o *llms.CallOptions) uint64 {
+	if len(o.Tools) == 0 && len(o.Functions) == 0 {
+		return 0
+	}
+	bp := jsonBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var n uint64
+	for i := range o.Tools {
+		t := &o.Tools[i]
+		n += tokensPerToolDef
+		buf = buf[:0]
+		buf = append(buf, `{"type":`...)
+		buf = strconv.AppendQuote(buf, t.Type)
+		if t.Function != nil {
+			buf = append(buf, `,"function":`...)
+			buf = appendFunction(buf, t.Function)
+		}
+		buf = append(buf, '}')
+		n += a.count(unsafe.String(unsafe.SliceData(buf), len(buf)))
+	}
+	for i := range o.Functions {
+		n += tokensPerToolDef
+		buf = appendFunction(buf[:0], &o.Functions[i])
+		n += a.count(unsafe.String(unsafe.SliceData(buf), len(buf)))
+	}
+	if s, ok := o.ToolChoice.(string); ok {
+		n += a.count(s)
+	} else if o.ToolChoice != nil {
+		n += 8
+	}
+	if cap(buf) <= 64<<10 { // don't pin one huge schema's buffer forever
+		*bp = buf[:0]
+		jsonBufs.Put(bp)
+	}
+	return n
+}
+
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func appendFunction(buf []byte, f *llms.FunctionDefinition) []byte {
+	buf = append(buf, `{"name":`...)
+	buf = strconv.AppendQuote(buf, f.Name)
+	if f.Description != "" {
+		buf = append(buf, `,"description":`...)
+		buf = strconv.AppendQuote(buf, f.Description)
+	}
+	if f.Parameters != nil {
+		buf = append(buf, `,"parameters":`...)
+		buf = appendJSON(buf, f.Parameters, 0)
+	}
+	return append(buf, '}')
+}
+
+// maxJSONDepth bounds the walk of a schema, which could contain itself.
+const maxJSONDepth = 32
+
+// appendJSON appends v as JSON. The types a schema is usually built from (maps,
+// slices, strings, numbers, raw JSON) are walked without allocating beyond the
+// buffer; anything else goes through encoding/json, and what cannot be encoded is
+// costed as null.
+func appendJSON(buf []byte, v any, depth int) []byte {
+	if depth > maxJSONDepth {
+		return append(buf, "null"...)
+	}
+	switch v := v.(type) {
+	case nil:
+		return append(buf, "null"...)
+	case string:
+		return strconv.AppendQuote(buf, v)
+	case bool:
+		return strconv.AppendBool(buf, v)
+	case float64:
+		return strconv.AppendFloat(buf, v, 'g', -1, 64)
+	case int:
+		return strconv.AppendInt(buf, int64(v), 10)
+	case int64:
+		return strconv.AppendInt(buf, v, 10)
+	case json.RawMessage:
+		return append(buf, v...)
+	case []byte: // a schema kept as raw JSON text
+		return append(buf, v...)
+	case map[string]any:
+		// Keys sorted, as encoding/json does, so that a count never depends on map order.
+		var arr [32]string
+		keys := arr[:0]
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf = append(buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendQuote(buf, k)
+			buf = append(buf, ':')
+			buf = appendJSON(buf, v[k], depth+1)
+		}
+		return append(buf, '}')
+	case map[string]string:
+		var arr [32]string
+		keys := arr[:0]
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		buf = append(buf, '{')
+		for i, k := range keys {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendQuote(buf, k)
+			buf = append(buf, ':')
+			buf = strconv.AppendQuote(buf, v[k])
+		}
+		return append(buf, '}')
+	case []any:
+		buf = append(buf, '[')
+		for i, e := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSON(buf, e, depth+1)
+		}
+		return append(buf, ']')
+	case []string:
+		buf = append(buf, '[')
+		for i, e := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = strconv.AppendQuote(buf, e)
+		}
+		return append(buf, ']')
+	case []map[string]any:
+		buf = append(buf, '[')
+		for i, e := range v {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			buf = appendJSON(buf, e, depth+1)
+		}
+		return append(buf, ']')
+	default:
+		return appendMarshaled(buf, v)
+	}
+}
+
+func appendMarshaled(buf []byte, v any) (out []byte) {
+	defer func() {
+		if recover() != nil { // a MarshalJSON method that panics
+			out = append(buf, "null"...)
+		}
+	}()
+	b, err := json.Marshal(v)
+	if err != nil {
+		return append(buf, "null"...)
+	}
+	return append(buf, b...)
+}

@@ -1,0 +1,425 @@
+package llmwrap
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// EstimateText estimates how many tokens s encodes to with OpenAI's o200k_base BPE
+// (gpt-4o and later), within about 10% on typical prose, code, JSON and CJK text; the
+// tokenizers of other providers land within a similar margin. It is meant for
+// charging a completion whose provider reported no usage, and for sizing prompts.
+//
+// It mimics the tokenizer's pre-split of text into pieces (words with their leading
+// space, runs of up to three digits, runs of punctuation, whitespace) and charges
+// each piece a cost fitted against o200k_base by its class and length: no vocabulary
+// table, no allocation, a few nanoseconds per byte. Any string is accepted: invalid
+// UTF-8 counts as one token per bad byte, and a non-empty string is at least 1 token.
+func EstimateText(s string) uint64 {
+	if s == "" {
+		return 0
+	}
+	var milli uint64 // thousandths of a token
+	for i := 0; i < len(s); {
+		var cost uint64
+		i, cost = nextPiece(s, i)
+		milli += cost
+	}
+	n := (milli + 500) / 1000
+	if n == 0 {
+		n = 1
+	}
+	return n
+}
+
+// Character classes, in the terms of o200k_base's split pattern.
+const (
+	cLower   = iota // \p{Ll}
+	cUpper          // \p{Lu}, \p{Lt}
+	cLetter         // \p{Lm}, \p{Lo}, \p{M}: both upper and lower for the pattern
+	cDigit          // \p{N}
+	cSpace          // \s other than \r, \n
+	cNewline        // \r, \n
+	cPunct          // anything else
+)
+
+var asciiClass = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		switch {
+		case 'a' <= c && c <= 'z':
+			t[c] = cLower
+		case 'A' <= c && c <= 'Z':
+			t[c] = cUpper
+		case '0' <= c && c <= '9':
+			t[c] = cDigit
+		case c == '\r' || c == '\n':
+			t[c] = cNewline
+		case c == ' ' || c == '\t' || c == '\v' || c == '\f':
+			t[c] = cSpace
+		default:
+			t[c] = cPunct
+		}
+	}
+	return t
+}()
+
+// classAt returns the class of the rune at s[i], its size, and, for a non-ASCII rune,
+// its cost in thousandths of a token when it stands among letters (rate).
+func classAt(s string, i int) (class uint8, size int, rate uint64) {
+	c := s[i]
+	if c < utf8.RuneSelf {
+		return asciiClass[c], 1, 0
+	}
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		return cPunct, 1, rateInvalid
+	}
+	return classifyRune(r), size, runeRate(r)
+}
+
+func classifyRune(r rune) uint8 {
+	switch {
+	case r >= 0x3400 && r <= 0x9FFF, r >= 0xAC00 && r <= 0xD7A3, r >= 0x3041 && r <= 0x30FF && r != 0x30FB:
+		return cLetter // Han, Hangul, kana: the bulk of CJK text, skip the tables
+	case unicode.IsLower(r):
+		return cLower
+	case unicode.IsUpper(r), unicode.IsTitle(r):
+		return cUpper
+	case unicode.IsLetter(r), unicode.IsMark(r):
+		return cLetter
+	case unicode.IsNumber(r):
+		return cDigit
+	case unicode.IsSpace(r):
+		return cSpace
+	default:
+		return cPunct
+	}
+}
+
+// Costs of non-ASCII runes, in thousandths of a token, by script. BPE merges frequent
+// CJK characters and words into single tokens and splits rare ones into bytes.
+var (
+	rateHan       uint64 = 720
+	rateKana      uint64 = 780
+	rateHangul    uint64 = 860
+	rateLatinExt  uint64 = 600 // é, ñ, ß inside words
+	rateAlpha     uint64 = 500 // Cyrillic, Greek
+	rateOther     uint64 = 1000
+	rateCJKPunct  uint64 = 800
+	rateCJKPrefix uint64 = 300
+	rateSymbol    uint64 = 1200 // emoji, dingbats, box drawing
+	rateGenPunct  uint64 = 700  // “ ” — … and the like
+	rateInvalid   uint64 = 1000
+)
+
+func runeRate(r rune) uint64 {
+	switch {
+	case r >= 0x4E00 && r <= 0x9FFF, r >= 0x3400 && r <= 0x4DBF, r >= 0xF900 && r <= 0xFAFF, r >= 0x20000:
+		return rateHan
+	case r >= 0x3040 && r <= 0x30FF, r >= 0x31F0 && r <= 0x31FF, r >= 0xFF66 && r <= 0xFF9F:
+		return rateKana
+	case r >= 0xAC00 && r <= 0xD7A3, r >= 0x1100 && r <= 0x11FF, r >= 0x3130 && r <= 0x318F:
+		return rateHangul
+	case r < 0x0250, r >= 0x1E00 && r <= 0x1EFF:
+		return rateLatinExt
+	case r >= 0x0370 && r <= 0x052F:
+		return rateAlpha
+	case r >= 0x3000 && r <= 0x303F, r >= 0xFF00 && r <= 0xFF65:
+		return rateCJKPunct
+	case r >= 0x2000 && r <= 0x206F:
+		return rateGenPunct
+	case r >= 0x2190 && r <= 0x2BFF, r >= 0x1F000 && r <= 0x1FAFF:
+		return rateSymbol
+	default:
+		return rateOther
+	}
+}
+
+// nextPiece scans the piece of s starting at i, in the manner of o200k_base's split
+// pattern, and returns where it ends and what it costs in thousandths of a token.
+//
+//	[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+//	[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?
+//	\p{N}{1,3}
+//	 ?[^\s\p{L}\p{N}]+[\r\n/]*
+//	\s*[\r\n]+
+//	\s+(?!\S)
+//	\s+
+func nextPiece(s string, i int) (end int, milli uint64) {
+	class, size, rate := classAt(s, i)
+	switch class {
+	case cLower, cUpper, cLetter:
+		return scanWord(s, i, 0)
+	case cDigit:
+		return scanDigits(s, i, size)
+	case cPunct:
+		// A single punctuation mark right before a letter prefixes the word.
+		if j := i + size; j < len(s) {
+			if c, _, _ := classAt(s, j); c <= cLetter {
+				end, milli = scanWord(s, j, prefixPunct)
+				if size == 1 {
+					return end, milli + uint64(punctPrefixCost[s[i]])
+				}
+				if rate == rateCJKPunct { // "，" and "。" merge with the word after them
+					rate = rateCJKPrefix
+				}
+				return end, milli + rate
+			}
+		}
+		return scanPunct(s, i, false)
+	case cSpace:
+		return scanSpace(s, i, size)
+	default: // cNewline
+		return scanSpace(s, i, size)
+	}
+}
+
+const (
+	prefixNone = iota
+	prefixSpace
+	prefixPunct
+)
+
+// scanWord scans a word starting at its first letter i: uppercase letters, then
+// lowercase ones (so that "camelCase" is two pieces), then an English contraction.
+func scanWord(s string, i, prefix int) (end int, milli uint64) {
+	// Consonant clusters mark what is not an English word (package names such as
+	// "otlptracehttp", abbreviations, identifiers glued together), which BPE splits.
+	var upper, lower, cons, maxCons int
+	var extra uint64
+	j := i
+	for j < len(s) { // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*
+		b := s[j]
+		if b < utf8.RuneSelf {
+			if asciiClass[b] != cUpper {
+				break
+			}
+			upper++
+			if isVowel[b] {
+				cons = 0
+			} else {
+				cons++
+				maxCons = max(maxCons, cons)
+			}
+			j++
+			continue
+		}
+		c, size, rate := classAt(s, j)
+		if c != cUpper && c != cLetter {
+			break
+		}
+		extra += rate
+		cons = 0
+		j += size
+	}
+	for j < len(s) { // [\p{Ll}\p{Lm}\p{Lo}\p{M}]+
+		b := s[j]
+		if b < utf8.RuneSelf {
+			if asciiClass[b] != cLower {
+				break
+			}
+			lower++
+			if isVowel[b] {
+				cons = 0
+			} else {
+				cons++
+				maxCons = max(maxCons, cons)
+			}
+			j++
+			continue
+		}
+		c, size, rate := classAt(s, j)
+		if c != cLower && c != cLetter {
+			break
+		}
+		extra += rate
+		cons = 0
+		j += size
+	}
+	if j+1 < len(s) && s[j] == '\'' { // (?i:'s|'t|'re|'ve|'m|'ll|'d)
+		switch s[j+1] | 0x20 {
+		case 's', 't', 'm', 'd':
+			j += 2
+		case 'r', 'v':
+			if j+2 < len(s) && s[j+2]|0x20 == 'e' {
+				j += 3
+			}
+		case 'l':
+			if j+2 < len(s) && s[j+2]|0x20 == 'l' {
+				j += 3
+			}
+		}
+	}
+	return j, wordCost(upper+lower, upper, maxCons, prefix) + extra
+}
+
+var isVowel = func() (t [utf8.RuneSelf]bool) {
+	for _, c := range "aeiouyAEIOUY" {
+		t[c] = true
+	}
+	return t
+}()
+
+// wordCost is the cost of a word of ASCII letters, upper of them uppercase. Words
+// up to about seven letters are mostly one token; longer and all-caps words (rarer in
+// the training text) split more often, and a punctuation prefix ("(foo", ".Get")
+// merges less often than a space.
+func wordCost(letters, upper, maxCons, prefix int) uint64 {
+	if letters == 0 {
+		return 0
+	}
+	var c uint64
+	switch {
+	case upper == letters && letters >= 3:
+		c = 1000 + uint64(letters-3)*capsSlope
+	case letters < len(wordTable):
+		c = wordTable[letters]
+	default:
+		c = wordTable[len(wordTable)-1] + uint64(letters-len(wordTable)+1)*wordSlope
+	}
+	switch {
+	case maxCons >= 5 && letters >= 6:
+		c += 1000
+	case maxCons == 4 && letters >= 6:
+		c += 250
+	case maxCons == 3 && letters < 6:
+		c += 170
+	}
+	return c
+}
+
+// punctPrefixCost is what a punctuation mark adds to the word it prefixes: code's
+// ".Method", "(arg" and "_name" mostly merge into one token, a path's "/dir" or a
+// flag's "-name" often do, other marks rarely.
+var punctPrefixCost = func() (t [utf8.RuneSelf]uint16) {
+	for c := range t {
+		t[c] = 800
+	}
+	t['('] = 100
+	t['.'] = 130
+	t['_'] = 200
+	for _, c := range `"'[\` {
+		t[c] = 300
+	}
+	t['-'] = 480
+	t['/'] = 600
+	t['='] = 650
+	return t
+}()
+
+var (
+	wordTable        = [...]uint64{0, 1000, 1000, 1010, 1015, 1030, 1050, 1070, 1130, 1250, 1300, 1450, 1700, 1750, 1900, 2200}
+	wordSlope uint64 = 300
+	capsSlope uint64 = 250
+)
+
+func scanDigits(s string, i, size int) (end int, milli uint64) {
+	j, n := i+size, 1
+	for j < len(s) && n < 3 {
+		c, size, _ := classAt(s, j)
+		if c != cDigit {
+			break
+		}
+		j += size
+		n++
+	}
+	return j, 1000
+}
+
+// scanPunct scans ` ?[^\s\p{L}\p{N}]+[\r\n/]*` from i (after any leading space).
+func scanPunct(s string, i int, space bool) (end int, milli uint64) {
+	// Runs of one repeated mark ("-----", "=====") merge into long tokens, so a piece
+	// is costed by its number of runs, plus a little for long ones.
+	j, runs, long := i, 0, 0
+	var prev byte
+	var extra uint64
+	for j < len(s) {
+		c, size, rate := classAt(s, j)
+		if c != cPunct {
+			break
+		}
+		if size == 1 && rate == 0 {
+			if s[j] != prev || j == i {
+				runs++
+			} else {
+				long++
+			}
+			prev = s[j]
+		} else {
+			prev = 0
+		}
+		extra += rate
+		j += size
+	}
+	for j < len(s) && (s[j] == '\r' || s[j] == '\n' || s[j] == '/') {
+		j++
+	}
+	if long > 2 {
+		return j, punctCost(runs) + uint64(long/16)*500 + extra
+	}
+	return j, punctCost(runs+long) + extra
+}
+
+func punctCost(n int) uint64 {
+	if n < len(punctTable) {
+		return punctTable[n]
+	}
+	return punctTable[len(punctTable)-1] + uint64(n-len(punctTable)+1)*punctSlope
+}
+
+var (
+	punctTable        = [...]uint64{0, 1000, 1000, 1150, 1600, 1700, 2300}
+	punctSlope uint64 = 600
+)
+
+// scanSpace scans whitespace from i: a run ending in newlines is one piece; otherwise
+// the run minus its last character, which prefixes the word or punctuation after it.
+func scanSpace(s string, i, size int) (end int, milli uint64) {
+	j := i
+	lastNL := -1
+	for j < len(s) {
+		c, size, _ := classAt(s, j)
+		if c != cSpace && c != cNewline {
+			break
+		}
+		if c == cNewline {
+			lastNL = j + size
+		}
+		j += size
+	}
+	if lastNL > 0 { // \s*[\r\n]+
+		return lastNL, newlineCost(lastNL - i)
+	}
+	if j == len(s) {
+		return j, 1000
+	}
+	// The last space prefixes what follows: ` word`, ` (`; before a digit it stands alone.
+	_, lastSize := utf8.DecodeLastRuneInString(s[:j])
+	if j-lastSize > i {
+		return j - lastSize, 1000
+	}
+	next, nsize, _ := classAt(s, j)
+	switch {
+	case next <= cLetter:
+		end, milli = scanWord(s, j, prefixSpace)
+		return end, milli
+	case next == cPunct && s[i] == ' ':
+		return scanPunct(s, j, true)
+	default:
+		_ = nsize
+		return j, 1000
+	}
+}
+
+// newlineCost is the cost of a whitespace run of n bytes ending in newlines: blank
+// lines and indentation merge into one token up to a point.
+func newlineCost(n int) uint64 {
+	switch {
+	case n <= 4:
+		return 1000
+	case n <= 8:
+		return 1000 + uint64(n-4)*400
+	default:
+		return 2600 + uint64(min(n, 1<<20)-8)*100
+	}
+}
