@@ -11,8 +11,9 @@ import (
 // NewOpenAI starts a server speaking OpenAI's chat completions API at
 // POST {URL}/chat/completions (and /v1/chat/completions).
 //
-// A non-streaming request gets one choice per "n" (at least one), each with Text and
-// ToolCalls, and a usage object {prompt_tokens, completion_tokens, total_tokens,
+// A non-streaming request gets one choice per "n" (at least one; above 128 it is
+// refused with a 400, as OpenAI does), each with Text and ToolCalls, and a usage
+// object {prompt_tokens, completion_tokens, total_tokens,
 // prompt_tokens_details.cached_tokens, completion_tokens_details.reasoning_tokens}.
 // A request with "stream": true gets SSE chunks (text in word pieces, tool calls as an
 // opening delta then argument pieces, finish_reason on the last chunk of each choice),
@@ -166,6 +167,11 @@ func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
 	if err := json.Unmarshal(body, &in); err != nil {
 		s.record(req)
 		openAIError(w, http.StatusBadRequest, "We could not parse the JSON body of your request: "+err.Error())
+		return
+	}
+	if in.N > 128 { // OpenAI's own limit; it also keeps the server's memory bounded
+		s.record(req)
+		openAIError(w, http.StatusBadRequest, fmt.Sprintf("%d is greater than the maximum of 128 - 'n'", in.N))
 		return
 	}
 	req.Model, req.Stream, req.N = in.Model, in.Stream, in.N

@@ -283,6 +283,9 @@ func TestAnthropicStream(t *testing.T) {
 			map[string]int{"InputTokens": 100, "OutputTokens": 55, "CacheReadInputTokens": 0, "CacheCreationInputTokens": 800}},
 		{"no usage", providertest.Reply{Text: "zeros"},
 			map[string]int{"InputTokens": 0, "OutputTokens": 0}},
+		{"tools only", providertest.Reply{Usage: &providertest.Usage{Prompt: 10, Completion: 20}, FinishReason: "max_tokens",
+			ToolCalls: []providertest.ToolCall{{Name: "a", Arguments: `{"x":[1,2,{"y":null}]}`}, {Name: "b", Arguments: "{}"}}},
+			map[string]int{"InputTokens": 10, "OutputTokens": 20}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := providertest.NewAnthropic(providertest.Fixed(tc.reply))
@@ -297,14 +300,25 @@ func TestAnthropicStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := 1 + len(tc.reply.ToolCalls); len(resp.Choices) != want {
+			text := 0
+			if tc.reply.Text != "" {
+				text = 1
+			}
+			if want := text + len(tc.reply.ToolCalls); len(resp.Choices) != want {
 				t.Fatalf("choices = %d, want %d", len(resp.Choices), want)
 			}
 			if resp.Choices[0].Content != tc.reply.Text || buf.String() != tc.reply.Text {
 				t.Errorf("content %q streamed %q", resp.Choices[0].Content, buf.String())
 			}
+			wantStop := tc.reply.FinishReason
+			if wantStop == "" {
+				wantStop = map[bool]string{false: "end_turn", true: "tool_use"}[len(tc.reply.ToolCalls) > 0]
+			}
+			if got := resp.Choices[0].StopReason; got != wantStop {
+				t.Errorf("stop reason %q, want %q", got, wantStop)
+			}
 			for i, want := range tc.reply.ToolCalls {
-				got := resp.Choices[1+i].ToolCalls
+				got := resp.Choices[text+i].ToolCalls
 				if len(got) != 1 || got[0].ID == "" || got[0].FunctionCall.Name != want.Name {
 					t.Fatalf("tool call = %+v", got)
 				}
