@@ -13,7 +13,7 @@ var benchUsage llmwrap.Usage
 // BenchmarkUsageOfOpenAI reads the usage of an openai response (the map langchaingo
 // builds, one choice). Compare with BenchmarkUsageOfOpenAINaive, in the same run.
 func BenchmarkUsageOfOpenAI(b *testing.B) {
-	r := resp(openaiInfo(1200, 300, 1024, 128))
+	r := respWith(openaiInfo(1200, 300, 1024, 128))
 	b.ReportAllocs()
 	for b.Loop() {
 		benchUsage, _ = llmwrap.UsageOf(r)
@@ -23,7 +23,7 @@ func BenchmarkUsageOfOpenAI(b *testing.B) {
 // BenchmarkUsageOfOpenAINaive is the baseline: the two type assertions a caller
 // who knows the provider would write, with no normalization or validation.
 func BenchmarkUsageOfOpenAINaive(b *testing.B) {
-	r := resp(openaiInfo(1200, 300, 1024, 128))
+	r := respWith(openaiInfo(1200, 300, 1024, 128))
 	b.ReportAllocs()
 	for b.Loop() {
 		benchUsage = naiveOpenAI(r)
@@ -39,7 +39,7 @@ func naiveOpenAI(r *llms.ContentResponse) llmwrap.Usage {
 }
 
 func BenchmarkUsageOfAnthropic(b *testing.B) {
-	r := resp(anthropicTextInfo(100, 40, 300, 2000), anthropicToolInfo(100, 40, 300, 2000))
+	r := respWith(anthropicTextInfo(100, 40, 300, 2000), anthropicToolInfo(100, 40, 300, 2000))
 	b.ReportAllocs()
 	for b.Loop() {
 		benchUsage, _ = llmwrap.UsageOf(r)
@@ -47,7 +47,7 @@ func BenchmarkUsageOfAnthropic(b *testing.B) {
 }
 
 func BenchmarkUsageOfMistral(b *testing.B) {
-	r := resp(map[string]any{"created": 1, "model": "m", "usage": mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}})
+	r := respWith(map[string]any{"created": 1, "model": "m", "usage": mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}})
 	b.ReportAllocs()
 	for b.Loop() {
 		benchUsage, _ = llmwrap.UsageOf(r)

@@ -71,7 +71,7 @@ func (f *fuzzBytes) value(depth int) any {
 	case 10:
 		return x&1 == 1
 	case 11:
-		return tokenCount(x)
+		return namedCount(x)
 	case 12:
 		n := int(x)
 		if x&1 == 0 {
@@ -211,7 +211,7 @@ func TestUsageOfRandomProviderMaps(t *testing.T) {
 		for k := range infos {
 			infos[k] = gi
 		}
-		r := resp(infos...)
+		r := respWith(infos...)
 		got, ok := llmwrap.UsageOf(r)
 		wantOK := want.PromptTokens > 0 || want.CompletionTokens > 0
 		if !wantOK {

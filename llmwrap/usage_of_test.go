@@ -95,7 +95,7 @@ type mistralUsageInfo struct {
 	CompletionTokens int `json:"completion_tokens,omitempty"`
 }
 
-func resp(infos ...map[string]any) *llms.ContentResponse {
+func respWith(infos ...map[string]any) *llms.ContentResponse {
 	r := &llms.ContentResponse{}
 	for _, gi := range infos {
 		r.Choices = append(r.Choices, &llms.ContentChoice{GenerationInfo: gi})
@@ -127,44 +127,44 @@ func TestUsageOfProviders(t *testing.T) {
 		return llmwrap.Usage{PromptTokens: p, CompletionTokens: c, CachedPromptTokens: cached, ReasoningTokens: reasoning}
 	}
 	checkUsage(t, []usageCase{
-		{"openai", resp(openaiInfo(1200, 300, 1024, 128)), u(1200, 300, 1024, 128), true},
-		{"openai no usage sent", resp(openaiInfo(0, 0, 0, 0)), llmwrap.Usage{}, false},
-		{"openai N=3 counted once", resp(openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0)), u(50, 10, 0, 0), true},
-		{"anthropic text", resp(anthropicTextInfo(20, 40, 0, 0)), u(20, 40, 0, 0), true},
-		{"anthropic cache read and write", resp(anthropicTextInfo(100, 40, 300, 2000)), u(2400, 40, 2000, 0), true},
-		{"anthropic text+tool_use counted once", resp(anthropicTextInfo(100, 40, 0, 500), anthropicToolInfo(100, 40, 0, 500)), u(600, 40, 500, 0), true},
-		{"anthropic thinking block", resp(map[string]any{
+		{"openai", respWith(openaiInfo(1200, 300, 1024, 128)), u(1200, 300, 1024, 128), true},
+		{"openai no usage sent", respWith(openaiInfo(0, 0, 0, 0)), llmwrap.Usage{}, false},
+		{"openai N=3 counted once", respWith(openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0)), u(50, 10, 0, 0), true},
+		{"anthropic text", respWith(anthropicTextInfo(20, 40, 0, 0)), u(20, 40, 0, 0), true},
+		{"anthropic cache read and write", respWith(anthropicTextInfo(100, 40, 300, 2000)), u(2400, 40, 2000, 0), true},
+		{"anthropic text+tool_use counted once", respWith(anthropicTextInfo(100, 40, 0, 500), anthropicToolInfo(100, 40, 0, 500)), u(600, 40, 500, 0), true},
+		{"anthropic thinking block", respWith(map[string]any{
 			"ThinkingContent": "hmm", "ThinkingSignature": "sig", "InputTokens": 10, "OutputTokens": 90,
 			"CacheCreationInputTokens": 0, "CacheReadInputTokens": 0,
 		}, anthropicTextInfo(10, 90, 0, 0)), u(10, 90, 0, 0), true},
-		{"ollama", resp(ollamaInfo(33, 9)), u(33, 9, 0, 0), true},
-		{"ollama no counts", resp(ollamaInfo(0, 0)), llmwrap.Usage{}, false},
-		{"ollama context cache is not a provider count", resp(func() map[string]any {
+		{"ollama", respWith(ollamaInfo(33, 9)), u(33, 9, 0, 0), true},
+		{"ollama no counts", respWith(ollamaInfo(0, 0)), llmwrap.Usage{}, false},
+		{"ollama context cache is not a provider count", respWith(func() map[string]any {
 			m := ollamaInfo(33, 9)
 			m["CachedTokens"], m["CacheHit"] = 30, true
 			return m
 		}()), u(33, 9, 0, 0), true},
-		{"googleai", resp(googleaiInfo(700, 80, 0)), u(700, 80, 0, 0), true},
-		{"googleai cached already in prompt", resp(googleaiInfo(700, 80, 512)), u(700, 80, 512, 0), true},
-		{"googleai two candidates", resp(googleaiInfo(70, 8, 0), googleaiInfo(70, 8, 0)), u(70, 8, 0, 0), true},
-		{"vertex", resp(map[string]any{"citations": nil, "safety": nil,
+		{"googleai", respWith(googleaiInfo(700, 80, 0)), u(700, 80, 0, 0), true},
+		{"googleai cached already in prompt", respWith(googleaiInfo(700, 80, 512)), u(700, 80, 512, 0), true},
+		{"googleai two candidates", respWith(googleaiInfo(70, 8, 0), googleaiInfo(70, 8, 0)), u(70, 8, 0, 0), true},
+		{"vertex", respWith(map[string]any{"citations": nil, "safety": nil,
 			"input_tokens": int32(15), "output_tokens": int32(5), "total_tokens": int32(20)}), u(15, 5, 0, 0), true},
-		{"vertex without usage", resp(map[string]any{"citations": nil, "safety": nil}), llmwrap.Usage{}, false},
-		{"bedrock anthropic", resp(map[string]any{"input_tokens": 25, "output_tokens": 12}), u(25, 12, 0, 0), true},
-		{"bedrock anthropic stream", resp(map[string]any{"input_tokens": 25, "output_tokens": 12}), u(25, 12, 0, 0), true},
-		{"bedrock nova", resp(map[string]any{"input_tokens": 8, "output_tokens": 4}), u(8, 4, 0, 0), true},
-		{"bedrock ai21 sums completions", resp(
+		{"vertex without usage", respWith(map[string]any{"citations": nil, "safety": nil}), llmwrap.Usage{}, false},
+		{"bedrock anthropic", respWith(map[string]any{"input_tokens": 25, "output_tokens": 12}), u(25, 12, 0, 0), true},
+		{"bedrock anthropic stream", respWith(map[string]any{"input_tokens": 25, "output_tokens": 12}), u(25, 12, 0, 0), true},
+		{"bedrock nova", respWith(map[string]any{"input_tokens": 8, "output_tokens": 4}), u(8, 4, 0, 0), true},
+		{"bedrock ai21 sums completions", respWith(
 			map[string]any{"id": "a", "input_tokens": 6, "output_tokens": 10},
 			map[string]any{"id": "a", "input_tokens": 6, "output_tokens": 14},
 		), u(6, 24, 0, 0), true},
-		{"bedrock cohere has no usage", resp(map[string]any{"generation_id": "g", "index": 0}), llmwrap.Usage{}, false},
-		{"mistral struct", resp(map[string]any{"created": 1, "model": "m",
+		{"bedrock cohere has no usage", respWith(map[string]any{"generation_id": "g", "index": 0}), llmwrap.Usage{}, false},
+		{"mistral struct", respWith(map[string]any{"created": 1, "model": "m",
 			"usage": mistralUsageInfo{PromptTokens: 17, TotalTokens: 21, CompletionTokens: 4}}), u(17, 4, 0, 0), true},
-		{"mistral pointer", resp(map[string]any{"usage": &mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}}), u(17, 4, 0, 0), true},
-		{"mistral nil pointer", resp(map[string]any{"usage": (*mistralUsageInfo)(nil)}), llmwrap.Usage{}, false},
-		{"mistral zero (stream without usage)", resp(map[string]any{"usage": mistralUsageInfo{}}), llmwrap.Usage{}, false},
-		{"usage map", resp(map[string]any{"usage": map[string]any{"prompt_tokens": 3.0, "completion_tokens": json.Number("2")}}), u(3, 2, 0, 0), true},
-		{"maritaca", resp(map[string]any{"CompletionTokens": 50, "PromptTokens": 10, "TotalTokens": 60}), u(10, 50, 0, 0), true},
+		{"mistral pointer", respWith(map[string]any{"usage": &mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}}), u(17, 4, 0, 0), true},
+		{"mistral nil pointer", respWith(map[string]any{"usage": (*mistralUsageInfo)(nil)}), llmwrap.Usage{}, false},
+		{"mistral zero (stream without usage)", respWith(map[string]any{"usage": mistralUsageInfo{}}), llmwrap.Usage{}, false},
+		{"usage map", respWith(map[string]any{"usage": map[string]any{"prompt_tokens": 3.0, "completion_tokens": json.Number("2")}}), u(3, 2, 0, 0), true},
+		{"maritaca", respWith(map[string]any{"CompletionTokens": 50, "PromptTokens": 10, "TotalTokens": 60}), u(10, 50, 0, 0), true},
 	})
 }
 
@@ -173,35 +173,35 @@ func TestUsageOfEdges(t *testing.T) {
 		{"nil response", nil, llmwrap.Usage{}, false},
 		{"no choices", &llms.ContentResponse{}, llmwrap.Usage{}, false},
 		{"nil choice", &llms.ContentResponse{Choices: []*llms.ContentChoice{nil}}, llmwrap.Usage{}, false},
-		{"nil GenerationInfo", resp(nil), llmwrap.Usage{}, false},
-		{"no known keys", resp(map[string]any{"foo": 1}), llmwrap.Usage{}, false},
+		{"nil GenerationInfo", respWith(nil), llmwrap.Usage{}, false},
+		{"no known keys", respWith(map[string]any{"foo": 1}), llmwrap.Usage{}, false},
 		{"first choice empty, second reports", &llms.ContentResponse{Choices: []*llms.ContentChoice{
 			nil, {}, {GenerationInfo: openaiInfo(0, 0, 0, 0)}, {GenerationInfo: openaiInfo(9, 1, 0, 0)},
 		}}, llmwrap.Usage{PromptTokens: 9, CompletionTokens: 1}, true},
-		{"cached capped at prompt", resp(openaiInfo(10, 5, 99, 99)),
+		{"cached capped at prompt", respWith(openaiInfo(10, 5, 99, 99)),
 			llmwrap.Usage{PromptTokens: 10, CompletionTokens: 5, CachedPromptTokens: 10, ReasoningTokens: 5}, true},
-		{"prompt only", resp(map[string]any{"PromptTokens": 7}), llmwrap.Usage{PromptTokens: 7}, true},
-		{"completion only", resp(map[string]any{"InputTokens": 0, "OutputTokens": 3}), llmwrap.Usage{CompletionTokens: 3}, true},
-		{"anthropic absurd sum is missing", resp(anthropicTextInfo(1<<40, 5, 1<<40, 1)),
+		{"prompt only", respWith(map[string]any{"PromptTokens": 7}), llmwrap.Usage{PromptTokens: 7}, true},
+		{"completion only", respWith(map[string]any{"InputTokens": 0, "OutputTokens": 3}), llmwrap.Usage{CompletionTokens: 3}, true},
+		{"anthropic absurd sum is missing", respWith(anthropicTextInfo(1<<40, 5, 1<<40, 1)),
 			llmwrap.Usage{CompletionTokens: 5}, true},
-		{"ai21 sum saturates", resp(
+		{"ai21 sum saturates", respWith(
 			map[string]any{"id": "a", "input_tokens": 1, "output_tokens": 1 << 40},
 			map[string]any{"id": "a", "input_tokens": 1, "output_tokens": 1 << 40},
 		), llmwrap.Usage{PromptTokens: 1, CompletionTokens: 1 << 40}, true},
 	})
 }
 
-type tokenCount int64
+type namedCount int64
 
 func TestUsageOfValueTypes(t *testing.T) {
 	seven := 7
 	var nilInt *int
 	good := []any{
 		int(7), int8(7), int16(7), int32(7), int64(7), uint(7), uint8(7), uint16(7), uint32(7), uint64(7), uintptr(7),
-		float32(7), float64(7), json.Number("7"), "7", " 7 ", "7.0", "7e0", "+7", tokenCount(7), &seven,
+		float32(7), float64(7), json.Number("7"), "7", " 7 ", "7.0", "7e0", "+7", namedCount(7), &seven,
 	}
 	for _, v := range good {
-		got, ok := llmwrap.UsageOf(resp(map[string]any{"PromptTokens": v, "CompletionTokens": 1}))
+		got, ok := llmwrap.UsageOf(respWith(map[string]any{"PromptTokens": v, "CompletionTokens": 1}))
 		if !ok || got.PromptTokens != 7 {
 			t.Errorf("PromptTokens %T(%v): got %+v, %v; want 7", v, v, got, ok)
 		}
@@ -210,15 +210,15 @@ func TestUsageOfValueTypes(t *testing.T) {
 		-1, int64(-7), float64(-1), 7.5, float32(0.5), math.NaN(), math.Inf(1), math.Inf(-1),
 		int64(1<<40 + 1), uint64(math.MaxUint64), float64(1 << 41), 1e300, "abc", "", "-3", "7.5", "1e400",
 		"NaN", "Inf", json.Number("-1"), json.Number("nope"), true, nilInt, []int{7}, map[string]int{"a": 7},
-		struct{ N int }{7}, "99999999999999999999999999999999999999", tokenCount(-3),
+		struct{ N int }{7}, "99999999999999999999999999999999999999", namedCount(-3),
 	}
 	for _, v := range bad {
-		got, ok := llmwrap.UsageOf(resp(map[string]any{"PromptTokens": v, "CompletionTokens": 1}))
+		got, ok := llmwrap.UsageOf(respWith(map[string]any{"PromptTokens": v, "CompletionTokens": 1}))
 		if !ok || got.PromptTokens != 0 || got.CompletionTokens != 1 {
 			t.Errorf("PromptTokens %T(%v): got %+v, %v; want it treated as missing", v, v, got, ok)
 		}
 	}
-	got, _ := llmwrap.UsageOf(resp(map[string]any{"PromptTokens": int64(1 << 40)}))
+	got, _ := llmwrap.UsageOf(respWith(map[string]any{"PromptTokens": int64(1 << 40)}))
 	if got.PromptTokens != 1<<40 {
 		t.Errorf("2^40 itself must be accepted, got %d", got.PromptTokens)
 	}
@@ -226,11 +226,11 @@ func TestUsageOfValueTypes(t *testing.T) {
 
 func TestUsageOfDoesNotAllocate(t *testing.T) {
 	for name, r := range map[string]*llms.ContentResponse{
-		"openai":    resp(openaiInfo(1200, 300, 1024, 128)),
-		"anthropic": resp(anthropicTextInfo(100, 40, 300, 2000), anthropicToolInfo(100, 40, 300, 2000)),
-		"googleai":  resp(googleaiInfo(700, 80, 512)),
-		"bedrock":   resp(map[string]any{"input_tokens": 25, "output_tokens": 12}),
-		"mistral":   resp(map[string]any{"usage": mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}}),
+		"openai":    respWith(openaiInfo(1200, 300, 1024, 128)),
+		"anthropic": respWith(anthropicTextInfo(100, 40, 300, 2000), anthropicToolInfo(100, 40, 300, 2000)),
+		"googleai":  respWith(googleaiInfo(700, 80, 512)),
+		"bedrock":   respWith(map[string]any{"input_tokens": 25, "output_tokens": 12}),
+		"mistral":   respWith(map[string]any{"usage": mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}}),
 	} {
 		if n := testing.AllocsPerRun(100, func() { llmwrap.UsageOf(r) }); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
