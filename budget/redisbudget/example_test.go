@@ -1,0 +1,68 @@
+package redisbudget_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+// A daily budget shared by every process that uses the same name. It needs a Redis
+// server (SPENDGUARD_REDIS_ADDR, else localhost:6379), so it has no checked output.
+func Example() {
+	ctx := context.Background()
+	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
+	if addr == "" {
+		addr = "localhost:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+
+	b, err := redisbudget.New(rdb, "example-tenant", 100_000,
+		redisbudget.WithWindow(budget.Daily(nil)))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := b.TryReserve(ctx, 1500) // prompt estimate + completion allowance
+	switch {
+	case errors.Is(err, budget.ErrDenied):
+		fmt.Println("over today's budget:", err)
+		return
+	case err != nil: // errors.Is(err, budget.ErrUnavailable): Redis is down
+		fmt.Println(err)
+		return
+	}
+	// ... call the model; it reported 900 prompt and 300 completion tokens.
+	if err := b.Record(ctx, r, 900, 300); err != nil {
+		fmt.Println(err)
+	}
+	s, _ := b.Snapshot(ctx)
+	fmt.Printf("used %d of %d today\n", s.Consumed, s.Capacity)
+}
+
+// Without Redis a budget fails closed, unless it is told to fail open.
+func ExampleWithFailOpen() {
+	ctx := context.Background()
+	// Nothing listens on port 1: every call to this client fails.
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialerRetries: 1})
+	defer rdb.Close()
+
+	strict, _ := redisbudget.New(rdb, "global", 1_000_000)
+	_, err := strict.TryReserve(ctx, 500)
+	fmt.Println("fail closed:", errors.Is(err, budget.ErrUnavailable))
+
+	lenient, _ := redisbudget.New(rdb, "global", 1_000_000, redisbudget.WithFailOpen())
+	r, err := lenient.TryReserve(ctx, 500)
+	fmt.Println("fail open:", err == nil, r.Tokens(), "tokens, not accounted:", r.FailedOpen() != nil)
+	fmt.Println("settle:", lenient.Record(ctx, r, 400, 90))
+	// Output:
+	// fail closed: true
+	// fail open: true 500 tokens, not accounted: true
+	// settle: <nil>
+}
