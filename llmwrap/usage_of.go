@@ -172,7 +172,22 @@ func usageValue(v any) (prompt, completion uint64) {
 	if rv.Kind() != reflect.Struct {
 		return 0, 0
 	}
-	return countValue(rv.FieldByName("PromptTokens"), 1), countValue(rv.FieldByName("CompletionTokens"), 1)
+	return countField(rv, "PromptTokens"), countField(rv, "CompletionTokens")
+}
+
+// countField reads a numeric field of struct value rv. FieldByIndexErr, unlike
+// FieldByName, does not panic when the field is promoted through a nil embedded
+// pointer.
+func countField(rv reflect.Value, name string) uint64 {
+	f, ok := rv.Type().FieldByName(name)
+	if !ok {
+		return 0
+	}
+	fv, err := rv.FieldByIndexErr(f.Index)
+	if err != nil {
+		return 0
+	}
+	return countValue(fv, 1)
 }
 
 // count converts one reported count, returning 0 for anything that is not a

@@ -47,7 +47,7 @@ func (f *fuzzBytes) str() string {
 
 func (f *fuzzBytes) value(depth int) any {
 	x := f.u64()
-	switch f.byte() % 24 {
+	switch f.byte() % 25 {
 	case 0:
 		return nil
 	case 1:
@@ -104,6 +104,11 @@ func (f *fuzzBytes) value(depth int) any {
 		return int(x % 5000)
 	case 22:
 		return struct{ PromptTokens string }{strconv.FormatUint(x, 10)}
+	case 23:
+		if x&1 == 0 {
+			return embedsUsage{}
+		}
+		return embedsUsage{&mistralUsageInfo{PromptTokens: int(x >> 1)}}
 	default:
 		return math.Inf(int(x%3) - 1)
 	}

@@ -103,6 +103,9 @@ func respWith(infos ...map[string]any) *llms.ContentResponse {
 	return r
 }
 
+// embedsUsage promotes mistral's fields through an embedded pointer.
+type embedsUsage struct{ *mistralUsageInfo }
+
 type usageCase struct {
 	name string
 	resp *llms.ContentResponse
@@ -163,6 +166,13 @@ func TestUsageOfProviders(t *testing.T) {
 		{"mistral pointer", respWith(map[string]any{"usage": &mistralUsageInfo{PromptTokens: 17, CompletionTokens: 4}}), u(17, 4, 0, 0), true},
 		{"mistral nil pointer", respWith(map[string]any{"usage": (*mistralUsageInfo)(nil)}), llmwrap.Usage{}, false},
 		{"mistral zero (stream without usage)", respWith(map[string]any{"usage": mistralUsageInfo{}}), llmwrap.Usage{}, false},
+		{"usage struct promoted through a nil pointer", respWith(map[string]any{"usage": embedsUsage{}}), llmwrap.Usage{}, false},
+		{"usage struct promoted through a pointer", respWith(map[string]any{"usage": embedsUsage{&mistralUsageInfo{PromptTokens: 2, CompletionTokens: 1}}}),
+			u(2, 1, 0, 0), true},
+		{"usage struct with odd fields", respWith(map[string]any{"usage": struct {
+			PromptTokens     *float64
+			CompletionTokens any
+		}{CompletionTokens: "12"}}), u(0, 12, 0, 0), true},
 		{"usage map", respWith(map[string]any{"usage": map[string]any{"prompt_tokens": 3.0, "completion_tokens": json.Number("2")}}), u(3, 2, 0, 0), true},
 		{"maritaca", respWith(map[string]any{"CompletionTokens": 50, "PromptTokens": 10, "TotalTokens": 60}), u(10, 50, 0, 0), true},
 	})
