@@ -1,0 +1,151 @@
+package llmwrap_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+// echo is an in-memory llms.Model: it answers with the number of messages it got.
+type echo struct {
+	calls int
+	resp  *llms.ContentResponse
+	err   error
+}
+
+func (e *echo) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+	e.calls++
+	if e.resp != nil || e.err != nil {
+		return e.resp, e.err
+	}
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: "ok"}}}, nil
+}
+
+func (e *echo) Call(ctx context.Context, prompt string, opts ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, e, prompt, opts...)
+}
+
+type reasoning struct{ echo }
+
+func (*reasoning) SupportsReasoning() bool { return true }
+
+func TestWrapOrderAndSpend(t *testing.T) {
+	var order []string
+	var seen []*llmwrap.Spend
+	mw := func(name string) llmwrap.Middleware {
+		return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+			return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+				order = append(order, name)
+				seen = append(seen, llmwrap.SpendFrom(ctx))
+				return next(ctx, msgs, opts...)
+			}
+		}
+	}
+	inner := &echo{}
+	m := llmwrap.Wrap(inner, mw("outer"), nil, mw("inner"))
+	_, err := m.GenerateContent(context.Background(), nil, llms.WithMaxTokens(42))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"outer", "inner"}, order)
+	require.Len(t, seen, 2)
+	require.NotNil(t, seen[0])
+	assert.Same(t, seen[0], seen[1], "one Spend per call, shared by every middleware")
+	assert.Equal(t, llmwrap.UnknownModel, seen[0].Model)
+	assert.Equal(t, "*llmwrap_test.echo", seen[0].ModelType)
+	assert.Equal(t, 42, seen[0].MaxTokens)
+
+	_, _ = m.GenerateContent(context.Background(), nil)
+	assert.NotSame(t, seen[0], seen[2], "a fresh Spend for every call")
+	assert.Nil(t, llmwrap.SpendFrom(context.Background()))
+	assert.Nil(t, llmwrap.SpendFrom(nil)) //nolint:staticcheck // bad input must not panic
+}
+
+func TestModelName(t *testing.T) {
+	var got string
+	capture := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			got = llmwrap.SpendFrom(ctx).Model
+			return next(ctx, msgs, opts...)
+		}
+	}
+	m := llmwrap.Wrap(&echo{}, llmwrap.WithModelName("gpt-4o-mini"), capture)
+	_, _ = m.GenerateContent(context.Background(), nil)
+	assert.Equal(t, "gpt-4o-mini", got)
+	_, _ = m.GenerateContent(context.Background(), nil, llms.WithModel("o3"))
+	assert.Equal(t, "o3", got, "the call's own model wins")
+}
+
+func TestCallGoesThroughGenerateContent(t *testing.T) {
+	calls := 0
+	count := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			calls++
+			require.Len(t, msgs, 1)
+			assert.Equal(t, llms.ChatMessageTypeHuman, msgs[0].Role)
+			return next(ctx, msgs, opts...)
+		}
+	}
+	m := llmwrap.Wrap(&echo{}, count)
+	out, err := m.Call(context.Background(), "hi")
+	require.NoError(t, err)
+	assert.Equal(t, "ok", out)
+	out, err = llms.GenerateFromSinglePrompt(context.Background(), m, "hi")
+	require.NoError(t, err)
+	assert.Equal(t, "ok", out)
+	assert.Equal(t, 2, calls)
+}
+
+func TestReasoningModelStaysReasoning(t *testing.T) {
+	m := llmwrap.Wrap(&reasoning{})
+	rm, ok := m.(llms.ReasoningModel)
+	require.True(t, ok)
+	assert.True(t, rm.SupportsReasoning())
+	assert.True(t, llms.SupportsReasoningModel(m))
+	_, ok = llmwrap.Wrap(&echo{}).(llms.ReasoningModel)
+	assert.False(t, ok)
+}
+
+func TestBadModelsGiveErrorsNotPanics(t *testing.T) {
+	// A model that returns neither a response nor an error.
+	m := llmwrap.Wrap(&echo{resp: nil, err: nil, calls: 0})
+	var spend *llmwrap.Spend
+	m = llmwrap.Wrap(&nilModel{}, func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			spend = llmwrap.SpendFrom(ctx)
+			return next(ctx, msgs, opts...)
+		}
+	})
+	_, err := m.GenerateContent(context.Background(), nil)
+	require.ErrorIs(t, err, llmwrap.ErrEmptyResponse)
+	assert.ErrorIs(t, spend.Err, llmwrap.ErrEmptyResponse)
+	_, err = m.Call(context.Background(), "x")
+	require.ErrorIs(t, err, llmwrap.ErrEmptyResponse)
+
+	empty := llmwrap.Wrap(&echo{resp: &llms.ContentResponse{}})
+	_, err = empty.Call(context.Background(), "x")
+	require.ErrorIs(t, err, llmwrap.ErrEmptyResponse)
+
+	_, err = llmwrap.Wrap(nil).GenerateContent(context.Background(), nil)
+	require.Error(t, err)
+
+	boom := errors.New("boom")
+	_, err = llmwrap.Wrap(&echo{err: boom}).Call(nil, "x") //nolint:staticcheck // a nil context is bad input
+	require.ErrorIs(t, err, boom)
+}
+
+type nilModel struct{ echo }
+
+func (*nilModel) GenerateContent(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	return nil, nil
+}
+
+func TestSpendRefunded(t *testing.T) {
+	assert.Equal(t, uint64(30), (&llmwrap.Spend{Reserved: 100, Charged: 70}).Refunded())
+	assert.Equal(t, uint64(0), (&llmwrap.Spend{Reserved: 100, Charged: 170}).Refunded())
+	assert.Equal(t, uint64(^uint64(0)), llmwrap.Usage{PromptTokens: ^uint64(0), CompletionTokens: 1}.Total())
+}
