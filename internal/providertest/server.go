@@ -20,7 +20,8 @@ type Usage struct {
 	CachedPrompt int // part of Prompt read from cache (OpenAI cached_tokens, Anthropic cache_read_input_tokens)
 	Reasoning    int // part of Completion spent reasoning (OpenAI reasoning_tokens; not on the Anthropic or Ollama wire)
 	// CacheWrite is the part of Prompt written to the cache (Anthropic
-	// cache_creation_input_tokens; not on the OpenAI or Ollama wire).
+	// cache_creation_input_tokens; not on the OpenAI or Ollama wire). The Anthropic
+	// server sends input_tokens = Prompt − CachedPrompt − CacheWrite, floored at 0.
 	CacheWrite int
 }
 
@@ -53,14 +54,14 @@ type Reply struct {
 
 // Request is what the client sent, decoded.
 type Request struct {
-	Path      string // URL path the request was sent to
 	Model     string
-	MaxTokens int  // OpenAI max_completion_tokens or max_tokens; Anthropic max_tokens; Ollama options.num_predict
-	Stream    bool // the request's "stream" field (Ollama streams even when it is absent, as Ollama does)
-	N         int  // OpenAI "n" as sent (0 when absent); 0 for the others
-	Messages  int  // number of entries in "messages"
-	Tools     int  // number of tools (and legacy OpenAI functions) offered
-	Body      []byte
+	MaxTokens int    // OpenAI max_completion_tokens or max_tokens; Anthropic max_tokens; Ollama options.num_predict
+	Stream    bool   // the request's "stream" field (Ollama streams even when it is absent, as Ollama does)
+	N         int    // OpenAI "n" as sent (0 when absent); 0 for the others
+	Messages  int    // number of entries in "messages"
+	Tools     int    // number of tools (and legacy OpenAI functions) offered
+	Body      []byte // the raw body as received
+	Path      string // the URL path it was sent to
 }
 
 // Script decides the reply to each request. A server calls it once per request it
