@@ -34,10 +34,12 @@ const MaxReportedTokens = 1 << 40
 //     "input_tokens", "output_tokens". Bedrock's ai21 gives one choice per
 //     completion, each with its own "output_tokens" (marked by "id"): those are
 //     summed.
-//   - mistral: "usage", the SDK's UsageInfo struct value (fields PromptTokens and
+//   - mistral: "usage", github.com/gage-technologies/mistral-go's UsageInfo struct value (fields PromptTokens and
 //     CompletionTokens, read by reflection so llmwrap need not import the SDK); a
 //     pointer to such a struct or a map with "prompt_tokens" / "completion_tokens"
 //     is read too.
+//   - cloudflare, cohere, ernie, huggingface, llamafile, local, googleai/palm,
+//     watsonx and bedrock's cohere report no usage: UsageOf returns false for them.
 //
 // The usage is request-level: openai copies it into every choice when N > 1 and
 // anthropic emits one choice per content block, so it is read once, from the first
