@@ -34,7 +34,8 @@ const MaxReportedTokens = 1 << 40
 //     "input_tokens", "output_tokens". Bedrock's ai21 gives one choice per
 //     completion, each with its own "output_tokens" (marked by "id"): those are
 //     summed.
-//   - mistral: "usage", github.com/gage-technologies/mistral-go's UsageInfo struct value (fields PromptTokens and
+//   - mistral: "usage", the UsageInfo struct value of
+//     github.com/gage-technologies/mistral-go (fields PromptTokens and
 //     CompletionTokens, read by reflection so llmwrap need not import the SDK); a
 //     pointer to such a struct or a map with "prompt_tokens" / "completion_tokens"
 //     is read too.
