@@ -157,7 +157,7 @@ func nextPiece(s string, i int) (end int, milli uint64) {
 		if j := i + size; j < len(s) {
 			if c, _, _ := classAt(s, j); c <= cLetter {
 				end, milli = scanWord(s, j, prefixPunct)
-				if size == 1 {
+				if s[i] < utf8.RuneSelf {
 					return end, milli + uint64(punctPrefixCost[s[i]])
 				}
 				if rate == rateCJKPunct { // "，" and "。" merge with the word after them
