@@ -1,0 +1,138 @@
+package middleware
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+const (
+	// ringSize is how many recent completions per model the learned allowance looks at.
+	ringSize = 64
+	// minSamples is how many completions a model needs before its allowance may fall
+	// below the default: a handful of short answers says little about the next one.
+	minSamples = 8
+	// recomputeEvery is how often (in completions) a full ring's quantile is
+	// recomputed; until the ring is full it is recomputed on every completion.
+	recomputeEvery = 8
+	// maxModels bounds the learner's memory when callers pass arbitrary model names;
+	// models beyond it get the default allowance.
+	maxModels = 1024
+	// quantilePct is the learned quantile, in percent.
+	quantilePct = 95
+)
+
+// learner keeps, per model, the last ringSize completion sizes and a cached high
+// quantile of them.
+//
+// It takes no lock: a completion claims a slot with one atomic add and stores its
+// value there; the quantile is recomputed from a pass over the slots (no sort: p95 of
+// at most 64 values is one of the 4 largest) on every recomputeEvery-th completion,
+// and read with one atomic load. Concurrent completions may interleave with a
+// recompute, which then sees a mix of old and new values: the allowance is an
+// estimate, and the next recompute catches up.
+type learner struct {
+	def    uint64
+	last   atomic.Pointer[modelRing] // one-entry cache: most programs call one model
+	models sync.Map                  // string → *modelRing
+	count  atomic.Int64
+}
+
+type modelRing struct {
+	model string
+	q     atomic.Uint64 // cached allowance
+	seen  atomic.Uint64 // completions recorded so far; the next slot is seen % ringSize
+	ring  [ringSize]atomic.Uint64
+}
+
+func newLearner(def uint64) *learner { return &learner{def: def} }
+
+// ring returns model's ring, creating it when create is set and there is room.
+func (l *learner) ring(model string, create bool) *modelRing {
+	if r := l.last.Load(); r != nil && r.model == model {
+		return r
+	}
+	if v, ok := l.models.Load(model); ok {
+		r := v.(*modelRing)
+		l.last.Store(r)
+		return r
+	}
+	if !create || l.count.Load() >= maxModels {
+		return nil
+	}
+	r := &modelRing{model: model}
+	r.q.Store(max(l.def, 1))
+	v, loaded := l.models.LoadOrStore(model, r)
+	if !loaded {
+		l.count.Add(1)
+	}
+	r = v.(*modelRing)
+	l.last.Store(r)
+	return r
+}
+
+// allowance is the completion allowance for model's next call: the learned quantile,
+// or the default before the model has minSamples completions (or the largest seen
+// so far, when that is larger). Never 0.
+func (l *learner) allowance(model string) uint64 {
+	if r := l.ring(model, false); r != nil {
+		return r.q.Load()
+	}
+	return max(l.def, 1)
+}
+
+// observe records a completion of model. A completion cut at its cap is only a lower
+// bound of what the model wanted to say, so it is recorded only when it is above the
+// current allowance; it never lowers it.
+func (l *learner) observe(model string, completion uint64, cut bool) {
+	r := l.ring(model, true)
+	if r == nil {
+		return
+	}
+	if cut && completion <= r.q.Load() {
+		return
+	}
+	n := r.seen.Add(1)
+	r.ring[(n-1)%ringSize].Store(completion)
+	if n <= ringSize || n%recomputeEvery == 0 || completion > r.q.Load() {
+		r.q.Store(r.quantile(min(n, ringSize), l.def))
+	}
+}
+
+// quantile is the allowance implied by the first n slots: the quantilePct-th
+// percentile (nearest rank) once there are minSamples values, else max(def, largest
+// value). At least 1.
+func (r *modelRing) quantile(n, def uint64) uint64 {
+	if n == 0 {
+		return max(def, 1)
+	}
+	// The nearest-rank percentile is the k-th largest value, k = n − ceil(p·n) + 1;
+	// k ≤ 4 for n ≤ 64, so keep the k largest in a tiny descending array.
+	k := n - (quantilePct*n+99)/100 + 1
+	if n < minSamples {
+		k = 1
+	}
+	var top [ringSize/20 + 1]uint64 // descending; k ≤ len(top)
+	filled := uint64(0)
+	for i := uint64(0); i < n; i++ {
+		v := r.ring[i].Load()
+		if filled == k && v <= top[k-1] {
+			continue
+		}
+		j := filled
+		if j == k {
+			j = k - 1 // the smallest kept value drops out
+		} else {
+			filled++
+		}
+		for j > 0 && top[j-1] < v {
+			top[j] = top[j-1]
+			j--
+		}
+		top[j] = v
+	}
+	q := top[k-1]
+	if n < minSamples {
+		q = max(q, def)
+	}
+	return max(q, 1)
+}

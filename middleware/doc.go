@@ -1,0 +1,36 @@
+// Package middleware enforces token budgets on langchaingo models and tools.
+//
+// Budget is an llmwrap.Middleware: every call reserves its estimate (prompt estimate +
+// completion allowance) before anything is sent, is denied with the budget's
+// *budget.DeniedError when the budget cannot cover it, and settles afterwards with the
+// usage the provider reported (or an estimate of it, when the provider reported none):
+//
+//	b := budget.NewAtomic(200_000, budget.WithName("run"))
+//	model := llmwrap.Wrap(openaiLLM,
+//		llmwrap.WithModelName("gpt-4o-mini"),
+//		otel.Middleware(),    // optional, outermost: it sees denials too
+//		middleware.Budget(b), // innermost: reserves, records, denies
+//	)
+//
+// Per-run budgets travel in the context (budget.NewContext) and are reserved from
+// together with the middleware's own budget, all-or-nothing. An agent built on
+// langchaingo stops its tool-call loop on a denial: the error reaches the caller of
+// executor.Call or chains.Call unchanged, so errors.Is(err, budget.ErrDenied) holds.
+//
+// The completion allowance is the call's MaxTokens when set. Otherwise it is learned
+// per model (Spend.Model): the 95th percentile of the model's last 64 completions,
+// DefaultCompletionAllowance until 8 are known, and never lowered by completions that
+// were cut at their cap (finish reason length / max_tokens, or a completion equal to
+// the MaxTokens sent), since those only bound from below what the model wanted to say.
+// HardCap turns the allowance into a ceiling the provider enforces: the call reserves
+// a range and is sent the granted completion part as MaxTokens.
+//
+// What each call did is written into its llmwrap.Spend, which the otel package turns
+// into span attributes and metrics.
+//
+// GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
+//
+// Errors the middleware cannot return, because the model already answered (a budget
+// store that failed during the settle), go to WithErrorHandler; the response is never
+// lost to them.
+package middleware

@@ -1,0 +1,59 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+)
+
+// A budget that cannot cover the next call denies it before anything is sent.
+func ExampleBudget() {
+	ctx := context.Background()
+	b := budget.NewAtomic(1500, budget.WithName("run"))
+
+	// Any llms.Model works; this one answers at once, reporting 900 prompt and
+	// 300 completion tokens.
+	provider := replyWith("Paris.", 900, 300, "stop")
+	var s llmwrap.Spend
+	model := llmwrap.Wrap(provider, capture(&s),
+		middleware.Budget(b, middleware.WithCompletionAllowance(400)))
+
+	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Capital of France?")}
+	if _, err := model.GenerateContent(ctx, msgs); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("charged %d (%s), %d left\n", s.Charged, s.UsageSource, s.Remaining)
+
+	// The next call's estimate (prompt estimate + 400) exceeds what is left.
+	_, err := model.GenerateContent(ctx, msgs)
+	var denied *budget.DeniedError
+	if errors.As(err, &denied) {
+		fmt.Printf("denied by %q with %d left: %v\n", denied.Budget, denied.Remaining, errors.Is(err, budget.ErrDenied))
+	}
+	fmt.Println("provider calls:", provider.calls.Load())
+	// Output:
+	// charged 1200 (reported), 300 left
+	// denied by "run" with 300 left: true
+	// provider calls: 1
+}
+
+// Limit how often an agent may dispatch a tool.
+func ExampleGuardTool() {
+	ctx := context.Background()
+	search := middleware.GuardTool(&echoTool{}, budget.NewAtomicGuard(2), 1)
+	for i := 0; i < 3; i++ {
+		out, err := search.Call(ctx, "query")
+		fmt.Println(out, err)
+	}
+	// Output:
+	// query <nil>
+	// query <nil>
+	//  budget: denied by "tool:echo": requested 1 tokens, 0 remaining
+}

@@ -1,0 +1,87 @@
+package middleware
+
+import (
+	"time"
+
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+// DefaultCompletionAllowance is the completion size reserved for a model the
+// middleware has not yet learned, when the call sets no MaxTokens.
+const DefaultCompletionAllowance = 1024
+
+// DefaultSettleTimeout bounds how long a settle (Record or Release after the call) may
+// take when the budget lives outside the process.
+const DefaultSettleTimeout = 5 * time.Second
+
+// Option configures Budget.
+type Option func(*config)
+
+type config struct {
+	est           llmwrap.Estimator
+	fixed         bool
+	allowance     uint64
+	cost          func(model string, u llmwrap.Usage) uint64
+	hardCap       bool
+	chargeOnError bool
+	settleTimeout time.Duration
+	onError       func(error)
+}
+
+// WithEstimator sets the prompt estimator (llmwrap.DefaultEstimator by default). A nil
+// estimator keeps the default.
+func WithEstimator(e llmwrap.Estimator) Option {
+	return func(c *config) {
+		if e != nil {
+			c.est = e
+		}
+	}
+}
+
+// WithCompletionAllowance reserves n completion tokens for every call that sets no
+// MaxTokens, instead of learning the allowance per model. n may be 0 (reserve the
+// prompt only); under HardCap the completion sent is still at least 1 token.
+func WithCompletionAllowance(n uint64) Option {
+	return func(c *config) { c.fixed, c.allowance = true, n }
+}
+
+// WithCost makes the budget count money (or any unit) instead of tokens: a call
+// reserves cost(model, Usage{PromptTokens: prompt estimate, CompletionTokens:
+// allowance}) and records cost(model, usage) as its prompt part (completion 0). cost
+// must be safe for concurrent use and non-decreasing in each token count (HardCap
+// searches it). A nil cost keeps token counting.
+func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
+	return func(c *config) { c.cost = cost }
+}
+
+// HardCap reserves a range instead of a fixed estimate and sends the granted
+// completion part as the call's MaxTokens, so that a call never outspends what is
+// left: overspend is bounded by the prompt estimate's error. The range is
+// [prompt estimate + min(16, allowance), prompt estimate + allowance]; when less than
+// the minimum is left the call is denied. Every budget taking part must implement
+// budget.RangeReserver; when one does not, calls fail with an error wrapping
+// ErrHardCapUnsupported and the provider is not called.
+func HardCap() Option { return func(c *config) { c.hardCap = true } }
+
+// ChargeOnError charges the prompt estimate when the provider returns an error,
+// instead of releasing the hold: a provider may bill a prompt it then failed on. A
+// call whose context was cancelled is still released.
+func ChargeOnError() Option { return func(c *config) { c.chargeOnError = true } }
+
+// WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run
+// on context.WithoutCancel of the call's context, so a cancelled call still gives its
+// hold back. d ≤ 0 keeps the default.
+func WithSettleTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.settleTimeout = d
+		}
+	}
+}
+
+// WithErrorHandler receives the errors the middleware cannot return because the model
+// already answered: a failed Record, Release or Snapshot after the call (a Redis
+// outage, say). The call's response is returned regardless. fn is called
+// synchronously and must be safe for concurrent use. By default such errors are
+// dropped; a budget with leases (redisbudget) reclaims an unsettled hold by itself.
+func WithErrorHandler(fn func(error)) Option { return func(c *config) { c.onError = fn } }
