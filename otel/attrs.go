@@ -1,0 +1,131 @@
+package otel
+
+import (
+	"context"
+	"errors"
+	"math"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+// spendguard's own attribute keys. The token counts are in the budget's units: tokens,
+// or the cost unit of a budget priced with middleware.WithCost.
+const (
+	EstimateTokensKey  = attribute.Key("spendguard.estimate.tokens")  // prompt estimate + completion allowance
+	ReservedTokensKey  = attribute.Key("spendguard.reserved.tokens")  // what the budget granted
+	ChargedTokensKey   = attribute.Key("spendguard.charged.tokens")   // what the settle charged
+	RefundedTokensKey  = attribute.Key("spendguard.refunded.tokens")  // reserved − charged, floored at 0
+	UsageSourceKey     = attribute.Key("spendguard.usage.source")     // "reported" | "estimated"
+	BudgetRemainingKey = attribute.Key("spendguard.budget.remaining") // smallest remaining after the settle
+	BudgetNameKey      = attribute.Key("spendguard.budget.name")      // the budget that denied, else the middleware's
+	BudgetDeniedKey    = attribute.Key("spendguard.budget.denied")    // the budget refused the call
+	BudgetFailOpenKey  = attribute.Key("spendguard.budget.fail_open") // the budget was unavailable and let the call through
+	CostUSDKey         = attribute.Key("spendguard.cost.usd")         // cost from the WithPrices table
+
+	// The budget gauges' names, from ObserveBudget.
+	BudgetRemainingMetric = "spendguard.budget.remaining"
+	BudgetConsumedMetric  = "spendguard.budget.consumed"
+	BudgetHeldMetric      = "spendguard.budget.held"
+	BudgetCapacityMetric  = "spendguard.budget.capacity"
+	// BudgetDenialsMetric counts denied calls by budget name, provider and model.
+	BudgetDenialsMetric = "spendguard.budget.denials"
+)
+
+// Values of error.type that spendguard defines; any other error gets its Go type name
+// (as semconv.ErrorType derives it), and an error without one gets "_OTHER".
+const (
+	ErrorTypeBudgetDenied      = "budget_denied"      // errors.Is(err, budget.ErrDenied)
+	ErrorTypeBudgetUnavailable = "budget_unavailable" // errors.Is(err, budget.ErrUnavailable)
+	ErrorTypeCanceled          = "canceled"           // errors.Is(err, context.Canceled)
+	ErrorTypeTimeout           = "timeout"            // errors.Is(err, context.DeadlineExceeded)
+)
+
+// ProviderOther is gen_ai.provider.name for a model whose provider is not known.
+const ProviderOther = "_OTHER"
+
+// errorType classifies err for error.type. err must be non-nil. ctx is the call's
+// context: some clients (langchaingo's openai) replace a cancellation by an error of
+// their own, so a failed call whose context is done is classified by the context.
+func errorType(ctx context.Context, err error) string {
+	switch {
+	case errors.Is(err, budget.ErrDenied):
+		return ErrorTypeBudgetDenied
+	case errors.Is(err, budget.ErrUnavailable):
+		return ErrorTypeBudgetUnavailable
+	case errors.Is(err, context.Canceled):
+		return ErrorTypeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return ErrorTypeTimeout
+	}
+	if ctx != nil {
+		switch ctx.Err() {
+		case context.Canceled:
+			return ErrorTypeCanceled
+		case context.DeadlineExceeded:
+			return ErrorTypeTimeout
+		}
+	}
+	if s := semconv.ErrorType(err).Value.AsString(); s != "" {
+		return s
+	}
+	return semconv.ErrorTypeOther.Value.AsString()
+}
+
+// providerByPackage maps the package of a langchaingo model type to
+// gen_ai.provider.name. Values outside the semconv enum (ollama) follow its rule of
+// using the provider's own lower-case name.
+var providerByPackage = map[string]string{
+	"openai":    "openai",
+	"anthropic": "anthropic",
+	"ollama":    "ollama",
+	"googleai":  "gcp.gemini",
+	"vertex":    "gcp.vertex_ai",
+	"bedrock":   "aws.bedrock",
+	"mistral":   "mistral_ai",
+	"cohere":    "cohere",
+	"watsonx":   "ibm.watsonx.ai",
+}
+
+// guessProvider derives gen_ai.provider.name from a Go type name such as "*openai.LLM".
+func guessProvider(modelType string) string {
+	t := strings.TrimLeft(modelType, "*[]")
+	pkg, _, ok := strings.Cut(t, ".")
+	if !ok {
+		return ProviderOther
+	}
+	if p, ok := providerByPackage[strings.ToLower(pkg)]; ok {
+		return p
+	}
+	return ProviderOther
+}
+
+// cost is the price of u in USD.
+func (p Price) cost(u llmwrap.Usage) float64 {
+	in, out, cached := sanePrice(p.InputPerMTok), sanePrice(p.OutputPerMTok), sanePrice(p.CachedInputPerMTok)
+	if cached == 0 {
+		cached = in
+	}
+	c := min(u.CachedPromptTokens, u.PromptTokens)
+	usd := float64(u.PromptTokens-c)*in + float64(c)*cached + float64(u.CompletionTokens)*out
+	return usd / 1e6
+}
+
+func sanePrice(v float64) float64 {
+	if v > 0 && !math.IsInf(v, 1) {
+		return v
+	}
+	return 0
+}
+
+// toInt64 converts a count for an int attribute, saturating instead of wrapping.
+func toInt64(v uint64) int64 {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(v)
+}

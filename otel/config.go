@@ -1,0 +1,107 @@
+package otel
+
+import (
+	gotel "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// ScopeName is the instrumentation scope of the tracer and meter this package uses.
+const ScopeName = "github.com/spendguard/spendguard/otel"
+
+// Price is what a model costs, in US dollars per million tokens. It is used only for
+// the spendguard.cost.usd span attribute.
+//
+// Cached input tokens (the part of the prompt read from the provider's cache) cost
+// CachedInputPerMTok; when CachedInputPerMTok is 0 they cost InputPerMTok, since a
+// missing cache price is far more often an omission than a free cache. Negative,
+// NaN or infinite prices are treated as 0.
+type Price struct {
+	InputPerMTok       float64 // USD per million billed input tokens
+	OutputPerMTok      float64 // USD per million output tokens, reasoning included
+	CachedInputPerMTok float64 // USD per million input tokens served from the cache
+}
+
+// Option configures Middleware, Tool and ObserveBudget. Options that do not concern
+// the function they are given to are ignored.
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+type config struct {
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
+	provider string
+	prices   map[string]Price
+	content  bool
+}
+
+// newConfig resolves opts. Like otelhttp it falls back to the global providers; those
+// forward to whatever otel.SetTracerProvider / SetMeterProvider install later, so a
+// Middleware built before the SDK is set up still reports to it.
+func newConfig(opts []Option) config {
+	var c config
+	for _, o := range opts {
+		if o != nil {
+			o.apply(&c)
+		}
+	}
+	if c.tp == nil {
+		c.tp = gotel.GetTracerProvider()
+	}
+	if c.mp == nil {
+		c.mp = gotel.GetMeterProvider()
+	}
+	return c
+}
+
+// WithTracerProvider sets the TracerProvider spans are started with. nil (the
+// default) means the global provider, otel.GetTracerProvider().
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) { c.tp = tp })
+}
+
+// WithMeterProvider sets the MeterProvider instruments are created with. nil (the
+// default) means the global provider, otel.GetMeterProvider().
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) { c.mp = mp })
+}
+
+// WithProviderName sets gen_ai.provider.name for every call, overriding the guess
+// made from the wrapped model's Go type. Use the values of the GenAI semantic
+// conventions ("openai", "anthropic", "gcp.gemini", "aws.bedrock", ...) where one
+// applies, for instance "azure.ai.openai" for an openai client pointed at Azure.
+// An empty name restores the guess.
+func WithProviderName(name string) Option {
+	return optionFunc(func(c *config) { c.provider = name })
+}
+
+// WithPrices gives the price of each model, keyed by the model name the spans carry
+// (llmwrap.Spend.Model). Calls a budget took part in then get spendguard.cost.usd,
+// computed from their usage; models missing from the table get no cost. The map is
+// copied, so later changes to it have no effect. nil removes the table.
+func WithPrices(prices map[string]Price) Option {
+	var cp map[string]Price
+	if prices != nil {
+		cp = make(map[string]Price, len(prices))
+		for k, v := range prices {
+			cp[k] = v
+		}
+	}
+	return optionFunc(func(c *config) { c.prices = cp })
+}
+
+// WithContentCapture turns the recording of prompts and completions on or off (off by
+// default). When on, chat spans carry gen_ai.input.messages (system messages
+// included, with role "system", since langchaingo sends them as part of the chat
+// history) and gen_ai.output.messages, and tool spans carry
+// gen_ai.tool.call.arguments and gen_ai.tool.call.result, as JSON strings in the
+// shapes the GenAI semantic conventions define. They are likely to hold personal
+// data: turn this on only where the trace backend may keep it.
+func WithContentCapture(on bool) Option {
+	return optionFunc(func(c *config) { c.content = on })
+}

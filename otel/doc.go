@@ -1,0 +1,31 @@
+// Package otel traces and measures langchaingo model calls and tool calls with
+// OpenTelemetry, following the GenAI semantic conventions
+// (go.opentelemetry.io/otel/semconv/v1.41.0), and adds what spendguard's budget did
+// for each call.
+//
+// Middleware is an llmwrap.Middleware: it gives every GenerateContent call a CLIENT
+// span named "chat {model}" and records gen_ai.client.operation.duration,
+// gen_ai.client.token.usage and, for streamed calls,
+// gen_ai.client.operation.time_to_first_chunk. It does not import the middleware
+// package: the two meet through llmwrap.Spend, which middleware.Budget fills and this
+// package reads after the call, so the order in llmwrap.Wrap matters:
+//
+//	model := llmwrap.Wrap(llm,
+//		llmwrap.WithModelName("gpt-4o-mini"), // names the model before the span starts
+//		otel.Middleware(otel.WithPrices(prices)), // sees denials and the settled spend
+//		middleware.Budget(b),
+//	)
+//
+// When a budget took part, spans carry spendguard.* attributes (estimate, reserved,
+// charged, refunded, usage source, remaining, budget name, denial, cost). A denied
+// call is a span with status Error and error.type "budget_denied", and it adds one to
+// the spendguard.budget.denials counter.
+//
+// Tool wraps a langchaingo tools.Tool so that each call is an "execute_tool {name}"
+// span, and ObserveBudget exports a budget's Snapshot as gauges.
+//
+// Prompts and completions are never recorded unless WithContentCapture(true). Without
+// a WithTracerProvider / WithMeterProvider option the global providers are used; when
+// they are the default no-op ones the middleware costs little more than an unwrapped
+// call.
+package otel

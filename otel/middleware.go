@@ -1,0 +1,461 @@
+package otel
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gotel "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/semconv/v1.41.0/genaiconv"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+// Bucket boundaries the GenAI semantic conventions advise.
+var (
+	tokenBuckets    = []float64{1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864}
+	durationBuckets = []float64{0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92}
+)
+
+// maxCachedModels bounds the per-model cache, so that a program that makes up model
+// names (from user input, say) cannot grow it without end; past it, entries are built
+// per call.
+const maxCachedModels = 1024
+
+// Middleware returns an llmwrap.Middleware that traces each call as a CLIENT span
+// named "chat {model}" and records the GenAI client metrics, following the GenAI
+// semantic conventions (semconv v1.41.0), plus spendguard's budget attributes.
+//
+// Put it after llmwrap.WithModelName (so the model is named when the span starts) and
+// before middleware.Budget (so the span sees denials and reads the budget's record of
+// the call):
+//
+//	llmwrap.Wrap(m, llmwrap.WithModelName("gpt-4o"), otel.Middleware(), middleware.Budget(b))
+//
+// The span carries gen_ai.operation.name ("chat"), gen_ai.provider.name,
+// gen_ai.request.model, gen_ai.request.max_tokens (the value actually sent, after a
+// hard cap), gen_ai.request.stream, the gen_ai.usage.* counts,
+// gen_ai.response.finish_reasons, gen_ai.response.time_to_first_chunk for a streamed
+// call, and error.type with status Error when the call fails (a budget denial
+// included). When a budget took part (llmwrap.Spend.Budgeted) it also carries the
+// spendguard.* attributes (see the *Key constants). Usage comes from the budget's
+// record when there is one, else from llmwrap.UsageOf. Prompt and completion text are
+// recorded only with WithContentCapture(true).
+//
+// Metrics: gen_ai.client.operation.duration (with error.type on failures),
+// gen_ai.client.token.usage (input and output, when the usage is known),
+// gen_ai.client.operation.time_to_first_chunk for streamed calls, and
+// spendguard.budget.denials. Their attributes are operation, provider and request
+// model (plus token type or error type, or budget name for denials), never anything
+// that varies per request.
+//
+// Attributes are built only for spans that record; the ones sampling may need at the
+// start are built once per model. A call made outside llmwrap.Wrap (no Spend in its
+// context) is still traced, with the model from its options. Instruments that cannot
+// be created are reported to otel.Handle and replaced by no-ops.
+func Middleware(opts ...Option) llmwrap.Middleware {
+	c := newChat(newConfig(opts))
+	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		if next == nil {
+			return nil
+		}
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			return c.generate(next, ctx, msgs, opts)
+		}
+	}
+}
+
+type chat struct {
+	tracer   trace.Tracer
+	tokens   metric.Int64Histogram
+	duration metric.Float64Histogram
+	ttfc     metric.Float64Histogram
+	denials  metric.Int64Counter
+	provider string
+	prices   map[string]Price
+	content  bool
+
+	last   atomic.Pointer[modelEntry] // the entry of the previous call: most programs use one model
+	cache  sync.Map                   // modelKey → *modelEntry
+	cached atomic.Int32
+}
+
+func newChat(cfg config) *chat {
+	c := &chat{
+		tracer:   cfg.tp.Tracer(ScopeName),
+		provider: cfg.provider,
+		prices:   cfg.prices,
+		content:  cfg.content,
+	}
+	meter := cfg.mp.Meter(ScopeName)
+	tok, err := genaiconv.NewClientTokenUsage(meter, metric.WithExplicitBucketBoundaries(tokenBuckets...))
+	handle(err)
+	dur, err := genaiconv.NewClientOperationDuration(meter, metric.WithExplicitBucketBoundaries(durationBuckets...))
+	handle(err)
+	ttfc, err := genaiconv.NewClientOperationTimeToFirstChunk(meter, metric.WithExplicitBucketBoundaries(durationBuckets...))
+	handle(err)
+	c.tokens, c.duration, c.ttfc = tok.Inst(), dur.Inst(), ttfc.Inst()
+	c.denials, err = meter.Int64Counter(BudgetDenialsMetric,
+		metric.WithUnit("{call}"),
+		metric.WithDescription("Model calls a budget refused before they were sent."))
+	if err != nil || c.denials == nil {
+		handle(err)
+		c.denials, _ = noopMeter.Int64Counter(BudgetDenialsMetric)
+	}
+	return c
+}
+
+func handle(err error) {
+	if err != nil {
+		gotel.Handle(err)
+	}
+}
+
+type modelKey struct{ model, typ string }
+
+// modelEntry holds what is the same for every call of one model: the span's name and
+// start options, and the metric attribute sets.
+type modelEntry struct {
+	key       modelKey
+	provider  string
+	spanName  string
+	oneGen    bool // the provider splits one generation into several choices (anthropic)
+	startOpts []trace.SpanStartOption
+	okDur     []metric.RecordOption
+	tokIn     []metric.RecordOption
+	tokOut    []metric.RecordOption
+	price     Price
+	hasPrice  bool
+	errDur    sync.Map // error type → []metric.RecordOption
+	denied    sync.Map // budget name → []metric.AddOption
+}
+
+func (c *chat) entry(model, typ string) *modelEntry {
+	if e := c.last.Load(); e != nil && e.key.model == model && e.key.typ == typ {
+		return e
+	}
+	k := modelKey{model, typ}
+	if v, ok := c.cache.Load(k); ok {
+		e := v.(*modelEntry)
+		c.last.Store(e)
+		return e
+	}
+	e := c.newEntry(k)
+	if c.cached.Load() < maxCachedModels {
+		if v, loaded := c.cache.LoadOrStore(k, e); loaded {
+			e = v.(*modelEntry)
+		} else {
+			c.cached.Add(1)
+		}
+		c.last.Store(e)
+	}
+	return e
+}
+
+func (c *chat) newEntry(k modelKey) *modelEntry {
+	e := &modelEntry{key: k, provider: c.provider}
+	guess := guessProvider(k.typ)
+	if e.provider == "" {
+		e.provider = guess
+	}
+	e.oneGen = guess == "anthropic"
+	e.spanName = "chat " + k.model
+	op := semconv.GenAIOperationNameChat
+	prov := semconv.GenAIProviderNameKey.String(e.provider)
+	model := semconv.GenAIRequestModel(k.model)
+	e.startOpts = []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(op, prov, model),
+	}
+	e.okDur = recordOpts(op, prov, model)
+	e.tokIn = recordOpts(op, prov, model, semconv.GenAITokenTypeInput)
+	e.tokOut = recordOpts(op, prov, model, semconv.GenAITokenTypeOutput)
+	e.price, e.hasPrice = c.prices[k.model]
+	return e
+}
+
+func recordOpts(kvs ...attribute.KeyValue) []metric.RecordOption {
+	return []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(kvs...))}
+}
+
+func (e *modelEntry) errDuration(errType string) []metric.RecordOption {
+	if v, ok := e.errDur.Load(errType); ok {
+		return v.([]metric.RecordOption)
+	}
+	o := recordOpts(semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(e.provider),
+		semconv.GenAIRequestModel(e.key.model), semconv.ErrorTypeKey.String(errType))
+	v, _ := e.errDur.LoadOrStore(errType, o)
+	return v.([]metric.RecordOption)
+}
+
+func (e *modelEntry) denialOpts(budgetName string) []metric.AddOption {
+	if v, ok := e.denied.Load(budgetName); ok {
+		return v.([]metric.AddOption)
+	}
+	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+		BudgetNameKey.String(budgetName),
+		semconv.GenAIProviderNameKey.String(e.provider),
+		semconv.GenAIRequestModel(e.key.model)))}
+	v, _ := e.denied.LoadOrStore(budgetName, o)
+	return v.([]metric.AddOption)
+}
+
+// firstChunk notes when the first streamed chunk arrived. Providers call the streaming
+// function from the goroutine reading the response, hence the atomic.
+type firstChunk struct {
+	start time.Time
+	after atomic.Int64 // nanoseconds from start; 0 until the first chunk
+}
+
+func (f *firstChunk) mark() {
+	if f.after.Load() != 0 {
+		return
+	}
+	d := int64(time.Since(f.start))
+	if d <= 0 {
+		d = 1
+	}
+	f.after.CompareAndSwap(0, d)
+}
+
+func (f *firstChunk) seconds() (float64, bool) {
+	if f == nil {
+		return 0, false
+	}
+	d := f.after.Load()
+	return time.Duration(d).Seconds(), d != 0
+}
+
+// streaming appends options that wrap the call's streaming functions so that the
+// first chunk is noted; the caller's functions still get every chunk.
+func streaming(s *llmwrap.Spend, start time.Time, opts []llms.CallOption) (*firstChunk, []llms.CallOption) {
+	sf, rf := s.Options.StreamingFunc, s.Options.StreamingReasoningFunc
+	if sf == nil && rf == nil {
+		return nil, opts
+	}
+	f := &firstChunk{start: start}
+	opts = opts[:len(opts):len(opts)] // never write into the caller's array
+	if sf != nil {
+		opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
+			if len(chunk) > 0 {
+				f.mark()
+			}
+			return sf(ctx, chunk)
+		}))
+	}
+	if rf != nil {
+		opts = append(opts, llms.WithStreamingReasoningFunc(func(ctx context.Context, reasoning, chunk []byte) error {
+			if len(reasoning) > 0 || len(chunk) > 0 {
+				f.mark()
+			}
+			return rf(ctx, reasoning, chunk)
+		}))
+	}
+	return f, opts
+}
+
+// spendOf builds a Spend for a call made outside llmwrap.Wrap.
+func spendOf(opts []llms.CallOption) *llmwrap.Spend {
+	s := &llmwrap.Spend{}
+	for _, o := range opts {
+		if o != nil {
+			o(&s.Options)
+		}
+	}
+	s.Model = s.Options.Model
+	if s.Model == "" {
+		s.Model = llmwrap.UnknownModel
+	}
+	s.MaxTokens = s.Options.MaxTokens
+	return s
+}
+
+func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s := llmwrap.SpendFrom(ctx)
+	if s == nil {
+		s = spendOf(opts)
+	}
+	e := c.entry(s.Model, s.ModelType)
+	ctx, span := c.tracer.Start(ctx, e.spanName, e.startOpts...)
+	recording := span.IsRecording()
+	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx)
+
+	var start time.Time
+	var first *firstChunk
+	if recording || metered {
+		start = time.Now()
+		first, opts = streaming(s, start, opts)
+	}
+
+	resp, err := next(ctx, msgs, opts...)
+
+	var elapsed time.Duration
+	if metered {
+		elapsed = time.Since(start)
+	}
+	callErr := err
+	if callErr == nil && resp == nil {
+		callErr = llmwrap.ErrEmptyResponse // what Wrap will return
+	}
+	var errType string
+	if callErr != nil {
+		errType = errorType(ctx, callErr)
+	}
+	var u llmwrap.Usage
+	var haveUsage bool
+	if recording || metered {
+		u, haveUsage = usageOf(s, resp)
+	}
+	if recording {
+		if callErr != nil {
+			span.SetStatus(codes.Error, callErr.Error())
+		}
+		c.setAttributes(span, e, s, msgs, resp, u, haveUsage, errType, first)
+	}
+	span.End()
+
+	if metered {
+		if errType == "" {
+			c.duration.Record(ctx, elapsed.Seconds(), e.okDur...)
+		} else {
+			c.duration.Record(ctx, elapsed.Seconds(), e.errDuration(errType)...)
+		}
+		if haveUsage {
+			c.tokens.Record(ctx, toInt64(u.PromptTokens), e.tokIn...)
+			c.tokens.Record(ctx, toInt64(u.CompletionTokens), e.tokOut...)
+		}
+		if secs, ok := first.seconds(); ok {
+			c.ttfc.Record(ctx, secs, e.okDur...)
+		}
+	}
+	if errType == ErrorTypeBudgetDenied && c.denials.Enabled(ctx) {
+		c.denials.Add(ctx, 1, e.denialOpts(deniedBy(s, callErr))...)
+	}
+	return resp, err
+}
+
+// deniedBy names the budget that refused the call.
+func deniedBy(s *llmwrap.Spend, err error) string {
+	if s.Budgeted && s.BudgetName != "" {
+		return s.BudgetName
+	}
+	var d *budget.DeniedError
+	if errors.As(err, &d) {
+		return d.Budget
+	}
+	return s.BudgetName
+}
+
+// usageOf is the usage the budget charged when a budget took part and charged one,
+// else what the provider reported.
+func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse) (llmwrap.Usage, bool) {
+	if s.Budgeted && s.UsageSource != llmwrap.UsageNone {
+		return s.Usage, true
+	}
+	if resp == nil {
+		return llmwrap.Usage{}, false
+	}
+	return llmwrap.UsageOf(resp)
+}
+
+// attrBufs recycles the attribute slices handed to SetAttributes, which copies them.
+var attrBufs = sync.Pool{New: func() any {
+	b := make([]attribute.KeyValue, 0, 24)
+	return &b
+}}
+
+func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, msgs []llms.MessageContent,
+	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
+	bp := attrBufs.Get().(*[]attribute.KeyValue)
+	a := (*bp)[:0]
+	if s.MaxTokens > 0 {
+		a = append(a, semconv.GenAIRequestMaxTokens(s.MaxTokens))
+	}
+	if first != nil {
+		a = append(a, semconv.GenAIRequestStream(true))
+	}
+	if haveUsage {
+		a = append(a,
+			semconv.GenAIUsageInputTokensKey.Int64(toInt64(u.PromptTokens)),
+			semconv.GenAIUsageOutputTokensKey.Int64(toInt64(u.CompletionTokens)))
+		if u.CachedPromptTokens > 0 {
+			a = append(a, semconv.GenAIUsageCacheReadInputTokensKey.Int64(toInt64(u.CachedPromptTokens)))
+		}
+		if u.ReasoningTokens > 0 {
+			a = append(a, semconv.GenAIUsageReasoningOutputTokensKey.Int64(toInt64(u.ReasoningTokens)))
+		}
+	}
+	if reasons := finishReasons(resp, e.oneGen); reasons != nil {
+		a = append(a, semconv.GenAIResponseFinishReasons(reasons...))
+	}
+	if secs, ok := first.seconds(); ok {
+		a = append(a, semconv.GenAIResponseTimeToFirstChunkKey.Float64(secs))
+	}
+	if errType != "" {
+		a = append(a, semconv.ErrorTypeKey.String(errType))
+	}
+	if s.Budgeted {
+		a = append(a,
+			EstimateTokensKey.Int64(toInt64(s.Estimate)),
+			ReservedTokensKey.Int64(toInt64(s.Reserved)),
+			ChargedTokensKey.Int64(toInt64(s.Charged)),
+			RefundedTokensKey.Int64(toInt64(s.Refunded())),
+			BudgetDeniedKey.Bool(s.Denied))
+		if s.UsageSource != llmwrap.UsageNone {
+			a = append(a, UsageSourceKey.String(string(s.UsageSource)))
+		}
+		if s.BudgetName != "" {
+			a = append(a, BudgetNameKey.String(s.BudgetName))
+		}
+		if s.RemainingKnown {
+			a = append(a, BudgetRemainingKey.Int64(toInt64(s.Remaining)))
+		}
+		if s.FailOpen {
+			a = append(a, BudgetFailOpenKey.Bool(true))
+		}
+		if e.hasPrice && haveUsage {
+			a = append(a, CostUSDKey.Float64(e.price.cost(u)))
+		}
+	}
+	if c.content {
+		a = appendContent(a, msgs, resp, e.oneGen)
+	}
+	span.SetAttributes(a...)
+	clear(a) // drop references to strings before pooling
+	*bp = a[:0]
+	attrBufs.Put(bp)
+}
+
+// finishReasons is one reason per generation, nil when the provider gave none.
+func finishReasons(resp *llms.ContentResponse, oneGen bool) []string {
+	if resp == nil {
+		return nil
+	}
+	var out []string
+	for _, ch := range resp.Choices {
+		if ch == nil || ch.StopReason == "" {
+			continue
+		}
+		out = append(out, ch.StopReason)
+		if oneGen {
+			break
+		}
+	}
+	return out
+}
+
+var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
