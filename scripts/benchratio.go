@@ -47,6 +47,7 @@ var comparisons = []comparison{
 	{"redisbudget reserve+record vs redis_rate AllowN (reference)", "RedisReserveRecord", "RedisRateAllowN", "speedup", "reference"},
 	{"Wrap+Budget(Atomic) vs bare model, per call", "WrapBudget", "BareModel", "delta", "<= 150 ns, <= 2 allocs"},
 	{"default estimator vs exact tiktoken o200k, 4,000 chars", "EstimateDefault4000", "EstimateExact4000", "speedup", ">= 20x"},
+	{"llmwrap.UsageOf (openai) vs two bare type assertions", "UsageOfOpenAI", "UsageOfOpenAINaive", "slowdown", "reference"},
 	{"otel.Middleware (SDK) vs raw SDK floor", "MiddlewareSDK", "RawSDKFloor", "slowdown", "<= 1.3x"},
 	{"otel.Middleware (no-op providers) vs bare model, per call", "MiddlewareNoop", "OtelBareModel", "delta", "<= 100 ns"},
 }
