@@ -92,3 +92,10 @@ func BenchmarkWrapBudgetParallel(b *testing.B) {
 func BenchmarkWrapOnly(b *testing.B) {
 	benchModel(b, llmwrap.Wrap(newFixedModel()))
 }
+
+// BenchmarkWrapBudgetConstEstimator is BenchmarkWrapBudget with a constant prompt
+// estimator: Budget's own share, without the cost of estimating the prompt.
+func BenchmarkWrapBudgetConstEstimator(b *testing.B) {
+	bud := budget.NewAtomic(1 << 62)
+	benchModel(b, llmwrap.Wrap(newFixedModel(), middleware.Budget(bud, middleware.WithEstimator(fixedEstimator(20)))))
+}

@@ -1,0 +1,125 @@
+package middleware_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/openai"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+)
+
+// redisClient connects to the test redis-server (SPENDGUARD_REDIS_ADDR, started by
+// scripts/test.sh); the test is skipped without one unless services are required.
+func redisClient(t *testing.T) *redis.Client {
+	t.Helper()
+	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPENDGUARD_REDIS_ADDR is empty but SPENDGUARD_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SPENDGUARD_REDIS_ADDR is empty: no redis-server for this test (scripts/test.sh starts one)")
+	}
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func redisName(t *testing.T) string {
+	var raw [6]byte
+	_, _ = rand.Read(raw[:])
+	return "middleware-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + hex.EncodeToString(raw[:])
+}
+
+// TestRedisBudgetWithRealClient: a shared Redis budget through the middleware and
+// langchaingo's real openai client: exact charges, cancelled calls give their holds
+// back (the settle runs on a context that is not cancelled), the remaining comes from
+// the budget's Snapshot.
+func TestRedisBudgetWithRealClient(t *testing.T) {
+	rdb := redisClient(t)
+	b, err := redisbudget.New(rdb, redisName(t), 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	var mu sync.Mutex
+	blocking := false
+	srv := providertest.NewOpenAI(func(providertest.Request) providertest.Reply {
+		mu.Lock()
+		wait := blocking
+		mu.Unlock()
+		if wait {
+			arrived <- struct{}{}
+			<-block
+		}
+		return providertest.Reply{Text: "ok", Usage: &providertest.Usage{Prompt: 70, Completion: 30}}
+	})
+	defer srv.Close()
+	defer close(block)
+	llm, err := srv.OpenAIClient(openai.WithModel("gpt-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(llm, capture(&s), middleware.Budget(b))
+	for i := 0; i < 3; i++ {
+		if _, err := m.GenerateContent(context.Background(), hello); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantSettled(t, b, 300)
+	if !s.RemainingKnown || s.Remaining != 100_000-300 || s.Charged != 100 {
+		t.Errorf("spend = %+v", s)
+	}
+
+	mu.Lock()
+	blocking = true
+	mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if _, err := m.GenerateContent(ctx, hello); err == nil { // langchaingo's openai says "request cancelled"
+		t.Fatal("no error")
+	}
+	wantSettled(t, b, 300)
+}
+
+// TestRedisDownDuringTheCall: the store goes away while the model answers. The
+// response is still returned and the failed Record reaches the error handler.
+func TestRedisDownDuringTheCall(t *testing.T) {
+	addr := redisClient(t).Options().Addr
+	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	b, err := redisbudget.New(rdb, redisName(t), 100_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := &fakeModel{fn: func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
+		_ = rdb.Close() // Redis is gone before the settle
+		return response("the answer", 5, 5, "stop"), nil
+	}}
+	var errs []error
+	m := llmwrap.Wrap(model, middleware.Budget(b, middleware.WithErrorHandler(func(err error) { errs = append(errs, err) })))
+	resp, err := m.GenerateContent(context.Background(), hello)
+	if err != nil || resp.Choices[0].Content != "the answer" {
+		t.Fatalf("resp %v, err %v", resp, err)
+	}
+	if len(errs) == 0 || !errors.Is(errs[0], budget.ErrUnavailable) {
+		t.Errorf("error handler got %v", errs)
+	}
+}
