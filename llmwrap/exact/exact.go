@@ -3,6 +3,7 @@ package exact
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/pkoukk/tiktoken-go"
@@ -31,8 +32,8 @@ func init() {
 }
 
 // encoders caches one encoder per encoding for the life of the process: building one
-// parses the BPE file and compiles the split regexp (tens of milliseconds, tens of MB),
-// which llms.CountTokens pays on every call.
+// parses the BPE file, sorts the vocabulary and compiles the split regexp (a few
+// hundred milliseconds, tens of MB), which llms.CountTokens pays on every call.
 var encoders sync.Map // encoding name -> *encoderOnce
 
 type encoderOnce struct {
@@ -42,9 +43,7 @@ type encoderOnce struct {
 }
 
 func encoder(name string) (*tiktoken.Tiktoken, error) {
-	switch name {
-	case O200kBase, Cl100kBase, P50kBase, R50kBase:
-	default:
+	if !supported(name) {
 		return nil, fmt.Errorf("exact: unknown encoding %q (want %s, %s, %s or %s)", name, O200kBase, Cl100kBase, P50kBase, R50kBase)
 	}
 	v, _ := encoders.LoadOrStore(name, new(encoderOnce))
@@ -75,21 +74,32 @@ func WithEncoding(name string) Option {
 }
 
 // ForModel picks the encoding tiktoken associates with an OpenAI model name, such as
-// "gpt-4o-mini" (o200k_base) or "gpt-4" (cl100k_base). Names tiktoken does not know
-// keep the default encoding, so that any model name is accepted.
+// "gpt-4o-mini" (o200k_base) or "gpt-4" (cl100k_base). Names tiktoken does not know,
+// or maps to an encoding this package cannot load, keep the default encoding (the
+// one of current OpenAI models), so that any model name is accepted.
 func ForModel(model string) Option {
 	return func(c *config) {
 		if name, ok := tiktoken.MODEL_TO_ENCODING[model]; ok {
-			c.encoding = name
+			if supported(name) {
+				c.encoding = name
+			}
 			return
 		}
 		best := ""
 		for prefix, name := range tiktoken.MODEL_PREFIX_TO_ENCODING {
-			if len(prefix) > len(best) && len(model) >= len(prefix) && model[:len(prefix)] == prefix {
+			if len(prefix) > len(best) && strings.HasPrefix(model, prefix) && supported(name) {
 				best, c.encoding = prefix, name
 			}
 		}
 	}
+}
+
+func supported(name string) bool {
+	switch name {
+	case O200kBase, Cl100kBase, P50kBase, R50kBase:
+		return true
+	}
+	return false
 }
 
 // Estimator counts tokens with a real BPE tokenizer. It implements
@@ -107,10 +117,10 @@ type Estimator struct {
 var _ llmwrap.Estimator = (*Estimator)(nil)
 
 // New returns an Estimator for the o200k_base encoding, or for the one the options
-// pick. The encoder is built once per encoding and process (about 0.2 s and 100 MB
-// for o200k_base, from files embedded in the binary: no network, no disk) and shared
-// by every Estimator. It returns an error for an unknown encoding; nil options are
-// ignored.
+// pick. The encoder is built once per encoding and process, by the first New that
+// needs it (a few hundred milliseconds and tens of MB for o200k_base, from files
+// embedded in the binary: no network, no disk), and shared by every Estimator. It
+// returns an error for an unknown encoding; nil options are ignored.
 func New(opts ...Option) (*Estimator, error) {
 	c := config{encoding: DefaultEncoding}
 	for _, o := range opts {
