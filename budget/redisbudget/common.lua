@@ -1,14 +1,22 @@
--- Shared prelude of every spendguard script. It is concatenated in front of each
--- script's own body, so a script is one self-contained EVAL.
+-- Shared prelude of every spendguard script, concatenated in front of each script's
+-- own body so that a script is one self-contained EVAL.
 --
--- KEYS[1]  the window's hash: field c = consumed, h = held, and one field per live
---          hold (its reservation id) whose value is the hold's size.
+-- KEYS[1]  the window's hash: c = consumed, h = held, n = a lower bound of the
+--          earliest lease end (absent: unknown), and one field per live hold (its
+--          reservation id) whose value is the hold's size.
 -- KEYS[2]  the window's sorted set of leases: member = reservation id, score = the
 --          Redis TIME (ms) at which the hold expires.
 --
--- Lua numbers are doubles: every count is kept ≤ 2^53 (the largest capacity the Go
--- side accepts), where doubles are exact, and written back as integer strings with
--- no sign, so that a zero never becomes "-0".
+-- n spares the common call the scan of the lease set: while TIME < n no lease can
+-- have ended. ZADD lowers it, a scan sets it to the earliest remaining lease, and a
+-- settle leaves it (a stale, lower n only costs one scan).
+--
+-- Lua numbers are doubles: every count stays ≤ 2^53 (the largest capacity the Go
+-- side accepts), where doubles are exact, and is written back as an integer string
+-- with no sign, so that a zero never becomes "-0".
+--
+-- Reads come before writes: a key of the wrong type fails the script before it has
+-- changed anything.
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 
 local MAXC = 9007199254740992 -- 2^53
@@ -29,33 +37,47 @@ local function count(v, what)
   return n
 end
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- expired reads (and does not yet remove) up to RECLAIM_LIMIT holds whose lease ended
--- at or before now, leaving out except. It returns their ids and their total size.
-local function expired(now, except)
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, RECLAIM_LIMIT)
-  if #ids == 0 then return ids, 0 end
-  if except then
-    for i = #ids, 1, -1 do
-      if ids[i] == except then table.remove(ids, i) end
+-- scan returns, when a lease may have ended (n unknown or ≤ now), up to
+-- RECLAIM_LIMIT holds whose lease ended at or before now, leaving out except, with
+-- their total size and the new n; otherwise an empty list, 0 and nil.
+local function scan(n, except)
+  if n and now < n then return {}, 0, nil end
+  local z = redis.call('ZRANGE', KEYS[2], 0, RECLAIM_LIMIT, 'WITHSCORES')
+  local ids, nxt = {}, MAXC
+  for i = 1, #z, 2 do
+    local s = tonumber(z[i + 1])
+    if s <= now and #ids < RECLAIM_LIMIT and z[i] ~= except then
+      ids[#ids + 1] = z[i]
+    elseif s < nxt then
+      nxt = s
     end
-    if #ids == 0 then return ids, 0 end
   end
-  local sizes = redis.call('HMGET', KEYS[1], unpack(ids))
   local freed = 0
-  for i = 1, #ids do freed = freed + count(sizes[i], 'hold') end
-  return ids, freed
+  if #ids > 0 then
+    local sizes = redis.call('HMGET', KEYS[1], unpack(ids))
+    for i = 1, #ids do freed = freed + count(sizes[i], 'hold') end
+  end
+  return ids, freed, nxt
 end
 
--- reclaim removes the holds expired returned; the caller writes the new held count.
+-- reclaim removes the holds scan returned.
 local function reclaim(ids)
   if #ids == 0 then return end
   redis.call('HDEL', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[2], unpack(ids))
+end
+
+-- hset writes the fields of w (name → string), if any.
+local function hset(w)
+  local args = {}
+  for k, v in pairs(w) do
+    args[#args + 1] = k
+    args[#args + 1] = v
+  end
+  if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
 end
 
 local function touch(ttl)

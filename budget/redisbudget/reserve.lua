@@ -4,31 +4,39 @@
 -- Returns {1, granted, remaining after} or {0, remaining}.
 local cap, lo, hi = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local id, lease, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local now = now_ms()
-local ids, freed = expired(now, nil)
-local f = redis.call('HMGET', KEYS[1], 'c', 'h', id)
-local c, h = count(f[1], 'consumed'), count(f[2], 'held') - freed
-if h < 0 then h = 0 end
-local function left()
-  if c + h < cap then return cap - c - h end
-  return 0
+local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n', id)
+local c, h, n = count(f[1], 'consumed'), count(f[2], 'held'), tonumber(f[3])
+local ids, freed, nxt = scan(n, nil)
+local w = {}
+if nxt then
+  n = nxt
+  w.n = str(n)
+  h = h - freed
+  if h < 0 then h = 0 end
+  w.h = str(h)
 end
-reclaim(ids)
-if f[3] then
+local rem = 0
+if c + h < cap then rem = cap - c - h end
+if f[4] then
   -- A retry (by the client library, after a lost reply) of a reserve that already
   -- took effect: report the same grant instead of holding it twice.
-  if #ids > 0 then redis.call('HSET', KEYS[1], 'h', str(h)) end
-  return {1, count(f[3], 'hold'), left()}
+  reclaim(ids)
+  hset(w)
+  return {1, count(f[4], 'hold'), rem}
 end
-local rem = left()
 if rem == 0 or rem < lo then
-  if #ids > 0 then redis.call('HSET', KEYS[1], 'h', str(h)) end
+  reclaim(ids)
+  hset(w)
   return {0, rem}
 end
 local g = hi
 if g > rem then g = rem end
-h = h + g
-redis.call('HSET', KEYS[1], 'h', str(h), id, str(g))
-redis.call('ZADD', KEYS[2], now + lease, id)
+local exp = now + lease
+redis.call('ZADD', KEYS[2], exp, id) -- first write: a lease set of the wrong type fails here
+reclaim(ids)
+w.h = str(h + g)
+w[id] = str(g)
+if not n or exp < n then w.n = str(exp) end
+hset(w)
 touch(ttl)
 return {1, g, rem - g}

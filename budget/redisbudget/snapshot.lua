@@ -1,11 +1,11 @@
 -- snapshot: reclaim expired holds, then report {consumed, held}.
-local now = now_ms()
-local ids, freed = expired(now, nil)
-local f = redis.call('HMGET', KEYS[1], 'c', 'h')
-local c, h = count(f[1], 'consumed'), count(f[2], 'held') - freed
-if h < 0 then h = 0 end
-if #ids > 0 then
+local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n')
+local c, h = count(f[1], 'consumed'), count(f[2], 'held')
+local ids, freed, nxt = scan(tonumber(f[3]), nil)
+if nxt then
+  h = h - freed
+  if h < 0 then h = 0 end
   reclaim(ids)
-  redis.call('HSET', KEYS[1], 'h', str(h))
+  hset({ h = str(h), n = str(nxt) })
 end
 return {c, h}

@@ -1,0 +1,90 @@
+package redisbudget_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+// benchClient connects to the shared server with a pool large enough for 32
+// goroutines, or skips the benchmark when there is no server.
+func benchClient(b *testing.B) *redis.Client {
+	addr := needService(b, "SPENDGUARD_REDIS_ADDR")
+	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: 64, MinIdleConns: 32})
+	b.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// parallel32 runs body from 32 goroutines, whatever GOMAXPROCS is.
+func parallel32(b *testing.B, body func(pb *testing.PB)) {
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(body)
+}
+
+// BenchmarkRedisReserveRecord is one TryReserve and one Record: two scripts, two
+// round trips.
+func BenchmarkRedisReserveRecord(b *testing.B) {
+	rdb := benchClient(b)
+	bud, err := redisbudget.New(rdb, uniqueName(b), redisbudget.MaxCapacity)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parallel32(b, func(pb *testing.PB) {
+		for pb.Next() {
+			r, err := bud.TryReserve(ctx, 1000)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := bud.Record(ctx, r, 300, 200); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+var noop = redis.NewScript("return 1")
+
+// BenchmarkRedisFloorTwoEvalsha is the floor for ReserveRecord: two EVALSHA round
+// trips of a script that does nothing, on a key of the same shape.
+func BenchmarkRedisFloorTwoEvalsha(b *testing.B) {
+	rdb := benchClient(b)
+	keys := []string{"spendguard:{" + uniqueName(b) + "}:all:h"}
+	if err := noop.Load(ctx, rdb).Err(); err != nil {
+		b.Fatal(err)
+	}
+	parallel32(b, func(pb *testing.PB) {
+		for pb.Next() {
+			for range 2 {
+				if err := noop.EvalSha(ctx, rdb, keys).Err(); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkRedisRateAllowN is go-redis/redis_rate's GCRA limiter: one script, one
+// round trip per op, for reference.
+func BenchmarkRedisRateAllowN(b *testing.B) {
+	rdb := benchClient(b)
+	lim := redis_rate.NewLimiter(rdb)
+	key := uniqueName(b)
+	limit := redis_rate.PerSecond(1 << 30)
+	parallel32(b, func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := lim.AllowN(ctx, key, limit, 1); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
