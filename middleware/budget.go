@@ -31,7 +31,9 @@ const minHardCapCompletion = 16
 //  1. estimate = prompt estimate (WithEstimator) + completion allowance: the call's
 //     MaxTokens when set, else the model's learned allowance (the p95 of its last 64
 //     completions; DefaultCompletionAllowance before it has data; completions cut at
-//     their cap never lower it), or the fixed WithCompletionAllowance.
+//     their cap never lower it), or the fixed WithCompletionAllowance. The
+//     allowance is per choice: a call asking for N choices (CallOptions.N or
+//     CandidateCount) reserves N times it.
 //  2. TryReserve the estimate (TryReserveRange under HardCap). A denial returns the
 //     budget's *budget.DeniedError unchanged and the provider is not called; any
 //     other budget error (budget.ErrUnavailable, say) is returned too: the call fails
@@ -173,7 +175,8 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	s.BudgetName = t.name
 
 	pe := h.est.Estimate(msgs, &s.Options)
-	allow := h.allowance(s)
+	n := choices(s)
+	allow := satMul(h.allowance(s), n)
 	s.PromptEstimate, s.CompletionAllowance = pe, allow
 
 	// r is a hold through the TokenBudget interface (heap-allocated by the budget);
@@ -185,7 +188,7 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	)
 	switch {
 	case h.hardCap:
-		r, err = h.reserveRange(ctx, &t, s, pe, allow)
+		r, err = h.reserveRange(ctx, &t, s, pe, allow, n)
 	case t.atomic != nil:
 		s.Estimate = h.units(s.Model, pe, allow)
 		ra, err = t.atomic.TryReserve(ctx, s.Estimate)
@@ -251,12 +254,13 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	}
 	h.record(ctx, &t, r, ra, s, u, src)
 	if h.learn != nil {
-		h.learn.observe(s.Model, u.CompletionTokens, wasCut(resp, s.MaxTokens, u.CompletionTokens))
+		perChoice := u.CompletionTokens / n
+		h.learn.observe(s.Model, perChoice, wasCut(resp, s.MaxTokens, perChoice))
 	}
 	return resp, nil
 }
 
-// allowance is the completion part of the estimate.
+// allowance is the completion allowance of one choice.
 func (h *handler) allowance(s *llmwrap.Spend) uint64 {
 	if s.MaxTokens > 0 {
 		return uint64(s.MaxTokens)
@@ -267,6 +271,22 @@ func (h *handler) allowance(s *llmwrap.Spend) uint64 {
 	return h.learn.allowance(s.Model)
 }
 
+// maxChoices bounds the choices a call is budgeted for (langchaingo passes N through).
+const maxChoices = 128
+
+// choices is how many completions the call asks for (CallOptions.N or
+// CandidateCount): MaxTokens and the allowance are per choice.
+func choices(s *llmwrap.Spend) uint64 {
+	return uint64(min(max(s.Options.N, s.Options.CandidateCount, 1), maxChoices))
+}
+
+func satMul(a, b uint64) uint64 {
+	if a != 0 && b > math.MaxUint64/a {
+		return math.MaxUint64
+	}
+	return a * b
+}
+
 // units converts a prompt and completion size to budget units.
 func (h *handler) units(model string, prompt, completion uint64) uint64 {
 	if h.cost != nil {
@@ -275,13 +295,14 @@ func (h *handler) units(model string, prompt, completion uint64) uint64 {
 	return budget.SaturatingAdd(prompt, completion)
 }
 
-func (h *handler) reserveRange(ctx context.Context, t *target, s *llmwrap.Spend, pe, allow uint64) (*budget.Reservation, error) {
+// reserveRange reserves for a hard-capped call of n choices and sets the MaxTokens
+// (per choice) it is sent with.
+func (h *handler) reserveRange(ctx context.Context, t *target, s *llmwrap.Spend, pe, allow, n uint64) (*budget.Reservation, error) {
 	if t.rr == nil {
 		return nil, fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, s.BudgetName, nonRange(t))
 	}
-	allow = max(allow, 1) // MaxTokens 0 would mean "no limit"
-	allow = min(allow, math.MaxInt32)
-	minC := min(minHardCapCompletion, allow)
+	allow = min(max(allow, n), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
+	minC := min(satMul(minHardCapCompletion, n), allow)
 	lo, hi := h.units(s.Model, pe, minC), h.units(s.Model, pe, allow)
 	s.Estimate = hi
 	r, err := t.rr.TryReserveRange(ctx, lo, hi)
@@ -291,7 +312,7 @@ func (h *handler) reserveRange(ctx context.Context, t *target, s *llmwrap.Spend,
 	if r == nil {
 		return nil, fmt.Errorf("middleware: budget %q granted a nil reservation", s.BudgetName)
 	}
-	s.MaxTokens = int(h.completionFor(s.Model, pe, minC, allow, r.Tokens()))
+	s.MaxTokens = int(max(h.completionFor(s.Model, pe, minC, allow, r.Tokens())/n, 1))
 	return r, nil
 }
 

@@ -38,8 +38,8 @@ func WithEstimator(e llmwrap.Estimator) Option {
 	}
 }
 
-// WithCompletionAllowance reserves n completion tokens for every call that sets no
-// MaxTokens, instead of learning the allowance per model. n may be 0 (reserve the
+// WithCompletionAllowance reserves n completion tokens (per choice) for every call
+// that sets no MaxTokens, instead of learning the allowance per model. n may be 0 (reserve the
 // prompt only); under HardCap the completion sent is still at least 1 token.
 func WithCompletionAllowance(n uint64) Option {
 	return func(c *config) { c.fixed, c.allowance = true, n }
@@ -55,8 +55,9 @@ func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
 }
 
 // HardCap reserves a range instead of a fixed estimate and sends the granted
-// completion part as the call's MaxTokens, so that a call never outspends what is
-// left: overspend is bounded by the prompt estimate's error. The range is
+// completion part as the call's MaxTokens (divided among the choices when the call
+// asks for several), so that a call never outspends what is left: overspend is
+// bounded by the prompt estimate's error. The range is
 // [prompt estimate + min(16, allowance), prompt estimate + allowance]; when less than
 // the minimum is left the call is denied. Every budget taking part must implement
 // budget.RangeReserver; when one does not, calls fail with an error wrapping

@@ -115,7 +115,11 @@ func TestProvidersChargeReportedUsageOnce(t *testing.T) {
 					s.Usage.PromptTokens != uint64(usage.Prompt) || s.Usage.CompletionTokens != uint64(usage.Completion) {
 					t.Errorf("spend = %+v", s)
 				}
-				if s.CompletionAllowance != 256 || s.Reserved != s.PromptEstimate+256 {
+				perCall := uint64(256) // MaxTokens is per choice
+				if tc.name == "n=2" {
+					perCall = 512
+				}
+				if s.CompletionAllowance != perCall || s.Reserved != s.PromptEstimate+perCall {
 					t.Errorf("spend = %+v", s)
 				}
 				if n := len(srv.Requests()); n != 1 {
@@ -283,4 +287,35 @@ func TestProviderHardCap(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProviderHardCapManyChoices: with n=2 the max_tokens sent is per choice, so the
+// granted completion part is split between the choices.
+func TestProviderHardCapManyChoices(t *testing.T) {
+	const prompt = 40
+	srv := providertest.NewOpenAI(func(r providertest.Request) providertest.Reply {
+		per := 5000
+		if r.MaxTokens > 0 {
+			per = min(per, r.MaxTokens)
+		}
+		return providertest.Reply{Text: "long", Usage: &providertest.Usage{Prompt: prompt, Completion: per * max(r.N, 1)}}
+	})
+	defer srv.Close()
+	llm, err := srv.OpenAIClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := budget.NewAtomic(1000)
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(llm, capture(&s), middleware.Budget(b, middleware.HardCap(), middleware.WithEstimator(fixedEstimator(prompt))))
+	if _, err := m.GenerateContent(context.Background(), hello, llms.WithN(2)); err != nil {
+		t.Fatal(err)
+	}
+	if r := srv.Requests()[0]; r.N != 2 || r.MaxTokens != (1000-prompt)/2 {
+		t.Errorf("request n=%d max_tokens=%d, want 2 and %d", r.N, r.MaxTokens, (1000-prompt)/2)
+	}
+	if c := snapshot(t, b).Consumed; c > 1000 {
+		t.Errorf("consumed %d beyond capacity", c)
+	}
+	wantSettled(t, b, 1000)
 }
