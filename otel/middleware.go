@@ -15,6 +15,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/semconv/v1.41.0/genaiconv"
 	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tmc/langchaingo/llms"
 
@@ -77,7 +78,7 @@ func Middleware(opts ...Option) llmwrap.Middleware {
 }
 
 type chat struct {
-	tracer   trace.Tracer
+	spans    spanSource
 	tokens   metric.Int64Histogram
 	duration metric.Float64Histogram
 	ttfc     metric.Float64Histogram
@@ -93,7 +94,7 @@ type chat struct {
 
 func newChat(cfg config) *chat {
 	c := &chat{
-		tracer:   cfg.tp.Tracer(ScopeName),
+		spans:    newSpanSource(cfg.tp),
 		provider: cfg.provider,
 		prices:   cfg.prices,
 		content:  cfg.content,
@@ -290,7 +291,10 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		s = spendOf(opts)
 	}
 	e := c.entry(s.Model, s.ModelType)
-	ctx, span := c.tracer.Start(ctx, e.spanName, e.startOpts...)
+	span := noSpan
+	if c.spans.active() {
+		ctx, span = c.spans.tracer.Start(ctx, e.spanName, e.startOpts...)
+	}
 	recording := span.IsRecording()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx)
 
@@ -459,3 +463,6 @@ func finishReasons(resp *llms.ContentResponse, oneGen bool) []string {
 }
 
 var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
+
+// noSpan stands for the span not started (see spanSource); it records nothing.
+var noSpan trace.Span = tracenoop.Span{}

@@ -38,7 +38,7 @@ func Tool(t tools.Tool, opts ...Option) tools.Tool {
 	}
 	return &tracedTool{
 		Tool:     t,
-		tracer:   cfg.tp.Tracer(ScopeName),
+		spans:    newSpanSource(cfg.tp),
 		spanName: "execute_tool " + name,
 		content:  cfg.content,
 		startOpts: []trace.SpanStartOption{
@@ -50,7 +50,7 @@ func Tool(t tools.Tool, opts ...Option) tools.Tool {
 
 type tracedTool struct {
 	tools.Tool
-	tracer    trace.Tracer
+	spans     spanSource
 	spanName  string
 	content   bool
 	startOpts []trace.SpanStartOption
@@ -61,7 +61,10 @@ func (t *tracedTool) Call(ctx context.Context, input string) (string, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, span := t.tracer.Start(ctx, t.spanName, t.startOpts...)
+	if !t.spans.active() {
+		return t.Tool.Call(ctx, input)
+	}
+	ctx, span := t.spans.tracer.Start(ctx, t.spanName, t.startOpts...)
 	defer span.End()
 	out, err := t.Tool.Call(ctx, input)
 	if !span.IsRecording() {

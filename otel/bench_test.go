@@ -1,0 +1,161 @@
+package otel_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
+	sgotel "github.com/spendguard/spendguard/otel"
+)
+
+// Compare in one run (see scripts/benchratio.go):
+//
+//	go test -run '^$' -bench 'MiddlewareSDK|RawSDKFloor|MiddlewareNoop|OtelBareModel' -benchmem -count 5 ./otel
+//
+// MiddlewareSDK / RawSDKFloor should stay <= 1.3; MiddlewareNoop − OtelBareModel
+// should stay <= 100 ns.
+
+// memModel answers every call with the same response, usage included the way
+// langchaingo's openai client reports it.
+type memModel struct{ resp *llms.ContentResponse }
+
+func newMemModel() *memModel {
+	return &memModel{resp: &llms.ContentResponse{Choices: []*llms.ContentChoice{{
+		Content:    "The answer is 42.",
+		StopReason: "stop",
+		GenerationInfo: map[string]any{
+			"PromptTokens": 120, "CompletionTokens": 30, "TotalTokens": 150,
+			"PromptCachedTokens": 0, "ReasoningTokens": 0,
+		},
+	}}}}
+}
+
+func (m *memModel) GenerateContent(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	return m.resp, nil
+}
+
+func (m *memModel) Call(context.Context, string, ...llms.CallOption) (string, error) {
+	return m.resp.Choices[0].Content, nil
+}
+
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discardExporter) Shutdown(context.Context) error                             { return nil }
+
+// sdkProviders is the production-like setup: always sample, batch processor, an
+// exporter that drops everything; metrics into a manual reader.
+func sdkProviders(b *testing.B) (*sdktrace.TracerProvider, *sdkmetric.MeterProvider) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()), sdktrace.WithBatcher(discardExporter{}))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	b.Cleanup(func() {
+		_ = tp.Shutdown(context.Background())
+		_ = mp.Shutdown(context.Background())
+	})
+	return tp, mp
+}
+
+var benchMsgs = []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "What is the answer?")}
+
+func BenchmarkMiddlewareSDK(b *testing.B) {
+	tp, mp := sdkProviders(b)
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"),
+		sgotel.Middleware(sgotel.WithTracerProvider(tp), sgotel.WithMeterProvider(mp), sgotel.WithProviderName("openai")))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.GenerateContent(ctx, benchMsgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawSDKFloor does by hand what the middleware does for the same call, as
+// cheaply as the SDK allows: start options and metric attribute sets built once, the
+// same span attributes, the same three histogram records.
+func BenchmarkRawSDKFloor(b *testing.B) {
+	tp, mp := sdkProviders(b)
+	model := newMemModel()
+	tracer := tp.Tracer("floor")
+	meter := mp.Meter("floor")
+	tokens, _ := meter.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
+		metric.WithExplicitBucketBoundaries(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864))
+	duration, _ := meter.Float64Histogram("gen_ai.client.operation.duration", metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92))
+	op, prov, mod := semconv.GenAIOperationNameChat, semconv.GenAIProviderNameOpenAI, semconv.GenAIRequestModel("bench-model")
+	startOpts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(op, prov, mod)}
+	durOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod))
+	inOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeInput))
+	outOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeOutput))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		start := time.Now()
+		cctx, span := tracer.Start(ctx, "chat bench-model", startOpts...)
+		resp, err := model.GenerateContent(cctx, benchMsgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		info := resp.Choices[0].GenerationInfo
+		in, _ := info["PromptTokens"].(int)
+		out, _ := info["CompletionTokens"].(int)
+		span.SetAttributes(
+			semconv.GenAIUsageInputTokens(in),
+			semconv.GenAIUsageOutputTokens(out),
+			semconv.GenAIResponseFinishReasons(resp.Choices[0].StopReason),
+		)
+		span.End()
+		duration.Record(cctx, elapsed.Seconds(), durOpt)
+		tokens.Record(cctx, int64(in), inOpt)
+		tokens.Record(cctx, int64(out), outOpt)
+	}
+}
+
+// BenchmarkMiddlewareNoop runs with the global providers untouched: the default
+// no-op ones every program has until it installs an SDK.
+func BenchmarkMiddlewareNoop(b *testing.B) {
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"), sgotel.Middleware())
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.GenerateContent(ctx, benchMsgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOtelBareModel is the same in-memory model, unwrapped.
+func BenchmarkOtelBareModel(b *testing.B) {
+	var m llms.Model = newMemModel()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.GenerateContent(ctx, benchMsgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOtelWrapOnly is llmwrap.Wrap with WithModelName and no otel, to tell the
+// middleware's share of MiddlewareNoop from Wrap's.
+func BenchmarkOtelWrapOnly(b *testing.B) {
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"))
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.GenerateContent(ctx, benchMsgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,45 @@
+package otel
+
+import (
+	"reflect"
+
+	gotel "go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+)
+
+// spanSource starts spans, skipping the work when no span can come of it.
+//
+// Until a program calls otel.SetTracerProvider, the global provider hands out tracers
+// whose spans record nothing and only carry the parent's span context along; starting
+// one costs two allocations per call for nothing, since the context already carries
+// that parent. So while the global provider is still that default one, no span is
+// started. Tracers taken from it before SetTracerProvider forward to the installed
+// provider afterwards, which is why the check is made per call (one atomic load).
+type spanSource struct {
+	tracer    trace.Tracer
+	tp        trace.TracerProvider
+	noop      bool // an explicit no-op provider: never start spans
+	globalDef bool // tp is the global default provider: start spans only once it is replaced
+}
+
+func newSpanSource(tp trace.TracerProvider) spanSource {
+	s := spanSource{tracer: tp.Tracer(ScopeName), tp: tp}
+	switch tp.(type) {
+	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
+		s.noop = true
+	}
+	if t := reflect.TypeOf(tp); t != nil && t.Kind() == reflect.Pointer &&
+		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && t.Elem().Name() == "tracerProvider" {
+		s.globalDef = true
+	}
+	return s
+}
+
+// active reports whether a span started now could record or propagate anything.
+func (s *spanSource) active() bool {
+	if s.noop {
+		return false
+	}
+	return !s.globalDef || gotel.GetTracerProvider() != s.tp
+}
