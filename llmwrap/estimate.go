@@ -41,22 +41,37 @@ const (
 // they have one, else as a few tokens.
 func DefaultEstimator() Estimator { return defaultEstimator }
 
-var defaultEstimator = accounting{count: EstimateText}
+var defaultEstimator = accounting{count: EstimateText, borrow: true}
 
 // NewEstimator returns an Estimator with DefaultEstimator's accounting (message
 // framing, images, tool calls and tool definitions) that counts text with countText,
-// a real tokenizer for instance. countText receives each text separately and must not
-// keep the string it is given; it must be safe for concurrent use. A nil countText
-// means EstimateText.
+// a real tokenizer for instance. countText receives each text separately (it may
+// keep the strings, they are never reused) and must be safe for concurrent use. A nil
+// countText means EstimateText.
 func NewEstimator(countText func(text string) uint64) Estimator {
 	if countText == nil {
-		countText = EstimateText
+		return defaultEstimator
 	}
 	return accounting{count: countText}
 }
 
 type accounting struct {
 	count func(string) uint64
+	// borrow is true when count is known not to keep its argument, so that texts
+	// built in a reused buffer (tool schemas) or lent by the caller (binary parts)
+	// can be passed without a copy.
+	borrow bool
+}
+
+// countBytes counts b as text, copying it unless count is known not to keep it.
+func (a accounting) countBytes(b []byte) uint64 {
+	if len(b) == 0 {
+		return 0
+	}
+	if a.borrow {
+		return a.count(unsafe.String(unsafe.SliceData(b), len(b)))
+	}
+	return a.count(string(b))
 }
 
 func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
@@ -178,7 +193,7 @@ func (a accounting) binary(mime string, data []byte) uint64 {
 		}
 		return imageUnknown
 	case isTextMIME(mime):
-		return a.count(unsafe.String(unsafe.SliceData(data), len(data)))
+		return a.countBytes(data)
 	default:
 		return uint64(len(data))/16 + 1
 	}
@@ -244,12 +259,12 @@ func (a accounting) tools(o *llms.CallOptions) uint64 {
 			buf = appendFunction(buf, t.Function)
 		}
 		buf = append(buf, '}')
-		n += a.count(unsafe.String(unsafe.SliceData(buf), len(buf)))
+		n += a.countBytes(buf)
 	}
 	for i := range o.Functions {
 		n += tokensPerToolDef
 		buf = appendFunction(buf[:0], &o.Functions[i])
-		n += a.count(unsafe.String(unsafe.SliceData(buf), len(buf)))
+		n += a.countBytes(buf)
 	}
 	if s, ok := o.ToolChoice.(string); ok {
 		n += a.count(s)

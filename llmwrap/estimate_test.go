@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -413,5 +414,37 @@ func TestEstimateTextInvalidUTF8Counts(t *testing.T) {
 	}
 	if got := EstimateText(s); got != 4 {
 		t.Errorf("4 invalid bytes = %d tokens, want 4", got)
+	}
+}
+
+// A counter given to NewEstimator may keep what it is given: texts built in reused
+// buffers reach it as copies.
+func TestNewEstimatorCounterMayKeepStrings(t *testing.T) {
+	var mu sync.Mutex
+	var kept []string
+	e := NewEstimator(func(s string) uint64 {
+		mu.Lock()
+		kept = append(kept, s)
+		mu.Unlock()
+		return uint64(len(s))
+	})
+	tool := func(name string) *llms.CallOptions {
+		return &llms.CallOptions{Tools: []llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{
+			Name: name, Parameters: map[string]any{"type": "object"}}}}}
+	}
+	data := []byte("some text/plain data")
+	e.Estimate([]llms.MessageContent{{Role: "human", Parts: []llms.ContentPart{llms.BinaryPart("text/plain", data)}}}, tool("first"))
+	snapshot := slices.Clone(kept)
+	for i := 0; i < 10; i++ {
+		e.Estimate(nil, tool(strings.Repeat("x", 30+i)))
+	}
+	copy(data, "XXXXXXXXXXXXXXXXXXXX")
+	for i, s := range snapshot {
+		if kept[i] != s {
+			t.Fatalf("kept string %d changed from %q to %q", i, s, kept[i])
+		}
+	}
+	if !slices.ContainsFunc(snapshot, func(s string) bool { return strings.Contains(s, `"name":"first"`) }) {
+		t.Errorf("the tool's JSON never reached the counter: %q", snapshot)
 	}
 }
