@@ -1,6 +1,8 @@
 package exact_test
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +14,36 @@ import (
 	"github.com/spendguard/spendguard/llmwrap/exact"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain proves the encoders load offline: tiktoken-go's default loader would
+// download the BPE files (through the proxy from the environment, here a closed
+// port) and cache them in TIKTOKEN_CACHE_DIR, here a directory that must stay empty.
+func TestMain(m *testing.M) {
+	cache, err := os.MkdirTemp("", "tiktoken-cache")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(cache)
+	for k, v := range map[string]string{
+		"TIKTOKEN_CACHE_DIR": cache, "DATA_GYM_CACHE_DIR": cache,
+		"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9", "NO_PROXY": "",
+		"https_proxy": "http://127.0.0.1:9", "http_proxy": "http://127.0.0.1:9", "no_proxy": "",
+	} {
+		os.Setenv(k, v)
+	}
+	code := m.Run()
+	if entries, _ := os.ReadDir(cache); len(entries) > 0 {
+		fmt.Fprintf(os.Stderr, "exact: %d files were downloaded into the tiktoken cache\n", len(entries))
+		code = 1
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.RemoveAll(cache)
+	os.Exit(code)
+}
 
 func mustNew(t testing.TB, opts ...exact.Option) *exact.Estimator {
 	t.Helper()
