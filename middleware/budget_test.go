@@ -141,7 +141,7 @@ func TestLearnedAllowance(t *testing.T) {
 	if a := call("a", 100); a != 100 {
 		t.Fatalf("allowance after capped completions = %d, want 100", a)
 	}
-	// A cut completion above the allowance raises it (it is a lower bound).
+	// Cut completions above the allowance are kept (they are lower bounds) and raise it.
 	stop = "length"
 	for i := 0; i < 8; i++ {
 		call("a", 500)
