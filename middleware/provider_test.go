@@ -75,9 +75,6 @@ func TestProvidersChargeReportedUsageOnce(t *testing.T) {
 			if tc.name == "n=2" && p.name != "openai" {
 				continue
 			}
-			if tc.stream && strings.Contains(tc.name, "tool") && p.name == "ollama" {
-				continue // langchaingo's ollama client does not stream tool calls
-			}
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
 				srv := p.server(providertest.Fixed(tc.reply))
 				defer srv.Close()
