@@ -43,6 +43,7 @@ const (
 	ErrorTypeBudgetUnavailable = "budget_unavailable" // errors.Is(err, budget.ErrUnavailable)
 	ErrorTypeCanceled          = "canceled"           // errors.Is(err, context.Canceled)
 	ErrorTypeTimeout           = "timeout"            // errors.Is(err, context.DeadlineExceeded)
+	ErrorTypePanic             = "panic"              // the model or a later middleware panicked (the panic goes on)
 )
 
 // ProviderOther is gen_ai.provider.name for a model whose provider is not known.

@@ -216,6 +216,8 @@ func (e *modelEntry) denialOpts(budgetName string) []metric.AddOption {
 // function from the goroutine reading the response, hence the atomic.
 type firstChunk struct {
 	start time.Time
+	sf    func(context.Context, []byte) error         // the caller's
+	rf    func(context.Context, []byte, []byte) error // the caller's
 	after atomic.Int64 // nanoseconds from start; 0 until the first chunk
 }
 
@@ -239,31 +241,45 @@ func (f *firstChunk) seconds() (float64, bool) {
 }
 
 // streaming appends options that wrap the call's streaming functions so that the
-// first chunk is noted; the caller's functions still get every chunk.
+// first chunk is noted; the caller's functions still get every chunk. The wrappers
+// also go into the Spend's Options for the duration of the call, because later
+// middleware (middleware.Budget taps the stream) wrap the function they find there;
+// restore puts the caller's back.
 func streaming(s *llmwrap.Spend, start time.Time, opts []llms.CallOption) (*firstChunk, []llms.CallOption) {
 	sf, rf := s.Options.StreamingFunc, s.Options.StreamingReasoningFunc
 	if sf == nil && rf == nil {
 		return nil, opts
 	}
-	f := &firstChunk{start: start}
+	f := &firstChunk{start: start, sf: sf, rf: rf}
 	opts = opts[:len(opts):len(opts)] // never write into the caller's array
 	if sf != nil {
-		opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
+		w := func(ctx context.Context, chunk []byte) error {
 			if len(chunk) > 0 {
 				f.mark()
 			}
 			return sf(ctx, chunk)
-		}))
+		}
+		opts = append(opts, llms.WithStreamingFunc(w))
+		s.Options.StreamingFunc = w
 	}
 	if rf != nil {
-		opts = append(opts, llms.WithStreamingReasoningFunc(func(ctx context.Context, reasoning, chunk []byte) error {
+		w := func(ctx context.Context, reasoning, chunk []byte) error {
 			if len(reasoning) > 0 || len(chunk) > 0 {
 				f.mark()
 			}
 			return rf(ctx, reasoning, chunk)
-		}))
+		}
+		opts = append(opts, llms.WithStreamingReasoningFunc(w))
+		s.Options.StreamingReasoningFunc = w
 	}
 	return f, opts
+}
+
+// restore puts the caller's streaming functions back into the Spend.
+func (f *firstChunk) restore(s *llmwrap.Spend) {
+	if f != nil {
+		s.Options.StreamingFunc, s.Options.StreamingReasoningFunc = f.sf, f.rf
+	}
 }
 
 // spendOf builds a Spend for a call made outside llmwrap.Wrap.
@@ -305,7 +321,20 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		first, opts = streaming(s, start, opts)
 	}
 
+	finished := false
+	defer func() {
+		if !finished { // next panicked: end the span, let the panic go on
+			first.restore(s)
+			if recording {
+				span.SetStatus(codes.Error, "panic")
+				span.SetAttributes(semconv.ErrorTypeKey.String(ErrorTypePanic))
+			}
+			span.End()
+		}
+	}()
 	resp, err := next(ctx, msgs, opts...)
+	finished = true
+	first.restore(s)
 
 	var elapsed time.Duration
 	if metered {

@@ -811,3 +811,26 @@ func TestToolSpan(t *testing.T) {
 		t.Error("Tool(nil) should be nil")
 	}
 }
+
+type panicModel struct{ fakeModel }
+
+func (*panicModel) GenerateContent(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	panic("boom")
+}
+
+func TestPanicEndsTheSpan(t *testing.T) {
+	e := newEnv(t)
+	m := llmwrap.Wrap(&panicModel{}, sgotel.Middleware(e.opts()...))
+	func() {
+		defer func() {
+			if r := recover(); r != "boom" {
+				t.Errorf("recovered %v", r)
+			}
+		}()
+		_, _ = m.GenerateContent(context.Background(), human, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil }))
+	}()
+	s := e.onlySpan(t)
+	if s.Status().Code != codes.Error || attrs(s.Attributes())["error.type"] != "panic" {
+		t.Errorf("status %v attributes %v", s.Status(), s.Attributes())
+	}
+}

@@ -1,0 +1,178 @@
+package otel_test
+
+// These tests run the real middleware.Budget inside otel.Middleware (the documented
+// order), against langchaingo's real openai client and a fake server: the span must
+// say what the budget did. The packages do not import each other; only this test does.
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/openai"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+	sgotel "github.com/spendguard/spendguard/otel"
+)
+
+// constEstimator makes the prompt estimate predictable.
+type constEstimator uint64
+
+func (c constEstimator) Estimate([]llms.MessageContent, *llms.CallOptions) uint64 { return uint64(c) }
+
+// budgetedModel wires client → Budget → otel → WithModelName and returns the model
+// and a function giving the Spend of the last call.
+func budgetedModel(t *testing.T, srv *providertest.Server, e *env, b budget.TokenBudget, mwOpts ...middleware.Option) (llms.Model, func() *llmwrap.Spend) {
+	t.Helper()
+	llm, err := srv.OpenAIClient(openai.WithModel("gpt-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var last *llmwrap.Spend
+	probe := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			mu.Lock()
+			last = llmwrap.SpendFrom(ctx)
+			mu.Unlock()
+			return next(ctx, msgs, opts...)
+		}
+	}
+	opts := append([]middleware.Option{middleware.WithEstimator(constEstimator(25))}, mwOpts...)
+	m := llmwrap.Wrap(llm, probe, llmwrap.WithModelName("gpt-test"), sgotel.Middleware(e.opts()...), middleware.Budget(b, opts...))
+	return m, func() *llmwrap.Spend {
+		mu.Lock()
+		defer mu.Unlock()
+		return last
+	}
+}
+
+func TestWithRealBudgetReported(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion, Usage: &providertest.Usage{Prompt: 40, Completion: 12}}))
+	defer srv.Close()
+	b := budget.NewAtomic(10_000, budget.WithName("team"))
+	m, spend := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(100))
+	if _, err := m.GenerateContent(context.Background(), human); err != nil {
+		t.Fatal(err)
+	}
+	s := spend()
+	if s.Charged != 52 || s.Estimate != 125 || s.UsageSource != llmwrap.UsageReported {
+		t.Fatalf("spend = %+v", s)
+	}
+	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
+		"gen_ai.usage.input_tokens":      int64(40),
+		"gen_ai.usage.output_tokens":     int64(12),
+		"gen_ai.response.finish_reasons": []string{"stop"},
+		"spendguard.estimate.tokens":     int64(125),
+		"spendguard.reserved.tokens":     int64(125),
+		"spendguard.charged.tokens":      int64(52),
+		"spendguard.refunded.tokens":     int64(73),
+		"spendguard.usage.source":        "reported",
+		"spendguard.budget.remaining":    int64(10_000 - 52),
+		"spendguard.budget.name":         "team",
+		"spendguard.budget.denied":       false,
+	}))
+}
+
+func TestWithRealBudgetDenied(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion}))
+	defer srv.Close()
+	b := budget.NewAtomic(50, budget.WithName("tiny"))
+	m, _ := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(100))
+	_, err := m.GenerateContent(context.Background(), human)
+	if !errors.Is(err, budget.ErrDenied) || len(srv.Requests()) != 0 {
+		t.Fatalf("err %v, %d requests", err, len(srv.Requests()))
+	}
+	s := e.onlySpan(t)
+	if s.Status().Code != codes.Error {
+		t.Errorf("status %v", s.Status())
+	}
+	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
+		"error.type":                  "budget_denied",
+		"spendguard.estimate.tokens":  int64(125),
+		"spendguard.reserved.tokens":  int64(0),
+		"spendguard.charged.tokens":   int64(0),
+		"spendguard.refunded.tokens":  int64(0),
+		"spendguard.budget.remaining": int64(50),
+		"spendguard.budget.name":      "tiny",
+		"spendguard.budget.denied":    true,
+	}))
+	den, ok := findMetric(e.collect(t), sgotel.BudgetDenialsMetric)
+	if !ok || den.Data.(metricdata.Sum[int64]).DataPoints[0].Value != 1 {
+		t.Errorf("denials = %+v", den)
+	}
+}
+
+func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion})) // no usage
+	defer srv.Close()
+	b := budget.NewAtomic(10_000, budget.WithName("team"))
+	m, spend := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(100))
+	var got strings.Builder
+	_, err := m.GenerateContent(context.Background(), human, llms.WithStreamingFunc(func(_ context.Context, c []byte) error {
+		got.Write(c)
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != completion {
+		t.Errorf("streamed %q", got.String())
+	}
+	s := spend()
+	if s.UsageSource != llmwrap.UsageEstimated || s.Options.StreamingFunc == nil {
+		t.Fatalf("spend = %+v", s)
+	}
+	a := attrs(e.onlySpan(t).Attributes())
+	if ttfc, ok := a["gen_ai.response.time_to_first_chunk"].(float64); !ok || ttfc <= 0 {
+		t.Errorf("time to first chunk %v: the budget's stream tap must not hide it", a["gen_ai.response.time_to_first_chunk"])
+	}
+	delete(a, "gen_ai.response.time_to_first_chunk")
+	equalMaps(t, "span attributes", a, merge(startAttrs("openai", "gpt-test"), map[string]any{
+		"gen_ai.request.stream":          true,
+		"gen_ai.usage.input_tokens":      int64(s.Usage.PromptTokens),
+		"gen_ai.usage.output_tokens":     int64(s.Usage.CompletionTokens),
+		"gen_ai.response.finish_reasons": []string{"stop"},
+		"spendguard.estimate.tokens":     int64(125),
+		"spendguard.reserved.tokens":     int64(125),
+		"spendguard.charged.tokens":      int64(s.Charged),
+		"spendguard.refunded.tokens":     int64(125 - s.Charged),
+		"spendguard.usage.source":        "estimated",
+		"spendguard.budget.remaining":    int64(10_000 - s.Charged),
+		"spendguard.budget.name":         "team",
+		"spendguard.budget.denied":       false,
+	}))
+	if s.Usage.PromptTokens != 25 || s.Usage.CompletionTokens == 0 {
+		t.Errorf("estimated usage %+v", s.Usage)
+	}
+}
+
+func TestWithRealBudgetHardCap(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion, Usage: &providertest.Usage{Prompt: 25, Completion: 10}}))
+	defer srv.Close()
+	b := budget.NewAtomic(100, budget.WithName("capped"))
+	m, spend := budgetedModel(t, srv, e, b, middleware.HardCap())
+	if _, err := m.GenerateContent(context.Background(), human, llms.WithMaxTokens(500)); err != nil {
+		t.Fatal(err)
+	}
+	sent := srv.Requests()[0].MaxTokens
+	if sent >= 500 || sent != spend().MaxTokens {
+		t.Fatalf("sent max tokens %d, spend says %d", sent, spend().MaxTokens)
+	}
+	if got := attrs(e.onlySpan(t).Attributes())["gen_ai.request.max_tokens"]; got != int64(sent) {
+		t.Errorf("gen_ai.request.max_tokens = %v, sent %d", got, sent)
+	}
+}
