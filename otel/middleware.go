@@ -218,7 +218,7 @@ type firstChunk struct {
 	start time.Time
 	sf    func(context.Context, []byte) error         // the caller's
 	rf    func(context.Context, []byte, []byte) error // the caller's
-	after atomic.Int64 // nanoseconds from start; 0 until the first chunk
+	after atomic.Int64                                // nanoseconds from start; 0 until the first chunk
 }
 
 func (f *firstChunk) mark() {
