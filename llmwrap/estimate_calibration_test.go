@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
 
@@ -16,8 +17,8 @@ import (
 )
 
 // Bounds on the default estimator's error against o200k_base over the corpus in
-// testdata/corpus (English and French/German prose, Go and Python code, JSON, a
-// Markdown README, a tool-calling chat, Chinese and Japanese).
+// testdata/corpus (English, French/German and Russian prose, Go and Python code,
+// JSON, a Markdown README, a tool-calling chat, Chinese and Japanese).
 //
 // The median bound is the estimator's promise. The worst-case bound is looser because
 // the error of a tokenizer without its vocabulary is dominated by how common the words
@@ -25,8 +26,10 @@ import (
 // tokens per character than the rates fitted on ordinary text, and one without them
 // costs fewer. The rates were fitted on other text (3 KB chunks of Go and Python
 // standard-library sources, module READMEs, Swagger JSON, CPython's CJK test texts):
-// there the median error was 1-2% per category, the 90th percentile at most 5.5%,
+// there the median error was 1-3% per category, the 90th percentile at most 5.5%,
 // and the worst chunk 18% (a README listing package names such as "otlptracehttp").
+// The corpus here was written apart from that; only the Chinese, Japanese and
+// Russian rates were adjusted after looking at it (CPython's texts are few and old).
 // 25% leaves that room and still fails if a class of text were mis-costed wholesale.
 // Deliberately rare text (CPython's random Hangul syllables) is off by half; a budget
 // absorbs that as a larger settle.
@@ -113,12 +116,22 @@ func TestEstimateCalibration(t *testing.T) {
 		}
 		samples = append(samples, sample{name, exactN, guess, (float64(guess) - float64(exactN)) / float64(exactN)})
 	}
+	var chunkErrs []float64 // 1 KB pieces: shorter prompts, where errors average out less
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		add(filepath.Base(f), ex.CountText(string(data)), llmwrap.EstimateText(string(data)))
+		for s := string(data); len(s) >= 256; {
+			n := min(len(s), 1024)
+			for n < len(s) && !utf8.RuneStart(s[n]) {
+				n++
+			}
+			c, g := ex.CountText(s[:n]), llmwrap.EstimateText(s[:n])
+			chunkErrs = append(chunkErrs, math.Abs(float64(g)-float64(c))/float64(c))
+			s = s[n:]
+		}
 	}
 	msgs, opts := loadCalibChat(t)
 	add("chat_tools.json as messages+tools", ex.Estimate(msgs, opts), llmwrap.DefaultEstimator().Estimate(msgs, opts))
@@ -128,27 +141,31 @@ func TestEstimateCalibration(t *testing.T) {
 		abs[i] = math.Abs(s.err)
 		t.Logf("%-36s exact %5d  default %5d  error %+6.1f%%", s.name, s.exact, s.guess, 100*s.err)
 	}
-	slices.Sort(abs)
-	median := abs[len(abs)/2]
-	if len(abs)%2 == 0 {
-		median = (abs[len(abs)/2-1] + abs[len(abs)/2]) / 2
+	check := func(what string, abs []float64) {
+		slices.Sort(abs)
+		median := abs[len(abs)/2]
+		if len(abs)%2 == 0 {
+			median = (abs[len(abs)/2-1] + abs[len(abs)/2]) / 2
+		}
+		worst := abs[len(abs)-1]
+		t.Logf("%s: median |error| %.1f%% (bound %.0f%%), worst %.1f%% (bound %.0f%%), %d samples",
+			what, 100*median, 100*calibMedianBound, 100*worst, 100*calibWorstBound, len(abs))
+		if median > calibMedianBound {
+			t.Errorf("%s: median relative error %.1f%% > %.0f%%", what, 100*median, 100*calibMedianBound)
+		}
+		if worst > calibWorstBound {
+			t.Errorf("%s: worst relative error %.1f%% > %.0f%%", what, 100*worst, 100*calibWorstBound)
+		}
 	}
-	worst := abs[len(abs)-1]
-	t.Logf("median |error| %.1f%% (bound %.0f%%), worst %.1f%% (bound %.0f%%), %d samples",
-		100*median, 100*calibMedianBound, 100*worst, 100*calibWorstBound, len(abs))
-	if median > calibMedianBound {
-		t.Errorf("median relative error %.1f%% > %.0f%%", 100*median, 100*calibMedianBound)
-	}
-	if worst > calibWorstBound {
-		t.Errorf("worst relative error %.1f%% > %.0f%%", 100*worst, 100*calibWorstBound)
-	}
+	check("whole files", abs)
+	check("1 KB chunks", chunkErrs)
 }
 
 // Every category of the corpus is present, so that the bounds above are about
 // varied text and not about whichever files happen to be there.
 func TestCalibrationCorpusCategories(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*"))
-	for _, want := range []string{"prose_en", "code_go", "code_python", "api_response.json", "chat_tools.json", "cjk_zh", "cjk_ja", "mixed"} {
+	for _, want := range []string{"prose_en", "code_go", "code_python", "api_response.json", "chat_tools.json", "cjk_zh", "cjk_ja", "mixed", "prose_ru"} {
 		if !slices.ContainsFunc(files, func(f string) bool { return strings.Contains(filepath.Base(f), want) }) {
 			t.Errorf("corpus lacks %s", want)
 		}
