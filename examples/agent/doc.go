@@ -1,0 +1,36 @@
+// Command agent is a langchaingo tool-calling agent whose model calls pay for
+// themselves from a token budget, and which stops when the budget says no.
+//
+//	go run ./examples/agent                 # offline: a scripted OpenAI-compatible server
+//	go run ./examples/agent -budget 20000 -hard-cap
+//	go run ./examples/agent -provider openai -model gpt-4o-mini      # OPENAI_API_KEY
+//	go run ./examples/agent -provider anthropic                      # ANTHROPIC_API_KEY
+//	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
+//	go run ./examples/agent -redis 127.0.0.1:6379                    # a budget shared through Redis
+//
+// By default the model is a scripted OpenAI-compatible HTTP server started in-process
+// and reached through langchaingo's real openai client: it plays an agent that keeps
+// asking for tools (a calculator, a word counter, a clock) with an ever longer
+// conversation, and would loop for ever. The agent is langchaingo's
+// OpenAIFunctionsAgent run by an agents.Executor; its model is decorated with
+// llmwrap.Wrap(model, llmwrap.WithModelName, a reporter, otel.Middleware,
+// middleware.Budget), and its tools with middleware.GuardTool and otel.Tool.
+//
+// Every model call prints one line: the tokens estimated and reserved before the
+// call, the usage the provider reported, what was refunded, and a bar of the budget
+// used. The call the budget refuses is never sent; the denial reaches the executor's
+// caller unchanged (errors.Is(err, budget.ErrDenied)), the program says so in plain
+// words and prints a summary. -json prints the same as one JSON document.
+//
+// Traces go to an OTLP/HTTP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (the exporter reads the other standard
+// OTEL_EXPORTER_OTLP_* variables itself; the service name is OTEL_SERVICE_NAME,
+// default "spendguard-agent"). With Jaeger from `make jaeger`:
+//
+//	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
+//
+// then open http://127.0.0.1:16686.
+//
+// -max-calls bounds the model calls of one run (the executor's MaxIterations): when
+// the budget has not stopped the agent by then, the program exits with an error.
+package main

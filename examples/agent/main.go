@@ -1,0 +1,287 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tmc/langchaingo/agents"
+	"github.com/tmc/langchaingo/chains"
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/anthropic"
+	"github.com/tmc/langchaingo/llms/ollama"
+	"github.com/tmc/langchaingo/llms/openai"
+	"github.com/tmc/langchaingo/tools"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+)
+
+// task is what the agent is asked to do; the scripted model never gets it done.
+const task = "Count the words of every chapter of the manuscript with the word_count tool, " +
+	"add the counts up with the calculator, and check the clock after each chapter. " +
+	"Keep going until every chapter is counted."
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agent:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program: parse args, run the agent, print to stdout. It returns
+// nil when the budget stopped the agent (the point of the demo) or the agent
+// finished, and an error for bad flags, a missing API key, a provider failure, or an
+// agent still running after -max-calls model calls.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	return runWith(ctx, args, stdout, env{getenv: os.Getenv, stderr: os.Stderr, now: time.Now})
+}
+
+// env is what run takes from the process, replaceable in tests.
+type env struct {
+	getenv func(string) string
+	stderr io.Writer
+	now    func() time.Time
+	// scripted, when set, sees the scripted server before the run starts and may
+	// wrap its script (tests record what the server sent).
+	scripted func(*scriptHook)
+}
+
+// scriptHook lets a test watch the scripted server.
+type scriptHook struct {
+	Script providertest.Script
+	Server *providertest.Server // set once the server is started
+}
+
+type config struct {
+	capacity   uint64
+	budgetName string
+	hardCap    bool
+	provider   string
+	model      string
+	redisAddr  string
+	window     time.Duration
+	maxCalls   int
+	toolCalls  uint64
+	asJSON     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Uint64Var(&c.capacity, "budget", 6000, "token budget of the run")
+	fs.StringVar(&c.budgetName, "budget-name", "agent", "name of the budget (the Redis key's, with -redis)")
+	fs.BoolVar(&c.hardCap, "hard-cap", false, "cap each call's max tokens at what the budget has left")
+	fs.StringVar(&c.provider, "provider", "scripted", "scripted | openai | anthropic | ollama")
+	fs.StringVar(&c.model, "model", "", "model name (default: one per provider)")
+	fs.StringVar(&c.redisAddr, "redis", "", "Redis address (host:port) of a budget shared by every run that names it")
+	fs.DurationVar(&c.window, "window", 0, "with -redis: restart the shared budget every this long (0: never)")
+	fs.IntVar(&c.maxCalls, "max-calls", 50, "safety: most model calls of one run")
+	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget.Guard)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if c.maxCalls < 1 {
+		return c, fmt.Errorf("-max-calls must be at least 1, not %d", c.maxCalls)
+	}
+	if c.window < 0 {
+		return c, fmt.Errorf("-window must not be negative, not %s", c.window)
+	}
+	if c.model == "" {
+		c.model = map[string]string{
+			"scripted": scriptedModel, "openai": "gpt-4o-mini",
+			"anthropic": "claude-3-5-haiku-latest", "ollama": "llama3.2",
+		}[c.provider]
+	}
+	return c, nil
+}
+
+func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err error) {
+	c, err := parseFlags(args, e.stderr)
+	if err != nil {
+		return err
+	}
+	llm, closeLLM, err := newModel(c, e)
+	if err != nil {
+		return err
+	}
+	defer closeLLM()
+
+	b, closeBudget, err := newBudget(c)
+	if err != nil {
+		return err
+	}
+	defer closeBudget()
+
+	tr, err := newTracing(ctx, e.getenv)
+	if err != nil {
+		return err
+	}
+	rep := &report{Provider: c.provider, Model: c.model, Budget: c.budgetName, Capacity: c.capacity, HardCap: c.hardCap, ToolBudget: c.toolCalls}
+	defer func() {
+		// Flush the spans even when the run failed: the trace shows why.
+		if cerr := tr.close(ctx); cerr != nil {
+			rep.ExportError = cerr.Error()
+			fmt.Fprintf(e.stderr, "agent: exporting the trace: %v\n", cerr)
+		}
+	}()
+
+	rp := &reporter{b: b, capacity: c.capacity, hardCap: c.hardCap, rep: rep}
+	if !c.asJSON {
+		rp.out = stdout
+		where := "in-process"
+		if c.redisAddr != "" {
+			where = "shared through Redis at " + c.redisAddr
+		}
+		fmt.Fprintf(stdout, "Agent on %s (%s), budget %q of %d tokens (%s)%s.\n",
+			c.provider, c.model, c.budgetName, c.capacity, where, map[bool]string{true: ", hard cap"}[c.hardCap])
+	}
+
+	budgetOpts := []middleware.Option{
+		middleware.WithErrorHandler(func(err error) { fmt.Fprintln(e.stderr, "agent:", err) }),
+	}
+	if c.hardCap {
+		budgetOpts = append(budgetOpts, middleware.HardCap())
+	}
+	model := llmwrap.Wrap(llm,
+		llmwrap.WithModelName(c.model),
+		rp.middleware,
+		traceModel(tr.tp),
+		middleware.Budget(b, budgetOpts...),
+	)
+
+	var dispatched atomic.Int64
+	guard := budget.NewAtomicGuard(c.toolCalls)
+	var toolset []tools.Tool
+	for _, t := range []tools.Tool{tools.Calculator{}, wordCount{}, clock{now: e.now}} {
+		toolset = append(toolset, traceTool(middleware.GuardTool(counted{Tool: t, n: &dispatched}, guard, 1), tr.tp))
+	}
+	agent := agents.NewOpenAIFunctionsAgent(model, toolset)
+	exec := agents.NewExecutor(agent, agents.WithMaxIterations(c.maxCalls))
+
+	runCtx, span := tr.startRun(ctx, c.provider, c.model)
+	if tr.exporting {
+		rep.Service, rep.TraceID = tr.service, span.SpanContext().TraceID().String()
+	}
+	out, runErr := chains.Call(runCtx, exec, map[string]any{"input": task})
+	endRun(span, runErr)
+
+	if err := rp.finish(ctx, runErr, dispatched.Load()); err != nil {
+		return err
+	}
+	switch {
+	case errors.Is(runErr, budget.ErrDenied):
+		runErr = nil // the budget stopped the agent: what the demo is for
+	case errors.Is(runErr, agents.ErrNotFinished):
+		runErr = fmt.Errorf("the budget did not stop the agent within -max-calls %d model calls", c.maxCalls)
+	case runErr == nil:
+		rep.Answer = fmt.Sprint(out["output"])
+	}
+	if err := rep.print(stdout, c.asJSON); err != nil {
+		return err
+	}
+	if !c.asJSON {
+		if tr.exporting {
+			fmt.Fprintf(stdout, "Trace %s of service %q exported over OTLP.\n", rep.TraceID, rep.Service)
+		} else {
+			fmt.Fprintln(stdout, "To see this run in Jaeger: `make jaeger` in one terminal, then OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent, and open http://127.0.0.1:16686.")
+		}
+	}
+	return runErr
+}
+
+// newModel builds the provider's langchaingo client; for "scripted" it first starts
+// the scripted server, which the returned func closes.
+func newModel(c config, e env) (llms.Model, func(), error) {
+	noop := func() {}
+	switch c.provider {
+	case "scripted":
+		h := &scriptHook{Script: script}
+		if e.scripted != nil {
+			e.scripted(h)
+		}
+		srv := providertest.NewOpenAI(h.Script)
+		h.Server = srv
+		llm, err := srv.OpenAIClient(openai.WithModel(c.model))
+		if err != nil {
+			srv.Close()
+			return nil, nil, err
+		}
+		return llm, srv.Close, nil
+	case "openai":
+		key := e.getenv("OPENAI_API_KEY")
+		if key == "" {
+			return nil, nil, errors.New("-provider openai needs an API key in OPENAI_API_KEY")
+		}
+		llm, err := openai.New(openai.WithToken(key), openai.WithModel(c.model))
+		return llm, noop, err
+	case "anthropic":
+		key := e.getenv("ANTHROPIC_API_KEY")
+		if key == "" {
+			return nil, nil, errors.New("-provider anthropic needs an API key in ANTHROPIC_API_KEY")
+		}
+		llm, err := anthropic.New(anthropic.WithToken(key), anthropic.WithModel(c.model))
+		return llm, noop, err
+	case "ollama":
+		llm, err := ollama.New(ollama.WithServerURL(ollamaURL(e.getenv("OLLAMA_HOST"))), ollama.WithModel(c.model))
+		return llm, noop, err
+	default:
+		return nil, nil, fmt.Errorf("unknown -provider %q: want scripted, openai, anthropic or ollama", c.provider)
+	}
+}
+
+// ollamaURL turns OLLAMA_HOST as Ollama itself accepts it ("host", "host:port", or a
+// URL) into a URL; empty means Ollama's default, localhost:11434.
+func ollamaURL(host string) string {
+	host = strings.TrimSpace(host)
+	switch {
+	case host == "":
+		return "http://localhost:11434"
+	case strings.Contains(host, "://"):
+		return host
+	case !strings.Contains(host, ":"):
+		return "http://" + host + ":11434"
+	default:
+		return "http://" + host
+	}
+}
+
+// newBudget is the run's token budget: in-process, or shared through Redis.
+func newBudget(c config) (budget.TokenBudget, func(), error) {
+	if c.redisAddr == "" {
+		return budget.NewAtomic(c.capacity, budget.WithName(c.budgetName)), func() {}, nil
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: c.redisAddr})
+	var opts []redisbudget.Option
+	if c.window > 0 {
+		opts = append(opts, redisbudget.WithWindow(budget.Every(c.window)))
+	}
+	b, err := redisbudget.New(rdb, c.budgetName, c.capacity, opts...)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	return b, func() { _ = rdb.Close() }, nil
+}

@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"go.uber.org/goleak"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/spendguard/spendguard/internal/providertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var fixedNow = func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }
+
+// recorder wraps the example's script and keeps every reply the server sent.
+type recorder struct {
+	mu      sync.Mutex
+	replies []providertest.Reply
+	hook    *scriptHook
+}
+
+func (r *recorder) wrap(h *scriptHook) {
+	r.hook = h
+	next := h.Script
+	h.Script = func(req providertest.Request) providertest.Reply {
+		rep := next(req)
+		r.mu.Lock()
+		r.replies = append(r.replies, rep)
+		r.mu.Unlock()
+		return rep
+	}
+}
+
+func (r *recorder) sent() []providertest.Reply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]providertest.Reply(nil), r.replies...)
+}
+
+// runScripted runs the example offline with args; OTEL variables are hidden, so no
+// export is attempted whatever the developer's environment holds.
+func runScripted(t *testing.T, args ...string) (string, *recorder, error) {
+	t.Helper()
+	rec := &recorder{}
+	var out, errOut bytes.Buffer
+	e := env{getenv: func(string) string { return "" }, stderr: &errOut, now: fixedNow, scripted: rec.wrap}
+	err := runWith(context.Background(), args, &out, e)
+	if errOut.Len() > 0 {
+		t.Logf("stderr:\n%s", errOut.String())
+	}
+	return out.String(), rec, err
+}
+
+var (
+	callLine    = regexp.MustCompile(`(?m)^call +(\d+) +estimated +(\d+) `)
+	summaryLine = regexp.MustCompile(`(?m)^Summary: (\d+) model calls sent, (\d+) denied, (\d+) tool calls\. Reported usage (\d+) tokens \((\d+) prompt \+ (\d+) completion\)`)
+)
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestScriptedRunStopsOnDenial(t *testing.T) {
+	out, rec, err := runScripted(t)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	replies := rec.sent()
+	reqs := rec.hook.Server.Requests()
+	if len(replies) < 2 || len(reqs) != len(replies) {
+		t.Fatalf("the server answered %d requests with %d replies; want at least 2, one reply each\n%s", len(reqs), len(replies), out)
+	}
+
+	calls := callLine.FindAllStringSubmatch(out, -1)
+	if len(calls) != len(replies)+1 {
+		t.Fatalf("%d call lines for %d calls sent and 1 denied:\n%s", len(calls), len(replies), out)
+	}
+	for i, c := range calls {
+		if atoi(t, c[1]) != i+1 {
+			t.Fatalf("call line %d is numbered %s:\n%s", i+1, c[1], out)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var last string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "call ") {
+			last = l
+		}
+	}
+	if !strings.Contains(last, "DENIED") {
+		t.Errorf("the last call line is not the denial: %q", last)
+	}
+	if !strings.Contains(out, "\nDenied: call "+strconv.Itoa(len(calls))+" would need about ") {
+		t.Errorf("no denial in plain words:\n%s", out)
+	}
+	// The calls that went through carry a bar; usage lines name what was reported.
+	if n := strings.Count(out, "] "); n != len(replies) {
+		t.Errorf("%d budget bars for %d calls sent:\n%s", n, len(replies), out)
+	}
+
+	var prompt, completion int
+	for _, r := range replies {
+		prompt += r.Usage.Prompt
+		completion += r.Usage.Completion
+	}
+	m := summaryLine.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary:\n%s", out)
+	}
+	if got := atoi(t, m[1]); got != len(replies) {
+		t.Errorf("summary: %d calls sent, the server saw %d", got, len(replies))
+	}
+	if got := atoi(t, m[2]); got != 1 {
+		t.Errorf("summary: %d denied, want 1", got)
+	}
+	if got := atoi(t, m[3]); got != len(replies) { // one tool call per answer
+		t.Errorf("summary: %d tool calls, the model asked for %d", got, len(replies))
+	}
+	if atoi(t, m[5]) != prompt || atoi(t, m[6]) != completion || atoi(t, m[4]) != prompt+completion {
+		t.Errorf("summary reports %s (%s + %s) tokens; the server sent %d (%d + %d)", m[4], m[5], m[6], prompt+completion, prompt, completion)
+	}
+}
+
+func TestJSONReportMatchesServer(t *testing.T) {
+	out, rec, err := runScripted(t, "-json", "-budget", "4000")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("-json output is not one JSON report: %v\n%s", err, out)
+	}
+	replies := rec.sent()
+	if len(rep.Calls) != len(replies)+1 || !rep.Calls[len(rep.Calls)-1].Denied {
+		t.Fatalf("report has %d calls for %d sent; want them and a denied one last: %+v", len(rep.Calls), len(replies), rep.Calls)
+	}
+	var total uint64
+	for i, r := range replies {
+		c := rep.Calls[i]
+		if c.Denied || c.UsageSource != "reported" ||
+			c.PromptTokens != uint64(r.Usage.Prompt) || c.CompletionTokens != uint64(r.Usage.Completion) {
+			t.Errorf("call %d: %+v; the server reported %+v", i+1, c, *r.Usage)
+		}
+		if c.Charged != c.PromptTokens+c.CompletionTokens {
+			t.Errorf("call %d charged %d for %d reported tokens", i+1, c.Charged, c.PromptTokens+c.CompletionTokens)
+		}
+		total += c.Charged
+		if c.Consumed != total {
+			t.Errorf("call %d: budget consumed %d after it, want the running total %d", i+1, c.Consumed, total)
+		}
+	}
+	if rep.Denial == nil || rep.Denial.Budget != "agent" || rep.Denial.Tool != "" {
+		t.Fatalf("denial %+v, want the token budget's", rep.Denial)
+	}
+	if rep.Denial.Requested <= rep.Denial.Remaining {
+		t.Errorf("denied %d tokens with %d left", rep.Denial.Requested, rep.Denial.Remaining)
+	}
+	if rep.Consumed != total || rep.Prompt+rep.Completion != total || rep.Capacity != 4000 {
+		t.Errorf("consumed %d, reported %d, capacity %d; the calls charged %d of 4000", rep.Consumed, rep.Prompt+rep.Completion, rep.Capacity, total)
+	}
+	if want := uint64(0); total < 4000 && rep.Remaining != 4000-total || total >= 4000 && rep.Remaining != want {
+		t.Errorf("remaining %d after consuming %d of 4000", rep.Remaining, total)
+	}
+	if rep.TraceID != "" || rep.Service != "" {
+		t.Errorf("trace %q of service %q without an OTLP endpoint", rep.TraceID, rep.Service)
+	}
+}
+
+func TestHardCapSendsWhatIsLeft(t *testing.T) {
+	out, rec, err := runScripted(t, "-json", "-hard-cap", "-budget", "3000")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	reqs := rec.hook.Server.Requests()
+	if len(reqs) == 0 || len(rep.Calls) != len(reqs)+1 {
+		t.Fatalf("%d requests, %d calls reported", len(reqs), len(rep.Calls))
+	}
+	capped := false
+	for i, req := range reqs {
+		c := rep.Calls[i]
+		if req.MaxTokens <= 0 || req.MaxTokens != c.MaxTokens {
+			t.Errorf("call %d sent max tokens %d, reported %d", i+1, req.MaxTokens, c.MaxTokens)
+		}
+		if c.Reserved > c.Estimated {
+			t.Errorf("call %d reserved %d of an estimate of %d", i+1, c.Reserved, c.Estimated)
+		}
+		capped = capped || c.Reserved < c.Estimated
+	}
+	if !capped {
+		t.Errorf("no call was capped below its estimate: %+v", rep.Calls)
+	}
+	if !strings.Contains(rep.printText(t), "would need at least") {
+		t.Errorf("a hard-cap denial names the smallest request")
+	}
+}
+
+func (rep *report) printText(t *testing.T) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := rep.print(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestToolGuardEndsRun(t *testing.T) {
+	out, rec, err := runScripted(t, "-tool-calls", "2", "-budget", "100000")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Denied: the run has used up its 2 tool dispatches, so the call to the clock tool was refused") {
+		t.Errorf("want the third dispatch (the clock's) denied:\n%s", out)
+	}
+	// Three model answers asked for three tools; the third dispatch was refused.
+	if n := len(rec.sent()); n != 3 {
+		t.Errorf("%d model calls, want 3", n)
+	}
+	if !strings.Contains(out, "3 model calls sent, 0 denied, 2 tool calls.") {
+		t.Errorf("summary:\n%s", out)
+	}
+}
+
+func TestMaxCallsIsAnError(t *testing.T) {
+	out, rec, err := runScripted(t, "-max-calls", "3", "-budget", "1000000")
+	if err == nil || !strings.Contains(err.Error(), "-max-calls 3") {
+		t.Fatalf("err = %v, want the budget not stopping the agent within -max-calls 3\n%s", err, out)
+	}
+	if n := len(rec.sent()); n != 3 {
+		t.Errorf("%d model calls, want 3", n)
+	}
+	if !summaryLine.MatchString(out) {
+		t.Errorf("no summary after an unfinished run:\n%s", out)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-provider", "nope"}, `unknown -provider "nope"`},
+		{[]string{"-provider", "openai"}, "OPENAI_API_KEY"},
+		{[]string{"-provider", "anthropic"}, "ANTHROPIC_API_KEY"},
+		{[]string{"-max-calls", "0"}, "-max-calls"},
+		{[]string{"-window", "-1s"}, "-window"},
+		{[]string{"-budget", "-3"}, "invalid value"},
+		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"-redis", "127.0.0.1:1", "-budget-name", "a{b}"}, "hash tag"},
+	} {
+		out, _, err := runScripted(t, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: err = %v, want one containing %q\n%s", tc.args, err, tc.want, out)
+		}
+	}
+	if _, _, err := runScripted(t, "-h"); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestOllamaURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                      "http://localhost:11434",
+		"  ":                    "http://localhost:11434",
+		"gpu-box":               "http://gpu-box:11434",
+		"10.0.0.2:8080":         "http://10.0.0.2:8080",
+		"https://ollama.local/": "https://ollama.local/",
+	} {
+		if got := ollamaURL(in); got != want {
+			t.Errorf("ollamaURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestBar(t *testing.T) {
+	for _, tc := range []struct {
+		used, capacity uint64
+		want           string
+	}{
+		{0, 100, "[--------------------]   0%"},
+		{48, 100, "[##########----------]  48%"},
+		{100, 100, "[####################] 100%"},
+		{130, 100, "[####################] 130%"},
+		{0, 0, "[####################] 100%"},
+	} {
+		if got := bar(tc.used, tc.capacity); got != tc.want {
+			t.Errorf("bar(%d, %d) = %q, want %q", tc.used, tc.capacity, got, tc.want)
+		}
+	}
+}
+
+// TestOTLPExportFlushesOnExit runs the example against a fake OTLP/HTTP collector:
+// every span of the run must have arrived by the time run returns, in one trace.
+func TestOTLPExportFlushesOnExit(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		spans = map[string][]*tracepb.Span{} // by trace id
+	)
+	col := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/traces" {
+			http.NotFound(w, r)
+			return
+		}
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			body = zr
+		}
+		b, _ := io.ReadAll(body)
+		var req collectortrace.ExportTraceServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		for _, rs := range req.ResourceSpans {
+			for _, ss := range rs.ScopeSpans {
+				for _, s := range ss.Spans {
+					id := hexID(s.TraceId)
+					spans[id] = append(spans[id], s)
+				}
+			}
+		}
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(nil)
+	}))
+	defer col.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", col.URL)
+	t.Setenv("OTEL_SERVICE_NAME", "agent-test")
+
+	rec := &recorder{}
+	var out bytes.Buffer
+	e := env{getenv: func(k string) string {
+		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+			return col.URL
+		}
+		return ""
+	}, stderr: io.Discard, now: fixedNow, scripted: rec.wrap}
+	if err := runWith(context.Background(), []string{"-json"}, &out, e); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Service != "agent-test" || len(rep.TraceID) != 32 || rep.ExportError != "" {
+		t.Fatalf("service %q, trace %q, export error %q", rep.Service, rep.TraceID, rep.ExportError)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(spans) != 1 || spans[rep.TraceID] == nil {
+		t.Fatalf("collector got %d traces; want one, %s", len(spans), rep.TraceID)
+	}
+	var runs, tools int
+	var chats []*tracepb.Span
+	for _, s := range spans[rep.TraceID] {
+		switch {
+		case s.Name == "invoke_agent spendguard-demo":
+			runs++
+		case s.Name == "chat "+scriptedModel:
+			chats = append(chats, s)
+		case strings.HasPrefix(s.Name, "execute_tool "):
+			tools++
+		}
+	}
+	replies := rec.sent()
+	if runs != 1 || len(chats) != len(replies)+1 || tools != len(replies) {
+		t.Fatalf("%d run spans, %d chat spans, %d tool spans; want 1, %d and %d", runs, len(chats), tools, len(replies)+1, len(replies))
+	}
+	slices.SortFunc(chats, func(a, b *tracepb.Span) int { return cmp.Compare(a.StartTimeUnixNano, b.StartTimeUnixNano) })
+	for i, r := range replies {
+		in, out := intAttr(chats[i], "gen_ai.usage.input_tokens"), intAttr(chats[i], "gen_ai.usage.output_tokens")
+		if in != int64(r.Usage.Prompt) || out != int64(r.Usage.Completion) {
+			t.Errorf("chat span %d: usage %d in, %d out; the server sent %d, %d", i+1, in, out, r.Usage.Prompt, r.Usage.Completion)
+		}
+	}
+	if denied := chats[len(chats)-1]; strAttr(denied, "error.type") != "budget_denied" {
+		t.Errorf("last chat span has error.type %q, want budget_denied", strAttr(denied, "error.type"))
+	}
+	col.CloseClientConnections()
+}
+
+func attr(s *tracepb.Span, key string) *commonpb.AnyValue {
+	for _, kv := range s.Attributes {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return nil
+}
+
+func intAttr(s *tracepb.Span, key string) int64 { return attr(s, key).GetIntValue() }
+
+func strAttr(s *tracepb.Span, key string) string { return attr(s, key).GetStringValue() }
+
+func hexID(b []byte) string {
+	const digits = "0123456789abcdef"
+	out := make([]byte, 0, 2*len(b))
+	for _, c := range b {
+		out = append(out, digits[c>>4], digits[c&15])
+	}
+	return string(out)
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+// callRecord is one model call as the program reports it.
+type callRecord struct {
+	Call             int    `json:"call"`
+	Model            string `json:"model"`
+	Estimated        uint64 `json:"estimated"`
+	Reserved         uint64 `json:"reserved"`
+	PromptTokens     uint64 `json:"prompt_tokens"`
+	CompletionTokens uint64 `json:"completion_tokens"`
+	UsageSource      string `json:"usage_source,omitempty"` // reported | estimated | "" (not charged)
+	Charged          uint64 `json:"charged"`
+	Refunded         uint64 `json:"refunded"`
+	MaxTokens        int    `json:"max_tokens,omitempty"` // the completion limit sent (a hard cap sets it)
+	Denied           bool   `json:"denied,omitempty"`
+	Consumed         uint64 `json:"consumed"`
+	Error            string `json:"error,omitempty"`
+}
+
+// denial is the budget's refusal that ended the run.
+type denial struct {
+	Budget    string `json:"budget"`
+	Requested uint64 `json:"requested"`
+	Remaining uint64 `json:"remaining"`
+	Tool      string `json:"tool,omitempty"` // set when a tool guard refused, not the token budget
+}
+
+// report is everything the program prints; -json prints it as it is.
+type report struct {
+	Provider    string       `json:"provider"`
+	Model       string       `json:"model"`
+	Budget      string       `json:"budget"`
+	Capacity    uint64       `json:"capacity"`
+	HardCap     bool         `json:"hard_cap,omitempty"`
+	ToolBudget  uint64       `json:"tool_budget"`        // tool dispatches allowed (-tool-calls)
+	Service     string       `json:"service,omitempty"`  // OTEL service name, when exporting
+	TraceID     string       `json:"trace_id,omitempty"` // the run's trace, when exporting
+	Calls       []callRecord `json:"calls"`
+	Denial      *denial      `json:"denial,omitempty"`
+	Answer      string       `json:"answer,omitempty"` // the agent's answer, when it finished
+	ToolCalls   int64        `json:"tool_calls"`
+	Sent        int          `json:"sent"` // model calls sent to the provider
+	Prompt      uint64       `json:"prompt_tokens"`
+	Completion  uint64       `json:"completion_tokens"`
+	Estimated   int          `json:"estimated_calls,omitempty"` // calls whose usage was not reported
+	Consumed    uint64       `json:"consumed"`
+	Remaining   uint64       `json:"remaining"`
+	ExportError string       `json:"export_error,omitempty"`
+}
+
+// reporter is the program's own llmwrap.Middleware: after each call it reads the
+// call's llmwrap.Spend (filled in by middleware.Budget further in) and prints a line.
+type reporter struct {
+	b        budget.TokenBudget
+	capacity uint64
+	hardCap  bool
+	out      io.Writer // nil: print nothing as calls go (-json)
+
+	mu  sync.Mutex
+	rep *report
+}
+
+func (r *reporter) middleware(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+	return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+		resp, err := next(ctx, msgs, opts...)
+		if s := llmwrap.SpendFrom(ctx); s != nil {
+			r.observe(ctx, s, err)
+		}
+		return resp, err
+	}
+}
+
+func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend, err error) {
+	consumed, _ := r.b.Consumed(context.WithoutCancel(ctx))
+	c := callRecord{
+		Model:     s.Model,
+		Estimated: s.Estimate,
+		Reserved:  s.Reserved,
+		Charged:   s.Charged,
+		Refunded:  s.Refunded(),
+		Denied:    s.Denied,
+		MaxTokens: s.MaxTokens,
+		Consumed:  consumed,
+	}
+	if s.UsageSource != llmwrap.UsageNone {
+		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
+		c.UsageSource = string(s.UsageSource)
+	}
+	if err != nil && !s.Denied {
+		c.Error = err.Error()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c.Call = len(r.rep.Calls) + 1
+	r.rep.Calls = append(r.rep.Calls, c)
+	if r.out != nil {
+		fmt.Fprintln(r.out, r.line(c))
+	}
+}
+
+// line is one call in a line: what was estimated and reserved before it, what the
+// provider reported, what was given back, and the budget used so far.
+func (r *reporter) line(c callRecord) string {
+	head := fmt.Sprintf("call %2d  estimated %6d", c.Call, c.Estimated)
+	switch {
+	case c.Denied:
+		return head + "  DENIED, not sent"
+	case c.Error != "":
+		return fmt.Sprintf("%s  reserved %6d  failed: %s  %s", head, c.Reserved, c.Error, bar(c.Consumed, r.capacity))
+	}
+	src := "reported "
+	if c.UsageSource == string(llmwrap.UsageEstimated) {
+		src = "estimated"
+	}
+	back := fmt.Sprintf("refunded %6d", c.Refunded)
+	if c.Charged > c.Reserved { // the estimate was short: the rest is charged, as debt if need be
+		back = fmt.Sprintf("overran  %6d", c.Charged-c.Reserved)
+	}
+	capped := ""
+	if r.hardCap {
+		capped = fmt.Sprintf("  max_tokens %4d", c.MaxTokens)
+	}
+	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s",
+		head, c.Reserved, capped, src, c.PromptTokens+c.CompletionTokens, c.PromptTokens, c.CompletionTokens,
+		back, bar(c.Consumed, r.capacity))
+}
+
+// bar draws used out of capacity as [#####-----] 48%; a budget in debt shows more
+// than 100%.
+func bar(used, capacity uint64) string {
+	const width = 20
+	pct := 100.0
+	if capacity > 0 {
+		pct = 100 * float64(used) / float64(capacity)
+	}
+	filled := min(width, max(0, int(pct*width/100+0.5)))
+	return fmt.Sprintf("[%s%s] %3.0f%%", strings.Repeat("#", filled), strings.Repeat("-", width-filled), pct)
+}
+
+// finish fills in the totals and the denial that ended the run.
+func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := r.rep
+	rep.ToolCalls = tools
+	for _, c := range rep.Calls {
+		if c.Denied || c.UsageSource == "" {
+			continue
+		}
+		rep.Sent++
+		rep.Prompt += c.PromptTokens
+		rep.Completion += c.CompletionTokens
+		if c.UsageSource == string(llmwrap.UsageEstimated) {
+			rep.Estimated++
+		}
+	}
+	// Calls that failed before any usage still went to the provider.
+	for _, c := range rep.Calls {
+		if !c.Denied && c.UsageSource == "" {
+			rep.Sent++
+		}
+	}
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	if rep.Consumed, err = r.b.Consumed(ctx); err != nil {
+		return fmt.Errorf("reading what budget %q consumed: %w", rep.Budget, err)
+	}
+	rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
+	var d *budget.DeniedError
+	if errors.As(runErr, &d) {
+		rep.Denial = &denial{Budget: d.Budget, Requested: d.Requested, Remaining: d.Remaining}
+		if t, ok := strings.CutPrefix(d.Budget, "tool:"); ok {
+			rep.Denial.Tool = t
+		}
+	}
+	return nil
+}
+
+// remaining is what the next reservation may take: the budget's own view when it
+// has one (it knows about holds and debt), else capacity − consumed.
+func remaining(ctx context.Context, b budget.TokenBudget, capacity, consumed uint64) uint64 {
+	if o, ok := b.(budget.Observable); ok {
+		if s, err := o.Snapshot(ctx); err == nil {
+			return s.Remaining
+		}
+	}
+	if consumed >= capacity {
+		return 0
+	}
+	return capacity - consumed
+}
+
+// print writes the end of the run in words, or the whole report as JSON.
+func (rep *report) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	switch d := rep.Denial; {
+	case d != nil && d.Tool != "":
+		fmt.Fprintf(w, "Denied: the run has used up its %d tool dispatches, so the call to the %s tool was refused and the agent stopped.\n", rep.ToolBudget, d.Tool)
+	case d != nil && rep.HardCap:
+		fmt.Fprintf(w, "Denied: call %d would need at least %d tokens (its prompt and a minimal answer), but budget %q had only %d left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, d.Budget, d.Remaining)
+	case d != nil:
+		fmt.Fprintf(w, "Denied: call %d would need about %d tokens, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, d.Budget, d.Remaining)
+	case rep.Answer != "":
+		fmt.Fprintf(w, "The agent finished before the budget ran out. Its answer: %s\n", rep.Answer)
+	}
+	denied := 0
+	for _, c := range rep.Calls {
+		if c.Denied {
+			denied++
+		}
+	}
+	est := ""
+	if rep.Estimated > 0 {
+		est = fmt.Sprintf(", %d of them estimated because the provider reported none", rep.Estimated)
+	}
+	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d, %d remaining.\n",
+		rep.Sent, denied, rep.ToolCalls, rep.Prompt+rep.Completion, rep.Prompt, rep.Completion, est,
+		rep.Budget, rep.Consumed, rep.Capacity, rep.Remaining)
+	return nil
+}
