@@ -41,7 +41,8 @@ const (
 // they have one, else as a few tokens.
 func DefaultEstimator() Estimator { return defaultEstimator }
 
-var defaultEstimator = accounting{count: EstimateText, borrow: true}
+// defaultEstimator is boxed once, so that DefaultEstimator does not allocate.
+var defaultEstimator Estimator = accounting{count: EstimateText, borrow: true}
 
 // NewEstimator returns an Estimator with DefaultEstimator's accounting (message
 // framing, images, tool calls and tool definitions) that counts text with countText,
@@ -74,6 +75,8 @@ func (a accounting) countBytes(b []byte) uint64 {
 	return a.count(string(b))
 }
 
+// Estimate sums the framing of each message, its role, its parts, the reply
+// priming, and the tool definitions in opts.
 func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
 	var n uint64
 	for i := range msgs {

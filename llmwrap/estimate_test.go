@@ -94,9 +94,8 @@ func TestEstimateTextZeroAllocs(t *testing.T) {
 			FunctionCall: &llms.FunctionCall{Name: "search", Arguments: `{"q":"x"}`}}}},
 		{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: "c1", Name: "search", Content: "no results"}}},
 	}
-	e := DefaultEstimator()
-	if n := testing.AllocsPerRun(100, func() { _ = e.Estimate(msgs, nil) }); n != 0 {
-		t.Errorf("Estimate allocates %v times per call, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { _ = DefaultEstimator().Estimate(msgs, nil) }); n != 0 {
+		t.Errorf("DefaultEstimator().Estimate allocates %v times per call, want 0", n)
 	}
 }
 
