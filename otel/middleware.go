@@ -54,14 +54,27 @@ const maxCachedModels = 1024
 // record when there is one, else from llmwrap.UsageOf. Prompt and completion text are
 // recorded only with WithContentCapture(true).
 //
+// gen_ai.provider.name is WithProviderName's, else guessed from the wrapped model's Go
+// type (llmwrap.Spend.ModelType): langchaingo's openai, anthropic, ollama, cohere
+// packages give their own name, googleai "gcp.gemini", vertex "gcp.vertex_ai",
+// bedrock "aws.bedrock", mistral "mistral_ai", watsonx "ibm.watsonx.ai", anything
+// else "_OTHER". An openai client pointed at another OpenAI-compatible service still
+// says "openai": name the service with WithProviderName.
+//
+// For a streamed call the caller's StreamingFunc (and StreamingReasoningFunc) is
+// wrapped to note the first chunk. While the call runs, the Spend's Options hold the
+// wrappers, so that middleware further in that tap the stream (middleware.Budget
+// does) call through them; afterwards the Spend holds the caller's functions again.
+//
 // Metrics: gen_ai.client.operation.duration (with error.type on failures),
 // gen_ai.client.token.usage (input and output, when the usage is known),
-// gen_ai.client.operation.time_to_first_chunk for streamed calls, and
+// gen_ai.client.operation.time_to_first_chunk for streamed calls that succeed, and
 // spendguard.budget.denials. Their attributes are operation, provider and request
 // model (plus token type or error type, or budget name for denials), never anything
 // that varies per request.
 //
-// Attributes are built only for spans that record; the ones sampling may need at the
+// A nil next (possible only when composing by hand) gives a GenerateFunc that returns
+// an error. Attributes are built only for spans that record; the ones sampling may need at the
 // start are built once per model. A call made outside llmwrap.Wrap (no Spend in its
 // context) is still traced, with the model from its options. Instruments that cannot
 // be created are reported to otel.Handle and replaced by no-ops.
@@ -69,7 +82,9 @@ func Middleware(opts ...Option) llmwrap.Middleware {
 	c := newChat(newConfig(opts))
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		if next == nil {
-			return nil
+			return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+				return nil, errNilNext
+			}
 		}
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 			return c.generate(next, ctx, msgs, opts)
@@ -371,7 +386,7 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 			c.tokens.Record(ctx, toInt64(u.PromptTokens), e.tokIn...)
 			c.tokens.Record(ctx, toInt64(u.CompletionTokens), e.tokOut...)
 		}
-		if secs, ok := first.seconds(); ok {
+		if secs, ok := first.seconds(); ok && errType == "" {
 			c.ttfc.Record(ctx, secs, e.okDur...)
 		}
 	}
@@ -490,6 +505,8 @@ func finishReasons(resp *llms.ContentResponse, oneGen bool) []string {
 	}
 	return out
 }
+
+var errNilNext = errors.New("otel: Middleware was given a nil next GenerateFunc")
 
 var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
 

@@ -547,8 +547,8 @@ func TestMiddlewareOutsideWrap(t *testing.T) {
 	if s.Name() != "chat direct" || a["gen_ai.request.max_tokens"] != int64(9) || a["gen_ai.usage.input_tokens"] != int64(10) {
 		t.Errorf("span %q attrs %v", s.Name(), a)
 	}
-	if sgotel.Middleware()(nil) != nil {
-		t.Error("a nil next should stay nil")
+	if _, err := sgotel.Middleware()(nil)(context.Background(), human); err == nil {
+		t.Error("a nil next should give an error, not a panic")
 	}
 }
 
