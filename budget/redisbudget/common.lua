@@ -6,6 +6,15 @@
 --          reservation id) whose value is the hold's size.
 -- KEYS[2]  the window's sorted set of leases: member = reservation id, score = the
 --          Redis TIME (ms) at which the hold expires.
+-- KEYS[3]  the window's sorted set of reclaimed holds: member = reservation id,
+--          score = the Redis TIME (ms) until which its late settle is still charged.
+-- ARGV[1]  how long (ms) a reclaimed hold is remembered: twice the lease.
+-- ARGV[2]  the TTL (ms) of the window's keys, 0 for none.
+--
+-- A settle needs no marker of its own: a live hold is the proof that it has not been
+-- settled, and settling deletes it, so a second settle finds nothing to do. Only a
+-- hold that its lease reclaimed is remembered (KEYS[3]), so that its late settle is
+-- charged, once.
 --
 -- n spares the common call the scan of the lease set: while TIME < n no lease can
 -- have ended. ZADD lowers it, a scan sets it to the earliest remaining lease, and a
@@ -63,9 +72,20 @@ local function scan(n, except)
   return ids, freed, nxt
 end
 
--- reclaim removes the holds scan returned.
+-- reclaim forgets reclaimed holds past their memory, then removes the holds scan
+-- returned and remembers them. It runs only when scan did.
 local function reclaim(ids)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   if #ids == 0 then return end
+  local until_ = now + tonumber(ARGV[1])
+  local zargs = {}
+  for i = 1, #ids do
+    zargs[#zargs + 1] = until_
+    zargs[#zargs + 1] = ids[i]
+  end
+  redis.call('ZADD', KEYS[3], unpack(zargs))
+  -- Nothing in it outlives this: the set goes even if no later scan prunes it.
+  redis.call('PEXPIRE', KEYS[3], ARGV[1])
   redis.call('HDEL', KEYS[1], unpack(ids))
   redis.call('ZREM', KEYS[2], unpack(ids))
 end
@@ -80,9 +100,11 @@ local function hset(w)
   if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
 end
 
-local function touch(ttl)
+local function touch()
+  local ttl = tonumber(ARGV[2])
   if ttl > 0 then
     redis.call('PEXPIRE', KEYS[1], ttl)
     redis.call('PEXPIRE', KEYS[2], ttl)
+    redis.call('PEXPIRE', KEYS[3], ttl)
   end
 end

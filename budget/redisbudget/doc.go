@@ -13,11 +13,14 @@
 // Every hold has a lease (WithLease, DefaultLease by default), timed by the Redis
 // server's clock. A process that dies holding tokens does not leak them: the first
 // script to touch the budget after the lease ends (a reserve, a settle or a Snapshot)
-// gives the hold back, exactly once, at most 100 holds per call. A settle that arrives
-// after its hold was reclaimed still charges its usage, without freeing the hold a
-// second time. Settles are idempotent by reservation id: a marker kept for twice the
-// lease turns a duplicate, from any process, into a no-op. Reservation ids are 16
-// random bytes, so processes never collide.
+// gives the hold back, exactly once, at most 100 holds per call. Settles are
+// idempotent by reservation id, from any process: settling deletes the live hold, so a
+// duplicate finds nothing to do. A hold reclaimed by its lease is remembered for twice
+// the lease (the settle marker), so that a settle arriving after the reclaim still
+// charges its usage, once, without freeing the hold a second time. Settling needs no
+// marker key per call, so a busy budget keeps no more in Redis than its live holds and
+// its recently reclaimed ones. Reservation ids are 16 random bytes, so processes never
+// collide.
 //
 // # Numbers
 //
@@ -43,7 +46,10 @@
 // # Keys
 //
 // For a budget named n with the default prefix: spendguard:{n}:W:h (a hash: consumed,
-// held, and the size of each live hold), spendguard:{n}:W:z (a sorted set of lease
-// ends) and spendguard:{n}:W:s:ID (settle markers), where W is "all" for an unwindowed
-// budget and the window's start (RFC 3339, UTC) otherwise.
+// held, a lower bound of the earliest lease end, and the size of each live hold),
+// spendguard:{n}:W:z (a sorted set of lease ends) and spendguard:{n}:W:r (a sorted set
+// of reclaimed holds, each remembered for twice the lease), where W is "all" for an
+// unwindowed budget and the window's start (RFC 3339, UTC) otherwise. A settle whose
+// window's keys have expired, or whose hold Redis lost (a restart without
+// persistence), has nothing left to settle and changes nothing.
 package redisbudget

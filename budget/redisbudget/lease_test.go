@@ -128,3 +128,27 @@ func TestShorterLeaseAfterLongerIsReclaimed(t *testing.T) {
 	waitExpired(t, rdb, short, 1)
 	assert.Equal(t, uint64(0), snap(t, long).Held)
 }
+
+// TestReclaimedHoldsAreForgotten: a reclaimed hold is remembered for twice the lease,
+// then nothing of it is left in Redis, and its settle changes nothing.
+func TestReclaimedHoldsAreForgotten(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000, redisbudget.WithLease(30*time.Millisecond))
+	r, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	waitExpired(t, rdb, b, 1)
+	assert.Zero(t, snap(t, b).Held)
+	ttl, err := rdb.PTTL(ctx, b.Keys()[2]).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, time.Duration(0))
+	assert.LessOrEqual(t, ttl, 60*time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Exists(ctx, b.Keys()[2]).Val() != 0 {
+		require.True(t, time.Now().Before(deadline), "reclaimed set never expired")
+		time.Sleep(10 * time.Millisecond)
+	}
+	require.NoError(t, b.Record(ctx, r, 10, 10))
+	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Remaining: 1000}, snap(t, b))
+	keys := keysOf(t, rdb, b)
+	assert.Equal(t, []string{b.Keys()[0]}, keys)
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -69,3 +70,15 @@ func uniqueName(t testing.TB) string {
 var errCanceled = context.Canceled
 
 func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
+
+// keysOf lists the keys of budget b's name (SCAN: never blocks the shared server).
+func keysOf(t *testing.T, rdb *redis.Client, b interface{ Name() string }) []string {
+	t.Helper()
+	var keys []string
+	iter := rdb.Scan(ctx, 0, "*{"+b.Name()+"}*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	require.NoError(t, iter.Err())
+	return keys
+}

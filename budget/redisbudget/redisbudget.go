@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,10 +49,12 @@ type Budget struct {
 	rdb      redis.UniversalClient
 	name     string
 	capacity uint64
-	capArg   string
 	lease    time.Duration
-	leaseArg string // lease in ms
-	markArg  string // settle-marker TTL in ms: twice the lease
+	// Script arguments that never change, boxed once so that calls do not allocate
+	// them again.
+	capArg   any // capacity
+	leaseArg any // lease in ms
+	markArg  any // how long a reclaimed hold is remembered, in ms: twice the lease
 	window   budget.Window
 	clock    func() time.Time
 	failOpen bool
@@ -68,16 +69,16 @@ type winKeys struct {
 	tag   string    // "all", or the window's start in RFC 3339
 	start time.Time // zero when unwindowed
 	end   time.Time // zero when unwindowed
-	keys  []string  // hash, lease zset; shared read-only by every call
+	keys  []string  // hash, lease set, reclaimed set; shared read-only by every call
 }
 
 // Option configures a Budget built by New.
 type Option func(*Budget)
 
 // WithLease sets how long a hold lives before the next script touching the budget
-// reclaims it (default DefaultLease), timed by the Redis server's clock (TIME).
-// Settle markers, which make settles idempotent, live twice as long. A lease under one
-// millisecond makes New fail.
+// reclaims it (default DefaultLease), timed by the Redis server's clock (TIME). A
+// reclaimed hold is remembered twice as long, so that its late settle is still
+// charged. A lease under one millisecond makes New fail.
 func WithLease(d time.Duration) Option {
 	return func(b *Budget) {
 		if d < time.Millisecond {
@@ -160,9 +161,9 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 	if b.clock == nil {
 		b.clock = time.Now
 	}
-	b.capArg = strconv.FormatUint(capacity, 10)
-	b.leaseArg = strconv.FormatInt(b.lease.Milliseconds(), 10)
-	b.markArg = strconv.FormatInt(2*b.lease.Milliseconds(), 10)
+	b.capArg = capacity
+	b.leaseArg = b.lease.Milliseconds()
+	b.markArg = 2 * b.lease.Milliseconds()
 	b.base = "{" + name + "}"
 	if b.prefix != "" {
 		b.base = b.prefix + ":" + b.base
@@ -191,7 +192,7 @@ func isNil(rdb redis.UniversalClient) bool {
 
 func (b *Budget) keysFor(tag string, start, end time.Time) *winKeys {
 	p := b.base + ":" + tag
-	return &winKeys{tag: tag, start: start, end: end, keys: []string{p + ":h", p + ":z"}}
+	return &winKeys{tag: tag, start: start, end: end, keys: []string{p + ":h", p + ":z", p + ":r"}}
 }
 
 // windowAt builds the keys of the window holding t.
@@ -218,21 +219,23 @@ func (b *Budget) current() (*winKeys, time.Time) {
 	return n, now
 }
 
+var noTTL any = int64(0)
+
 // ttlArg is how long (ms) a window's keys must outlive now: until its end, then
 // twice the lease, so that late settles still find their holds.
-func (b *Budget) ttlArg(w *winKeys, now time.Time) string {
+func (b *Budget) ttlArg(w *winKeys, now time.Time) any {
 	if b.window == nil {
-		return "0"
+		return noTTL
 	}
 	d := w.end.Sub(now)
 	if d < 0 {
 		d = 0
 	}
 	if d > 100*365*24*time.Hour { // a window that never ends: keep its keys
-		return "0"
+		return noTTL
 	}
 	d += 2 * b.lease
-	return strconv.FormatInt(d.Milliseconds()+1, 10)
+	return d.Milliseconds() + 1
 }
 
 // Name is the budget's name, as given to New.
@@ -254,11 +257,11 @@ func newID() string {
 
 // arg clamps a token count for Lua: anything above 2^53 behaves as 2^53+2, still
 // above every capacity and exact as a double.
-func arg(n uint64) string {
+func arg(n uint64) uint64 {
 	if n > MaxCapacity {
 		n = MaxCapacity + 2
 	}
-	return strconv.FormatUint(n, 10)
+	return n
 }
 
 // TryReserve holds estimate tokens in one round trip, or returns a
@@ -285,7 +288,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 	w, now := b.current()
 	id := newID()
 	res, err := reserveScript.Run(ctx, b.rdb, w.keys,
-		b.capArg, arg(min), arg(max), id, b.leaseArg, b.ttlArg(w, now)).Int64Slice()
+		b.markArg, b.ttlArg(w, now), b.capArg, arg(min), arg(max), id, b.leaseArg).Int64Slice()
 	if err != nil {
 		err = b.wrap("reserve", err)
 		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
@@ -310,8 +313,10 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 // left), against the window r was taken in. When r's lease had already ended and the
 // hold was reclaimed, the usage is still charged and nothing is freed twice.
 //
-// Settles are idempotent by reservation id for twice the lease: a second Record or
-// Release of r, from this process or any other, changes nothing and returns nil. A nil
+// Settles are idempotent by reservation id: a second Record or Release of r, from
+// this process or any other, changes nothing and returns nil (settling deletes the
+// hold, so a second settle finds nothing to do; a hold reclaimed by its lease is
+// remembered for twice the lease, and its first late settle is charged). A nil
 // or foreign r returns an error wrapping budget.ErrInvalidReservation; a fail-open
 // reservation settles as a no-op. When Redis cannot be reached the error wraps
 // budget.ErrUnavailable (even with WithFailOpen) and r stays unsettled, so the call
@@ -358,8 +363,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	keys := []string{w.keys[0], w.keys[1], b.base + ":" + w.tag + ":s:" + id}
-	res, err := settleScript.Run(ctx, b.rdb, keys, id, arg(usage), b.markArg, b.ttlArg(w, now)).Int64Slice()
+	res, err := settleScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now), id, arg(usage)).Int64Slice()
 	if err != nil {
 		return b.wrap("settle", err)
 	}
@@ -381,9 +385,9 @@ func (b *Budget) Consumed(ctx context.Context) (uint64, error) {
 // reclaims holds whose lease has ended. When Redis cannot be reached the error wraps
 // budget.ErrUnavailable, whatever the failure policy.
 func (b *Budget) Snapshot(ctx context.Context) (budget.Snapshot, error) {
-	w, _ := b.current()
+	w, now := b.current()
 	s := budget.Snapshot{Name: b.name, Capacity: b.capacity, WindowEnd: w.end}
-	res, err := snapshotScript.Run(ctx, b.rdb, w.keys).Int64Slice()
+	res, err := snapshotScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now)).Int64Slice()
 	if err != nil {
 		return s, b.wrap("snapshot", err)
 	}

@@ -1,9 +1,8 @@
 -- reserve: grant as much as is left between min and max, or nothing.
--- ARGV[1] capacity, ARGV[2] min, ARGV[3] max, ARGV[4] reservation id,
--- ARGV[5] lease (ms), ARGV[6] window key TTL (ms, 0: none).
+-- ARGV[3] capacity, ARGV[4] min, ARGV[5] max, ARGV[6] reservation id, ARGV[7] lease (ms).
 -- Returns {1, granted, remaining after} or {0, remaining}.
-local cap, lo, hi = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local id, lease, ttl = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local cap, lo, hi = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local id, lease = ARGV[6], tonumber(ARGV[7])
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n', id)
 local c, h, n = count(f[1], 'consumed'), count(f[2], 'held'), tonumber(f[3])
 local ids, freed, nxt = scan(n, nil)
@@ -17,26 +16,27 @@ if nxt then
 end
 local rem = 0
 if c + h < cap then rem = cap - c - h end
-if f[4] then
-  -- A retry (by the client library, after a lost reply) of a reserve that already
-  -- took effect: report the same grant instead of holding it twice.
-  reclaim(ids)
-  hset(w)
-  return {1, count(f[4], 'hold'), rem}
-end
-if rem == 0 or rem < lo then
-  reclaim(ids)
-  hset(w)
+if f[4] or rem == 0 or rem < lo then
+  if nxt then
+    reclaim(ids)
+    hset(w)
+    touch()
+  end
+  if f[4] then
+    -- A retry (by the client library, after a lost reply) of a reserve that already
+    -- took effect: report the same grant instead of holding it twice.
+    return {1, count(f[4], 'hold'), rem}
+  end
   return {0, rem}
 end
 local g = hi
 if g > rem then g = rem end
 local exp = now + lease
 redis.call('ZADD', KEYS[2], exp, id) -- first write: a lease set of the wrong type fails here
-reclaim(ids)
+if nxt then reclaim(ids) end
 w.h = str(h + g)
 w[id] = str(g)
 if not n or exp < n then w.n = str(exp) end
 hset(w)
-touch(ttl)
+touch()
 return {1, g, rem - g}

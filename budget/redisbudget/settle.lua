@@ -1,10 +1,9 @@
--- settle: free a hold (if it is still live) and charge its usage, once per id.
--- KEYS[3] the settle marker of this reservation.
--- ARGV[1] reservation id, ARGV[2] usage, ARGV[3] marker TTL (ms),
--- ARGV[4] window key TTL (ms, 0: none).
--- Returns {1, live} when this call settled (live = 1 when it freed the hold, 0 when
--- the lease had already reclaimed it) or {0, 0} for a duplicate.
-local id, usage = ARGV[1], tonumber(ARGV[2])
+-- settle: free a hold if it is still live, and charge its usage, once per id.
+-- ARGV[3] reservation id, ARGV[4] usage.
+-- Returns {1, 1} when this call freed the live hold, {1, 0} when the lease had
+-- already reclaimed it (the usage is charged, nothing is freed), and {0, 0} when
+-- there was nothing to settle: a duplicate.
+local id, usage = ARGV[3], tonumber(ARGV[4])
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n', id)
 local c, h = count(f[1], 'consumed'), count(f[2], 'held')
 local size = count(f[4], 'hold')
@@ -16,11 +15,7 @@ if nxt then
   h = h - freed
   if h < 0 then h = 0 end
   w.h = str(h)
-end
-reclaim(ids)
-if not redis.call('SET', KEYS[3], '1', 'NX', 'PX', ARGV[3]) then
-  hset(w) -- a duplicate: only the reclaim, if any, takes effect
-  return {0, 0}
+  reclaim(ids)
 end
 local live = 0
 if f[4] then
@@ -29,10 +24,14 @@ if f[4] then
   if h < 0 then h = 0 end
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[1], id)
+elseif redis.call('ZREM', KEYS[3], id) == 0 then
+  hset(w) -- a duplicate: only the reclaim, if any, takes effect
+  if nxt then touch() end
+  return {0, 0}
 end
 c = c + usage
 if c > MAXC then c = MAXC end
 w.c, w.h = str(c), str(h)
 hset(w)
-touch(tonumber(ARGV[4]))
+touch()
 return {1, live}

@@ -7,5 +7,6 @@ if nxt then
   if h < 0 then h = 0 end
   reclaim(ids)
   hset({ h = str(h), n = str(nxt) })
+  touch()
 end
 return {c, h}
