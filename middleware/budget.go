@@ -220,14 +220,21 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	if h.hardCap {
 		callOpts = append(callOpts[:len(callOpts):len(callOpts)], llms.WithMaxTokens(s.MaxTokens))
 	}
+	// The stream is tapped through the function the Spend holds (an outer middleware
+	// may have wrapped the caller's there); while the call runs, the Spend holds the
+	// tap, for middleware further in, as otel does.
 	var tap *streamTap
 	if s.Options.StreamingFunc != nil {
 		tap = &streamTap{user: s.Options.StreamingFunc}
 		callOpts = append(callOpts[:len(callOpts):len(callOpts)], llms.WithStreamingFunc(tap.chunk))
+		s.Options.StreamingFunc = tap.chunk
 	}
 
 	returned := false
 	defer func() {
+		if tap != nil {
+			s.Options.StreamingFunc = tap.user
+		}
 		if !returned { // next panicked: give the hold back, the panic goes on
 			h.settle(ctx, &t, r, ra, s, nil, false)
 		}

@@ -713,3 +713,47 @@ func TestNeverTouchesMetadata(t *testing.T) {
 		t.Errorf("metadata = %v", got)
 	}
 }
+
+// An outer middleware that wraps the stream the way otel does (a wrapper in the call's
+// options and in the Spend) still sees every chunk; the Spend holds the caller's
+// function again after the call.
+func TestStreamTapKeepsOuterWrappers(t *testing.T) {
+	var outer, user strings.Builder
+	wrapStream := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			s := llmwrap.SpendFrom(ctx)
+			orig := s.Options.StreamingFunc
+			w := func(ctx context.Context, c []byte) error {
+				outer.Write(c)
+				return orig(ctx, c)
+			}
+			s.Options.StreamingFunc = w
+			defer func() { s.Options.StreamingFunc = orig }()
+			return next(ctx, msgs, append(opts[:len(opts):len(opts)], llms.WithStreamingFunc(w))...)
+		}
+	}
+	model := &fakeModel{fn: func(ctx context.Context, _ []llms.MessageContent, o llms.CallOptions) (*llms.ContentResponse, error) {
+		for _, c := range []string{"a ", "b ", "c"} {
+			if err := o.StreamingFunc(ctx, []byte(c)); err != nil {
+				return nil, err
+			}
+		}
+		return &llms.ContentResponse{Choices: []*llms.ContentChoice{{}}}, nil
+	}}
+	b := budget.NewAtomic(10_000)
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(model, capture(&s), wrapStream, middleware.Budget(b, middleware.WithEstimator(fixedEstimator(1))))
+	userFn := func(_ context.Context, c []byte) error { user.Write(c); return nil }
+	if _, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(userFn)); err != nil {
+		t.Fatal(err)
+	}
+	if outer.String() != "a b c" || user.String() != "a b c" {
+		t.Errorf("outer saw %q, caller saw %q", outer.String(), user.String())
+	}
+	if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != llmwrap.EstimateText("a b c") {
+		t.Errorf("spend = %+v", s)
+	}
+	if s.Options.StreamingFunc == nil {
+		t.Error("the Spend lost the streaming function")
+	}
+}
