@@ -99,8 +99,10 @@ func WithPrices(prices map[string]Price) Option {
 // default). When on, chat spans carry gen_ai.input.messages (system messages
 // included, with role "system", since langchaingo sends them as part of the chat
 // history) and gen_ai.output.messages, and tool spans carry
-// gen_ai.tool.call.arguments and gen_ai.tool.call.result, as JSON strings in the
-// shapes the GenAI semantic conventions define. They are likely to hold personal
+// gen_ai.tool.call.arguments and gen_ai.tool.call.result, in the shapes the GenAI
+// semantic conventions define. They are JSON strings, which the conventions allow,
+// rather than structured (map) attributes: Jaeger and most backends show and search
+// strings well and structured values poorly. They are likely to hold personal
 // data: turn this on only where the trace backend may keep it.
 func WithContentCapture(on bool) Option {
 	return optionFunc(func(c *config) { c.content = on })
