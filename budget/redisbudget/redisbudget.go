@@ -363,7 +363,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	res, err := settleScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now), id, arg(usage)).Int64Slice()
+	res, err := settleScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage)).Int64Slice()
 	if err != nil {
 		return b.wrap("settle", err)
 	}

@@ -1,12 +1,13 @@
 -- snapshot: reclaim expired holds, then report {consumed, held}.
+local now = clock()
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n')
 local c, h = count(f[1], 'consumed'), count(f[2], 'held')
-local ids, freed, nxt = scan(tonumber(f[3]), nil)
-if nxt then
+local ids, freed, nxt = scan(now, tonumber(f[3]))
+if ids then
   h = h - freed
   if h < 0 then h = 0 end
-  reclaim(ids)
-  hset({ h = str(h), n = str(nxt) })
-  touch()
+  reclaim(now, ids)
+  redis.call('HSET', KEYS[1], 'h', str(h), 'n', str(nxt))
+  if not (f[1] or f[2] or f[3]) then expire(KEYS[1]) end
 end
 return {c, h}
