@@ -2,6 +2,7 @@ package otel_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
 	"github.com/spendguard/spendguard/otel"
 )
 
@@ -71,6 +73,38 @@ func ExampleMiddleware() {
 	//   gen_ai.response.finish_reasons=["stop"]
 	//   gen_ai.usage.input_tokens=14
 	//   gen_ai.usage.output_tokens=2
+}
+
+// A call the budget refuses never reaches the provider; its span says why.
+func ExampleMiddleware_denied() {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+
+	run := budget.NewAtomic(100, budget.WithName("run"))
+	model := llmwrap.Wrap(scriptedLLM{},
+		llmwrap.WithModelName("gpt-4o-mini"),
+		otel.Middleware(otel.WithTracerProvider(tp)),
+		middleware.Budget(run, middleware.WithCompletionAllowance(500)),
+	)
+	_, err := model.Call(context.Background(), "Write a novel.")
+	fmt.Println(errors.Is(err, budget.ErrDenied))
+
+	s := rec.Ended()[0]
+	fmt.Println(s.Name(), s.Status().Code)
+	for _, kv := range s.Attributes() {
+		switch kv.Key {
+		case "error.type", otel.BudgetNameKey, otel.BudgetDeniedKey, otel.BudgetRemainingKey:
+			fmt.Printf("  %s=%s\n", kv.Key, kv.Value.Emit())
+		}
+	}
+	// Output:
+	// true
+	// chat gpt-4o-mini Error
+	//   error.type=budget_denied
+	//   spendguard.budget.denied=true
+	//   spendguard.budget.name=run
+	//   spendguard.budget.remaining=100
 }
 
 func ExampleObserveBudget() {
