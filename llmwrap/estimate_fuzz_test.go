@@ -113,6 +113,11 @@ func FuzzEstimate(f *testing.F) {
 		if len(msgs) > 0 && n < uint64(len(msgs))*tokensPerMessage+tokensPerReply {
 			t.Fatalf("Estimate = %d for %d messages, below their framing", n, len(msgs))
 		}
+		for k := range msgs { // a conversation never costs less than its beginning
+			if p := e.Estimate(msgs[:k], opts); p > n {
+				t.Fatalf("first %d messages cost %d, all %d cost %d", k, p, len(msgs), n)
+			}
+		}
 	})
 }
 

@@ -27,8 +27,9 @@ func TestEstimateTextBasics(t *testing.T) {
 		{"hello world", 2},
 		{"123456789", 3}, // digits split in threes
 		{"\n\n", 1},
-		{"\xff", 1},     // invalid UTF-8: one per bad byte
-		{"\xff\xfe", 2}, // ditto
+		{"\xff", 1},                     // invalid UTF-8 becomes U+FFFD
+		{"\xff\xfe", 1},                 // and runs of U+FFFD merge
+		{strings.Repeat("\xff", 17), 3}, // eight to a token
 		{"The quick brown fox jumps over the lazy dog.", 10},
 	} {
 		if got := EstimateText(tc.in); got != tc.want {
@@ -406,13 +407,20 @@ func TestIsTextMIME(t *testing.T) {
 	}
 }
 
-func TestEstimateTextInvalidUTF8Counts(t *testing.T) {
-	s := string([]byte{0xff, 0xfe, 0xfd, 0xfc})
-	if utf8.ValidString(s) {
-		t.Fatal("test string is valid")
-	}
-	if got := EstimateText(s); got != 4 {
-		t.Errorf("4 invalid bytes = %d tokens, want 4", got)
+// Invalid UTF-8 costs what the U+FFFD it becomes on the wire costs.
+func TestEstimateTextInvalidUTF8(t *testing.T) {
+	for _, s := range []string{"\xff", "a\xffb", "0000\xe600A000", strings.Repeat("\xb4", 40), "x\xc3(y"} {
+		if utf8.ValidString(s) {
+			t.Fatalf("%q is valid", s)
+		}
+		// Each bad byte is its own U+FFFD for tiktoken and encoding/json.
+		perByte := strings.Map(func(r rune) rune { return r }, s)
+		if !utf8.ValidString(perByte) || !strings.ContainsRune(perByte, utf8.RuneError) {
+			t.Fatalf("%q: no U+FFFD in %q", s, perByte)
+		}
+		if got, want := EstimateText(s), EstimateText(perByte); got != want {
+			t.Errorf("EstimateText(%q) = %d, its U+FFFD form %q = %d", s, got, perByte, want)
+		}
 	}
 }
 

@@ -16,9 +16,10 @@ import (
 // It mimics the tokenizer's split of text into pieces (words with their leading
 // space or mark, runs of up to three digits, runs of punctuation, whitespace) and
 // charges each piece a cost fitted against o200k_base by its class, length and shape:
-// no vocabulary, no allocation, a few nanoseconds per byte. Any string is accepted:
-// invalid UTF-8 counts one token per bad byte, a non-empty string is at least one
-// token and never more tokens than bytes.
+// no vocabulary, no allocation, a few nanoseconds per byte. Any string is accepted: a
+// non-empty string is at least one token and never more tokens than bytes. Invalid
+// UTF-8 is counted as U+FFFD, which is what encoding/json (and so every provider's
+// client) turns it into.
 func EstimateText(s string) uint64 {
 	if s == "" {
 		return 0
@@ -338,7 +339,7 @@ func scanDigits(s string, i, size int) (end int, milli uint64) {
 func scanPunct(s string, i int) (end int, milli uint64) {
 	// Runs of one repeated mark ("-----", "=====") merge into long tokens, so a piece
 	// is costed by its number of runs, plus a little for long ones.
-	j, runs, long := i, 0, 0
+	j, runs, long, replaced := i, 0, 0, 0
 	var prev byte
 	var extra uint64
 	for j < len(s) {
@@ -355,12 +356,24 @@ func scanPunct(s string, i int) (end int, milli uint64) {
 			j++
 			continue
 		}
-		c, size, rate := classNonASCII(s, j)
-		if c != cPunct {
+		r, size := utf8.DecodeRuneInString(s[j:])
+		if r == utf8.RuneError { // invalid UTF-8 or U+FFFD, which is what it becomes
+			if prev != 0xFF {
+				replaced = 0
+			}
+			if replaced%8 == 0 { // runs of "�" merge eight to a token
+				extra += rateInvalid
+			}
+			replaced++
+			prev = 0xFF // not an ASCII mark: a sentinel for "after a U+FFFD"
+			j += size
+			continue
+		}
+		if classifyRune(r) != cPunct {
 			break
 		}
 		prev = 0
-		extra += rate
+		extra += runeRate(r)
 		j += size
 	}
 	for j < len(s) && (s[j] == '\r' || s[j] == '\n' || s[j] == '/') {

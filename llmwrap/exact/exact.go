@@ -106,8 +106,8 @@ func supported(name string) bool {
 // llmwrap.Estimator with the same per-message, per-part and per-tool accounting as
 // llmwrap.DefaultEstimator, so the two differ only in how text is counted.
 //
-// An Estimator is safe for concurrent use; the zero value is not usable, build one with
-// New or Must.
+// An Estimator is safe for concurrent use. Build one with New or Must: the zero value,
+// like a nil *Estimator, has no encoder and falls back to llmwrap's default estimate.
 type Estimator struct {
 	name string
 	enc  *tiktoken.Tiktoken
@@ -156,15 +156,23 @@ func (e *Estimator) Encoding() string {
 }
 
 // CountText returns the number of tokens s encodes to. Special-token text such as
-// "<|endoftext|>" is counted as ordinary text, as a provider does with user input.
-// A nil Estimator counts with llmwrap.EstimateText instead of panicking.
-func (e *Estimator) CountText(s string) uint64 {
+// "<|endoftext|>" is counted as ordinary text, as a provider does with user input;
+// invalid UTF-8 is counted as tiktoken-go sees it (each bad byte as U+FFFD). An
+// Estimator without an encoder (nil, or the zero value) counts with
+// llmwrap.EstimateText, and so does any text the tokenizer fails on, so that no input
+// makes it panic.
+func (e *Estimator) CountText(s string) (n uint64) {
 	if s == "" {
 		return 0
 	}
 	if e == nil || e.enc == nil {
 		return llmwrap.EstimateText(s)
 	}
+	defer func() {
+		if recover() != nil { // tiktoken-go is not ours to vouch for on every input
+			n = llmwrap.EstimateText(s)
+		}
+	}()
 	return uint64(len(e.enc.EncodeOrdinary(s)))
 }
 

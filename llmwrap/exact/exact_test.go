@@ -182,3 +182,5 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func newForFuzz() (*exact.Estimator, error) { return exact.New() }
