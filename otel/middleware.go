@@ -420,16 +420,18 @@ func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse) (llmwrap.Usage, bool)
 	return llmwrap.UsageOf(resp)
 }
 
-// attrBufs recycles the attribute slices handed to SetAttributes, which copies them.
-var attrBufs = sync.Pool{New: func() any {
-	b := make([]attribute.KeyValue, 0, 24)
-	return &b
-}}
-
 func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, msgs []llms.MessageContent,
 	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
-	bp := attrBufs.Get().(*[]attribute.KeyValue)
-	a := (*bp)[:0]
+	// One allocation, sized for the common case. It is not pooled: the Span
+	// interface does not promise that implementations copy what they are given.
+	n := 9 // max tokens, stream, 4 usage counts, finish reasons, time to first chunk, error type
+	if s.Budgeted {
+		n += 10
+	}
+	if c.content {
+		n += 2
+	}
+	a := make([]attribute.KeyValue, 0, n)
 	if s.MaxTokens > 0 {
 		a = append(a, semconv.GenAIRequestMaxTokens(s.MaxTokens))
 	}
@@ -483,9 +485,6 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 		a = appendContent(a, msgs, resp, e.oneGen)
 	}
 	span.SetAttributes(a...)
-	clear(a) // drop references to strings before pooling
-	*bp = a[:0]
-	attrBufs.Put(bp)
 }
 
 // finishReasons is one reason per generation, nil when the provider gave none.
