@@ -67,7 +67,8 @@ const maxCachedModels = 1024
 // does) call through them; afterwards the Spend holds the caller's functions again.
 //
 // Metrics: gen_ai.client.operation.duration (with error.type on failures),
-// gen_ai.client.token.usage (input and output, when the usage is known),
+// gen_ai.client.token.usage (input and output, when the usage is known: reported,
+// or estimated by the budget when the provider reported none),
 // gen_ai.client.operation.time_to_first_chunk for streamed calls that succeed, and
 // spendguard.budget.denials. Their attributes are operation, provider and request
 // model (plus token type or error type, or budget name for denials), never anything

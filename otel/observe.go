@@ -3,6 +3,7 @@ package otel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -48,7 +49,7 @@ func ObserveBudget(b budget.Observable, opts ...Option) (stop func(), err error)
 		setOpt  metric.ObserveOption
 	)
 	reg, err := meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		s, err := b.Snapshot(ctx)
+		s, err := snapshot(ctx, b)
 		if err != nil {
 			handle(err)
 			return nil
@@ -72,4 +73,15 @@ func ObserveBudget(b budget.Observable, opts ...Option) (stop func(), err error)
 	return func() {
 		once.Do(func() { handle(reg.Unregister()) })
 	}, nil
+}
+
+// snapshot calls b.Snapshot, turning a panic (a typed nil budget, say) into an error:
+// a metrics collection must not bring the program down.
+func snapshot(ctx context.Context, b budget.Observable) (s budget.Snapshot, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("otel: budget %T panicked in Snapshot: %v", b, r)
+		}
+	}()
+	return b.Snapshot(ctx)
 }

@@ -131,3 +131,24 @@ func TestObserveBudgetNil(t *testing.T) {
 		t.Errorf("nil budget: stop is nil %v, err %v", stop == nil, err)
 	}
 }
+
+func TestObserveBudgetTypedNil(t *testing.T) {
+	h := &errHandler{}
+	prev := gotel.GetErrorHandler()
+	gotel.SetErrorHandler(h)
+	defer gotel.SetErrorHandler(prev)
+
+	e := newEnv(t)
+	var b *budget.Atomic
+	stop, err := sgotel.ObserveBudget(b, e.opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if got := gaugeValues(t, e.collect(t)); len(got) != 0 {
+		t.Errorf("points from a nil budget: %v", got)
+	}
+	if len(h.errs) != 1 {
+		t.Errorf("handled errors %v", h.errs)
+	}
+}
