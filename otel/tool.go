@@ -13,9 +13,9 @@ import (
 
 // Tool returns t traced: each Call is an INTERNAL span named "execute_tool {name}",
 // a child of the span in the call's context (an agent run's span, say), with
-// gen_ai.operation.name "execute_tool", gen_ai.tool.name, gen_ai.tool.type "function" and gen_ai.tool.description (read once, when Tool is
-// called). An error sets error.type
-// and status Error. The input and the result are recorded (as
+// gen_ai.operation.name "execute_tool", gen_ai.tool.name, gen_ai.tool.type
+// "function" and gen_ai.tool.description (read once, when Tool is called). An error
+// sets error.type and status Error. The input and the result are recorded (as
 // gen_ai.tool.call.arguments and gen_ai.tool.call.result) only with
 // WithContentCapture(true).
 //
