@@ -28,6 +28,15 @@
 // What each call did is written into its llmwrap.Spend, which the otel package turns
 // into span attributes and metrics.
 //
+// Cost per call. With a *budget.Atomic as the only budget the middleware allocates
+// nothing (the hold stays on its stack, the allowance is read with one atomic load and
+// updated lock-free, no settle context is built since Atomic ignores contexts); what a
+// wrapped call allocates is Wrap's Spend. The prompt estimate (WithEstimator) and
+// llmwrap.UsageOf are the larger part of the time it adds. Budgets from the context
+// cost a budget.All per call; a budget outside the process costs a settle context
+// (context.WithoutCancel plus a timeout), and, when it has no Remaining() method,
+// one Snapshot after the settle for Spend.Remaining.
+//
 // GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
 //
 // Errors the middleware cannot return, because the model already answered (a budget
