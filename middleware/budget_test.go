@@ -358,7 +358,7 @@ func TestCancelledDuringTheCallReleasesThroughWithoutCancel(t *testing.T) {
 	}
 	wantSettled(t, ob, 0)
 	sc := ob.lastSettle()
-	if sc.err != nil || sc.value != "v" || !sc.hasDeadline || sc.deadlineIn > time.Minute || sc.deadlineIn < 50*time.Second {
+	if sc.err != nil || sc.value != "v" || !sc.hasDeadline || sc.deadlineIn > time.Minute {
 		t.Errorf("settle context: %+v", sc)
 	}
 }
