@@ -25,7 +25,9 @@
 -- side accepts), where doubles are exact, and is written as an integer string with no
 -- sign, so that a zero never becomes "-0". Reads come before writes, so that a key of
 -- the wrong type fails a script before it has changed anything.
-if redis.replicate_commands then pcall(redis.replicate_commands) end
+--
+-- Scripts read TIME before writing, which needs effects replication: the default
+-- since Redis 5, the only mode since Redis 7.
 
 local MAXC = 9007199254740992 -- 2^53
 local LIMIT = 100             -- holds reclaimed per call at most; the rest wait

@@ -12,15 +12,17 @@
 //
 // Every hold has a lease (WithLease, DefaultLease by default), timed by the Redis
 // server's clock. A process that dies holding tokens does not leak them: the first
-// script to touch the budget after the lease ends (a reserve, a settle or a Snapshot)
-// gives the hold back, exactly once, at most 100 holds per call. Settles are
-// idempotent by reservation id, from any process: settling deletes the live hold, so a
-// duplicate finds nothing to do. A hold reclaimed by its lease is remembered for twice
-// the lease (the settle marker), so that a settle arriving after the reclaim still
-// charges its usage, once, without freeing the hold a second time. Settling needs no
-// marker key per call, so a busy budget keeps no more in Redis than its live holds and
-// its recently reclaimed ones. Reservation ids are 16 random bytes, so processes never
-// collide.
+// script to read the budget after the lease ends (a reserve or a Snapshot, the calls
+// whose result depends on what is held) gives the hold back, exactly once, at most
+// 100 holds per call.
+//
+// Settles are idempotent by reservation id, from any process: settling removes the
+// live hold, so a duplicate finds nothing to do. A hold reclaimed by its lease is
+// remembered for twice the lease (the settle marker), so that a settle arriving after
+// the reclaim still charges its usage, once, without freeing the hold a second time.
+// No marker is written per settle, so a busy budget keeps no more in Redis than its
+// live holds and its recently reclaimed ones. Reservation ids are 16 random bytes, so
+// processes never collide.
 //
 // # Numbers
 //
@@ -45,11 +47,14 @@
 //
 // # Keys
 //
-// For a budget named n with the default prefix: spendguard:{n}:W:h (a hash: consumed,
-// held, a lower bound of the earliest lease end, and the size of each live hold),
-// spendguard:{n}:W:z (a sorted set of lease ends) and spendguard:{n}:W:r (a sorted set
-// of reclaimed holds, each remembered for twice the lease), where W is "all" for an
-// unwindowed budget and the window's start (RFC 3339, UTC) otherwise. A settle whose
+// For a budget named n with the default prefix, in window W ("all" for an unwindowed
+// budget, else the window's start in RFC 3339, UTC): spendguard:{n}:W:h, a hash of
+// the counters (consumed, held, a lower bound of the earliest lease end);
+// spendguard:{n}:W:z, the live holds (member "id:size", scored by lease end); and
+// spendguard:{n}:W:r, the holds reclaimed in the last two leases. A settle whose
 // window's keys have expired, or whose hold Redis lost (a restart without
-// persistence), has nothing left to settle and changes nothing.
+// persistence), finds nothing to settle and changes nothing.
+//
+// Redis 5 or later is required (scripts read TIME before writing, which needs effects
+// replication); the tests run against Redis 7.
 package redisbudget
