@@ -352,13 +352,13 @@ func TestCancelledDuringTheCallReleasesThroughWithoutCancel(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	m := llmwrap.Wrap(model, middleware.Budget(ob, middleware.WithSettleTimeout(time.Minute)))
+	m := llmwrap.Wrap(model, middleware.Budget(ob, middleware.WithSettleTimeout(time.Hour)))
 	if _, err := m.GenerateContent(ctx, hello); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
 	wantSettled(t, ob, 0)
 	sc := ob.lastSettle()
-	if sc.err != nil || sc.value != "v" || !sc.hasDeadline || sc.deadlineIn > time.Minute {
+	if sc.err != nil || sc.value != "v" || !sc.hasDeadline || sc.deadlineIn > time.Hour || sc.deadlineIn <= middleware.DefaultSettleTimeout {
 		t.Errorf("settle context: %+v", sc)
 	}
 }
