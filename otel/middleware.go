@@ -46,7 +46,9 @@ const maxCachedModels = 1024
 //
 // The span carries gen_ai.operation.name ("chat"), gen_ai.provider.name,
 // gen_ai.request.model, gen_ai.request.max_tokens (the value actually sent, after a
-// hard cap), gen_ai.request.stream, the gen_ai.usage.* counts,
+// hard cap), gen_ai.request.stream, the other request parameters the caller set
+// (temperature, top_p, top_k, seed, penalties, stop sequences, choice count,
+// gen_ai.output.type "json" in JSON mode), the gen_ai.usage.* counts,
 // gen_ai.response.finish_reasons, gen_ai.response.time_to_first_chunk for a streamed
 // call, and error.type with status Error when the call fails (a budget denial
 // included). When a budget took part (llmwrap.Spend.Budgeted) it also carries the
@@ -425,7 +427,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
 	// One allocation, sized for the common case. It is not pooled: the Span
 	// interface does not promise that implementations copy what they are given.
-	n := 9 // max tokens, stream, 4 usage counts, finish reasons, time to first chunk, error type
+	n := 12 // enough for the usual request parameters, usage counts, finish reasons, error type
 	if s.Budgeted {
 		n += 10
 	}
@@ -439,6 +441,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 	if first != nil {
 		a = append(a, semconv.GenAIRequestStream(true))
 	}
+	a = appendRequestParams(a, &s.Options)
 	if haveUsage {
 		a = append(a,
 			semconv.GenAIUsageInputTokensKey.Int64(toInt64(u.PromptTokens)),
@@ -486,6 +489,39 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 		a = appendContent(a, msgs, resp, e.oneGen)
 	}
 	span.SetAttributes(a...)
+}
+
+// appendRequestParams adds the request parameters the caller set. langchaingo cannot
+// tell a zero from an unset value, so zeros are left out.
+func appendRequestParams(a []attribute.KeyValue, o *llms.CallOptions) []attribute.KeyValue {
+	if n := max(o.N, o.CandidateCount); n > 1 {
+		a = append(a, semconv.GenAIRequestChoiceCount(n))
+	}
+	if o.Temperature != 0 {
+		a = append(a, semconv.GenAIRequestTemperature(o.Temperature))
+	}
+	if o.TopP != 0 {
+		a = append(a, semconv.GenAIRequestTopP(o.TopP))
+	}
+	if o.TopK != 0 {
+		a = append(a, semconv.GenAIRequestTopK(float64(o.TopK)))
+	}
+	if o.Seed != 0 {
+		a = append(a, semconv.GenAIRequestSeed(o.Seed))
+	}
+	if o.FrequencyPenalty != 0 {
+		a = append(a, semconv.GenAIRequestFrequencyPenalty(o.FrequencyPenalty))
+	}
+	if o.PresencePenalty != 0 {
+		a = append(a, semconv.GenAIRequestPresencePenalty(o.PresencePenalty))
+	}
+	if len(o.StopWords) > 0 {
+		a = append(a, semconv.GenAIRequestStopSequences(o.StopWords...))
+	}
+	if o.JSONMode {
+		a = append(a, semconv.GenAIOutputTypeJSON)
+	}
+	return a
 }
 
 // finishReasons is one reason per generation, nil when the provider gave none.

@@ -834,3 +834,26 @@ func TestPanicEndsTheSpan(t *testing.T) {
 		t.Errorf("status %v attributes %v", s.Status(), s.Attributes())
 	}
 }
+
+func TestRequestParameters(t *testing.T) {
+	e := newEnv(t)
+	m := llmwrap.Wrap(&fakeModel{text: "x"}, sgotel.Middleware(e.opts()...))
+	_, err := m.GenerateContent(context.Background(), human, llms.WithModel("p"),
+		llms.WithN(3), llms.WithTemperature(0.5), llms.WithTopP(0.9), llms.WithTopK(40), llms.WithSeed(7),
+		llms.WithFrequencyPenalty(0.25), llms.WithPresencePenalty(-0.5), llms.WithStopWords([]string{"END"}), llms.WithJSONMode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("_OTHER", "p"), map[string]any{
+		"gen_ai.request.choice.count":      int64(3),
+		"gen_ai.request.temperature":       0.5,
+		"gen_ai.request.top_p":             0.9,
+		"gen_ai.request.top_k":             40.0,
+		"gen_ai.request.seed":              int64(7),
+		"gen_ai.request.frequency_penalty": 0.25,
+		"gen_ai.request.presence_penalty":  -0.5,
+		"gen_ai.request.stop_sequences":    []string{"END"},
+		"gen_ai.output.type":               "json",
+		"gen_ai.response.finish_reasons":   []string{"stop"},
+	}))
+}
