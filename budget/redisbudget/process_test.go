@@ -170,9 +170,10 @@ func TestSeveralProcesses(t *testing.T) {
 // TestKilledProcessHoldsAreReclaimed kills -9 a process holding reservations: after
 // their lease the next script gives them back.
 func TestKilledProcessHoldsAreReclaimed(t *testing.T) {
+	t.Parallel() // waits out leases; its budget is its own
 	rdb := client(t)
 	name := uniqueName(t)
-	const lease = 1500 * time.Millisecond
+	const lease = 3 * time.Second // long enough to see the holds right after the kill
 	b, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(time.Hour))
 	require.NoError(t, err)
 

@@ -1,6 +1,7 @@
 package redisbudget_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"net"
@@ -376,4 +377,45 @@ func TestCanceledContextIsNotUnavailable(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, errCanceled), err)
 	assert.NotErrorIs(t, err, budget.ErrUnavailable)
+}
+
+// TestTimeoutIsUnavailable: a server that accepts but never answers is unavailable.
+func TestTimeoutIsUnavailable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var conns sync.WaitGroup
+	done := make(chan struct{})
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() { // read and never answer
+				defer conns.Done()
+				<-done
+				_ = c.Close()
+			}()
+		}
+	}()
+	defer func() {
+		close(done)
+		_ = l.Close()
+		conns.Wait()
+	}()
+	rdb := redis.NewClient(&redis.Options{Addr: l.Addr().String(), MaxRetries: -1, DialerRetries: 1,
+		ReadTimeout: 100 * time.Millisecond, WriteTimeout: 100 * time.Millisecond, Protocol: 2})
+	defer rdb.Close()
+	b, err := redisbudget.New(rdb, "silent", 100)
+	require.NoError(t, err)
+	_, err = b.TryReserve(ctx, 1)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
+
+	c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = b.Snapshot(c)
+	require.ErrorIs(t, err, budget.ErrUnavailable)
 }
