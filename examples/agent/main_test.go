@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -433,4 +435,69 @@ func hexID(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+func TestProviderErrorFails(t *testing.T) {
+	rec := &recorder{}
+	var out bytes.Buffer
+	e := env{getenv: func(string) string { return "" }, stderr: io.Discard, now: fixedNow, scripted: func(h *scriptHook) {
+		rec.wrap(h)
+		next := h.Script
+		h.Script = func(req providertest.Request) providertest.Reply {
+			if req.Messages > 2 { // the second call
+				return providertest.Reply{Status: http.StatusServiceUnavailable, Text: "overloaded"}
+			}
+			return next(req)
+		}
+	}}
+	err := runWith(context.Background(), nil, &out, e)
+	if err == nil || !strings.Contains(err.Error(), "overloaded") {
+		t.Fatalf("err = %v, want the provider's error\n%s", err, out.String())
+	}
+	if !regexp.MustCompile(`(?m)^call  2  estimated +\d+  reserved +\d+  failed: .*overloaded`).MatchString(out.String()) {
+		t.Errorf("no failed line for call 2:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "Summary: 2 model calls sent, 0 denied, 1 tool calls.") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+}
+
+// TestSharedRedisBudget runs the agent twice on one Redis budget: the second run
+// starts where the first stopped, so its first call is denied.
+func TestSharedRedisBudget(t *testing.T) {
+	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
+	if addr == "" {
+		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPENDGUARD_REDIS_ADDR is not set")
+		}
+		t.Skip("SPENDGUARD_REDIS_ADDR is not set (scripts/test.sh starts a redis-server)")
+	}
+	name := fmt.Sprintf("agent-test-%d", time.Now().UnixNano())
+	args := []string{"-json", "-redis", addr, "-budget-name", name, "-budget", "3000"}
+	var reps [2]report
+	for i := range reps {
+		out, _, err := runScripted(t, args...)
+		if err != nil {
+			t.Fatalf("run %d: %v\n%s", i+1, err, out)
+		}
+		if err := json.Unmarshal([]byte(out), &reps[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first, second := reps[0], reps[1]
+	if first.Sent < 2 || first.Denial == nil || first.Denial.Budget != name || second.Denial == nil {
+		t.Fatalf("first run: %d calls sent, denial %+v; second run's denial %+v", first.Sent, first.Denial, second.Denial)
+	}
+	// The second run spends from what the first left: its running total starts at the
+	// first run's consumption, and it gets fewer calls through.
+	total := first.Consumed
+	for _, c := range second.Calls {
+		total += c.Charged
+		if c.Consumed != total {
+			t.Errorf("second run, call %d: budget consumed %d, want %d (the first run's %d plus this run's calls)", c.Call, c.Consumed, total, first.Consumed)
+		}
+	}
+	if second.Consumed != total || second.Sent >= first.Sent {
+		t.Errorf("second run: consumed %d, want %d; %d calls sent, the first run %d", second.Consumed, total, second.Sent, first.Sent)
+	}
 }

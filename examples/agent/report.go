@@ -169,9 +169,10 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 			rep.Estimated++
 		}
 	}
-	// Calls that failed before any usage still went to the provider.
+	// A call that failed without usage went to the provider when its reservation was
+	// granted; one that failed at the reservation (a budget store down) did not.
 	for _, c := range rep.Calls {
-		if !c.Denied && c.UsageSource == "" {
+		if !c.Denied && c.UsageSource == "" && c.Reserved > 0 {
 			rep.Sent++
 		}
 	}
