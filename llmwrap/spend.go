@@ -71,6 +71,10 @@ type Spend struct {
 	// anyway because the budget was configured to fail open.
 	FailOpen bool
 
+	// SettleErr is the error of a settle (Record or Release) that failed after the
+	// model had answered; the response was returned all the same.
+	SettleErr error
+
 	// Err is the error the call returned, set by Wrap when the chain returns.
 	Err error
 }

@@ -377,7 +377,8 @@ func (h *handler) settle(ctx context.Context, t *target, r, ra *budget.Reservati
 			err = t.tb.Record(sctx, r, prompt, completion)
 		}
 		if err != nil {
-			h.report(fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, s.BudgetName, err))
+			s.SettleErr = fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, s.BudgetName, err)
+			h.report(s.SettleErr)
 		}
 	} else {
 		s.Charged = 0
@@ -387,7 +388,8 @@ func (h *handler) settle(ctx context.Context, t *target, r, ra *budget.Reservati
 			err = t.tb.Release(sctx, r)
 		}
 		if err != nil {
-			h.report(fmt.Errorf("middleware: releasing the hold of a %s call in budget %q: %w", s.Model, s.BudgetName, err))
+			s.SettleErr = fmt.Errorf("middleware: releasing the hold of a %s call in budget %q: %w", s.Model, s.BudgetName, err)
+			h.report(s.SettleErr)
 		}
 	}
 	h.remaining(sctx, t, s)

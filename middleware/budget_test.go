@@ -598,8 +598,11 @@ func TestRecordFailureKeepsTheResponse(t *testing.T) {
 	if s.RemainingKnown || s.Charged != 10 {
 		t.Errorf("spend = %+v", s)
 	}
+	if !errors.Is(s.SettleErr, errStoreDown) {
+		t.Errorf("Spend.SettleErr = %v, want the store's error", s.SettleErr)
+	}
 
-	// Without a handler the errors are dropped, the response still returned.
+	// Without a handler the errors are kept in the Spend, the response still returned.
 	m = llmwrap.Wrap(replyWith("the answer", 5, 5, "stop"), middleware.Budget(store))
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
