@@ -35,7 +35,7 @@ local LIMIT = 100             -- holds reclaimed per call at most; the rest wait
 local function str(v)
   if v <= 0 then return '0' end
   if v >= MAXC then return '9007199254740992' end
-  return string.format('%.0f', v)
+  return string.format('%d', v) -- Lua 5.1 formats %d from a C long: exact to 2^53
 end
 
 local function count(v, what)

@@ -16,7 +16,7 @@ local rem = 0
 if c + h < cap then rem = cap - c - h end
 local g = hi
 if g > rem then g = rem end
-local added = 0
+local added, lowered = 0, ids ~= nil
 if rem > 0 and rem >= lo then
   local exp = now + tonumber(ARGV[7])
   -- The first write: a live set of the wrong type fails here. 0 added means a retry
@@ -25,15 +25,17 @@ if rem > 0 and rem >= lo then
   added = redis.call('ZADD', KEYS[2], exp, ARGV[6] .. ':' .. str(g))
   if added == 1 then
     h = h + g
-    if not n or exp < n then n = exp end
+    if not n or exp < n then n, lowered = exp, true end
   end
   expire(KEYS[2])
 end
 if ids then reclaim(now, ids) end
-if ids or added == 1 then
+if lowered then
   redis.call('HSET', KEYS[1], 'h', str(h), 'n', str(n))
-  if fresh then expire(KEYS[1]) end
+elseif added == 1 then
+  redis.call('HSET', KEYS[1], 'h', str(h))
 end
+if fresh and (lowered or added == 1) then expire(KEYS[1]) end
 if rem == 0 or rem < lo then return {0, rem} end
 if added == 1 then rem = rem - g end
 return {1, g, rem}
