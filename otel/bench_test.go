@@ -80,46 +80,144 @@ func BenchmarkMiddlewareSDK(b *testing.B) {
 	}
 }
 
-// BenchmarkRawSDKFloor does by hand what the middleware does for the same call, as
-// cheaply as the SDK allows: start options and metric attribute sets built once, the
-// same span attributes, the same three histogram records.
-func BenchmarkRawSDKFloor(b *testing.B) {
-	tp, mp := sdkProviders(b)
-	model := newMemModel()
-	tracer := tp.Tracer("floor")
+// rawFloor does by hand what the middleware does for the same call, as cheaply as
+// the SDK allows: start options and metric attribute sets built once, the same span
+// attributes, the same three histogram records.
+type rawFloor struct {
+	model         *memModel
+	tracer        trace.Tracer
+	tokens        metric.Int64Histogram
+	duration      metric.Float64Histogram
+	startOpts     []trace.SpanStartOption
+	durOpt, inOpt metric.RecordOption
+	outOpt        metric.RecordOption
+}
+
+func newRawFloor(tp *sdktrace.TracerProvider, mp *sdkmetric.MeterProvider) *rawFloor {
+	f := &rawFloor{model: newMemModel(), tracer: tp.Tracer("floor")}
 	meter := mp.Meter("floor")
-	tokens, _ := meter.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
+	f.tokens, _ = meter.Int64Histogram("gen_ai.client.token.usage", metric.WithUnit("{token}"),
 		metric.WithExplicitBucketBoundaries(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864))
-	duration, _ := meter.Float64Histogram("gen_ai.client.operation.duration", metric.WithUnit("s"),
+	f.duration, _ = meter.Float64Histogram("gen_ai.client.operation.duration", metric.WithUnit("s"),
 		metric.WithExplicitBucketBoundaries(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92))
 	op, prov, mod := semconv.GenAIOperationNameChat, semconv.GenAIProviderNameOpenAI, semconv.GenAIRequestModel("bench-model")
-	startOpts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(op, prov, mod)}
-	durOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod))
-	inOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeInput))
-	outOpt := metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeOutput))
+	f.startOpts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(op, prov, mod)}
+	f.durOpt = metric.WithAttributeSet(attribute.NewSet(op, prov, mod))
+	f.inOpt = metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeInput))
+	f.outOpt = metric.WithAttributeSet(attribute.NewSet(op, prov, mod, semconv.GenAITokenTypeOutput))
+	return f
+}
+
+func (f *rawFloor) call(ctx context.Context) error {
+	start := time.Now()
+	cctx, span := f.tracer.Start(ctx, "chat bench-model", f.startOpts...)
+	resp, err := f.model.GenerateContent(cctx, benchMsgs)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	info := resp.Choices[0].GenerationInfo
+	in, _ := info["PromptTokens"].(int)
+	out, _ := info["CompletionTokens"].(int)
+	span.SetAttributes(
+		semconv.GenAIUsageInputTokens(in),
+		semconv.GenAIUsageOutputTokens(out),
+		semconv.GenAIResponseFinishReasons(resp.Choices[0].StopReason),
+	)
+	span.End()
+	f.duration.Record(cctx, elapsed.Seconds(), f.durOpt)
+	f.tokens.Record(cctx, int64(in), f.inOpt)
+	f.tokens.Record(cctx, int64(out), f.outOpt)
+	return nil
+}
+
+// BenchmarkRawSDKFloor is the hand-written floor for BenchmarkMiddlewareSDK.
+func BenchmarkRawSDKFloor(b *testing.B) {
+	tp, mp := sdkProviders(b)
+	f := newRawFloor(tp, mp)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		start := time.Now()
-		cctx, span := tracer.Start(ctx, "chat bench-model", startOpts...)
-		resp, err := model.GenerateContent(cctx, benchMsgs)
-		if err != nil {
+		if err := f.call(ctx); err != nil {
 			b.Fatal(err)
 		}
-		elapsed := time.Since(start)
-		info := resp.Choices[0].GenerationInfo
-		in, _ := info["PromptTokens"].(int)
-		out, _ := info["CompletionTokens"].(int)
-		span.SetAttributes(
-			semconv.GenAIUsageInputTokens(in),
-			semconv.GenAIUsageOutputTokens(out),
-			semconv.GenAIResponseFinishReasons(resp.Choices[0].StopReason),
-		)
-		span.End()
-		duration.Record(cctx, elapsed.Seconds(), durOpt)
-		tokens.Record(cctx, int64(in), inOpt)
-		tokens.Record(cctx, int64(out), outOpt)
 	}
+}
+
+// interleave runs a and b alternately in blocks of a few hundred calls and reports
+// both per-call times and their ratio (a/b) and difference (a−b). On a busy machine
+// the separate benchmarks drift apart with the load; alternating blocks see the same
+// load, so the ratio is the number to trust.
+func interleave(bb *testing.B, a, b func() error) {
+	const block = 256
+	var ta, tb time.Duration
+	n := 0
+	bb.ResetTimer()
+	for n < bb.N {
+		t0 := time.Now()
+		for range block {
+			if err := a(); err != nil {
+				bb.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		for range block {
+			if err := b(); err != nil {
+				bb.Fatal(err)
+			}
+		}
+		ta += t1.Sub(t0)
+		tb += time.Since(t1)
+		n += 2 * block
+	}
+	calls := float64(n / 2)
+	bb.ReportMetric(float64(ta.Nanoseconds())/calls, "a-ns/call")
+	bb.ReportMetric(float64(tb.Nanoseconds())/calls, "b-ns/call")
+	bb.ReportMetric(float64(ta)/float64(tb), "a/b")
+	bb.ReportMetric(float64(ta.Nanoseconds()-tb.Nanoseconds())/calls, "a-b-ns/call")
+}
+
+// BenchmarkInterleavedMiddlewareSDKVsFloor: a = MiddlewareSDK's call, b = RawSDKFloor's.
+func BenchmarkInterleavedMiddlewareSDKVsFloor(b *testing.B) {
+	tp, mp := sdkProviders(b)
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"),
+		sgotel.Middleware(sgotel.WithTracerProvider(tp), sgotel.WithMeterProvider(mp), sgotel.WithProviderName("openai")))
+	f := newRawFloor(tp, mp)
+	ctx := context.Background()
+	interleave(b, func() error {
+		_, err := m.GenerateContent(ctx, benchMsgs)
+		return err
+	}, func() error { return f.call(ctx) })
+}
+
+// BenchmarkInterleavedMiddlewareNoopVsBare: a = MiddlewareNoop's call, b = the bare
+// model's; a−b is the per-call cost of Wrap plus the middleware.
+func BenchmarkInterleavedMiddlewareNoopVsBare(b *testing.B) {
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"), sgotel.Middleware())
+	var bare llms.Model = newMemModel()
+	ctx := context.Background()
+	interleave(b, func() error {
+		_, err := m.GenerateContent(ctx, benchMsgs)
+		return err
+	}, func() error {
+		_, err := bare.GenerateContent(ctx, benchMsgs)
+		return err
+	})
+}
+
+// BenchmarkInterleavedMiddlewareNoopVsWrap: a = MiddlewareNoop's call, b = Wrap with
+// WithModelName only; a−b is the middleware's own share.
+func BenchmarkInterleavedMiddlewareNoopVsWrap(b *testing.B) {
+	m := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"), sgotel.Middleware())
+	w := llmwrap.Wrap(newMemModel(), llmwrap.WithModelName("bench-model"))
+	ctx := context.Background()
+	interleave(b, func() error {
+		_, err := m.GenerateContent(ctx, benchMsgs)
+		return err
+	}, func() error {
+		_, err := w.GenerateContent(ctx, benchMsgs)
+		return err
+	})
 }
 
 // BenchmarkMiddlewareNoop runs with the global providers untouched: the default

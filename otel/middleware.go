@@ -425,9 +425,25 @@ func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse) (llmwrap.Usage, bool)
 
 func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, msgs []llms.MessageContent,
 	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
-	// One allocation, sized for the common case. It is not pooled: the Span
-	// interface does not promise that implementations copy what they are given.
-	n := 12 // enough for the usual request parameters, usage counts, finish reasons, error type
+	// One allocation of the right size (the slice escapes through the interface
+	// call). It is not pooled: the Span interface does not promise that
+	// implementations copy what they are given.
+	n := 3 + requestParams(&s.Options) // usage in/out, finish reasons
+	if s.MaxTokens > 0 {
+		n++
+	}
+	if first != nil {
+		n += 2 // stream, time to first chunk
+	}
+	if errType != "" {
+		n++
+	}
+	if u.CachedPromptTokens > 0 {
+		n++
+	}
+	if u.ReasoningTokens > 0 {
+		n++
+	}
 	if s.Budgeted {
 		n += 10
 	}
@@ -489,6 +505,21 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 		a = appendContent(a, msgs, resp, e.oneGen)
 	}
 	span.SetAttributes(a...)
+}
+
+// requestParams counts what appendRequestParams adds.
+func requestParams(o *llms.CallOptions) int {
+	n := 0
+	if max(o.N, o.CandidateCount) > 1 {
+		n++
+	}
+	for _, set := range [...]bool{o.Temperature != 0, o.TopP != 0, o.TopK != 0, o.Seed != 0,
+		o.FrequencyPenalty != 0, o.PresencePenalty != 0, len(o.StopWords) > 0, o.JSONMode} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // appendRequestParams adds the request parameters the caller set. langchaingo cannot
