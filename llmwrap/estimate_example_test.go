@@ -38,7 +38,7 @@ func ExampleDefaultEstimator() {
 	fmt.Println(e.Estimate(msgs, &llms.CallOptions{Tools: []llms.Tool{weather}}))
 	// Output:
 	// 19
-	// 74
+	// 75
 }
 
 // A provider's own tokenizer, or any text counter, gets the default accounting of

@@ -336,54 +336,80 @@ func scanDigits(s string, i, size int) (end int, milli uint64) {
 }
 
 // scanPunct scans ` ?[^\s\p{L}\p{N}]+[\r\n/]*` from i (after any leading space).
+// Mixed marks ("();", "\":") merge well and are priced together by their number;
+// a run of one repeated mark is priced by how long a run of it BPE merges (rulers
+// such as "-----" into long tokens, brackets hardly), control characters one each.
 func scanPunct(s string, i int) (end int, milli uint64) {
-	// Runs of one repeated mark ("-----", "=====") merge into long tokens, so a piece
-	// is costed by its number of runs, plus a little for long ones.
-	j, runs, long, replaced := i, 0, 0, 0
-	var prev byte
-	var extra uint64
+	j, marks, replaced := i, 0, 0
+	var prevRune rune
+	var extra uint64 // long runs, control characters, non-ASCII marks
 	for j < len(s) {
 		if b := s[j]; b < utf8.RuneSelf {
 			if asciiClass[b] != cPunct {
 				break
 			}
-			if b != prev || j == i {
-				runs++
-			} else {
-				long++
+			k := j + 1
+			for k < len(s) && s[k] == b {
+				k++
 			}
-			prev = b
-			j++
+			switch n := k - j; {
+			case b < 0x20 || b == 0x7F:
+				extra += uint64(n) * 1000
+			case n >= 3:
+				per := int(repeatPer[b])
+				extra += uint64((n+per-1)/per) * 1000
+			default:
+				marks += n
+			}
+			j, prevRune = k, 0
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[j:])
 		if r == utf8.RuneError { // invalid UTF-8 or U+FFFD, which is what it becomes
-			if prev != 0xFF {
+			if prevRune != utf8.RuneError {
 				replaced = 0
 			}
 			if replaced%8 == 0 { // runs of "�" merge eight to a token
 				extra += rateInvalid
 			}
 			replaced++
-			prev = 0xFF // not an ASCII mark: a sentinel for "after a U+FFFD"
+			prevRune = r
 			j += size
 			continue
 		}
 		if classifyRune(r) != cPunct {
 			break
 		}
-		prev = 0
-		extra += runeRate(r)
+		if r == prevRune { // "……", "━━━━": repeats merge, though less than ASCII ones
+			extra += runeRate(r) / 3
+		} else {
+			extra += runeRate(r)
+		}
+		prevRune = r
 		j += size
 	}
 	for j < len(s) && (s[j] == '\r' || s[j] == '\n' || s[j] == '/') {
 		j++
 	}
-	if long > 2 {
-		return j, punctCost(runs) + uint64(long/16)*500 + extra
-	}
-	return j, punctCost(runs+long) + extra
+	return j, punctCost(marks) + extra
 }
+
+// repeatPer is how many repeats of an ASCII mark o200k_base merges into one token.
+var repeatPer = func() (t [utf8.RuneSelf]uint8) {
+	for c := range t {
+		t[c] = 4
+	}
+	for _, c := range "~!._/+%*#=-;:" {
+		t[c] = 16
+	}
+	for _, c := range "^@<>?" {
+		t[c] = 8
+	}
+	for _, c := range "&`[]{}" {
+		t[c] = 2
+	}
+	return t
+}()
 
 func punctCost(n int) uint64 {
 	if n < len(punctTable) {
@@ -399,7 +425,8 @@ const punctSlope = 600 // per mark beyond punctTable
 // scanSpace scans whitespace from i: a run ending in newlines is one piece; otherwise
 // the run minus its last character, which prefixes the word or punctuation after it.
 func scanSpace(s string, i int) (end int, milli uint64) {
-	j, lastNL, lastSize := i, -1, 1
+	j, lastNL, lastSize, spaces, changes := i, -1, 1, true, 0
+	var prev rune = -1
 	for j < len(s) {
 		if b := s[j]; b < utf8.RuneSelf {
 			c := asciiClass[b]
@@ -409,24 +436,33 @@ func scanSpace(s string, i int) (end int, milli uint64) {
 			if c == cNewline {
 				lastNL = j + 1
 			}
+			spaces = spaces && b == ' '
+			if prev >= 0 && rune(b) != prev {
+				changes++
+			}
+			prev = rune(b)
 			j, lastSize = j+1, 1
 			continue
 		}
-		c, size, _ := classNonASCII(s, j)
-		if c != cSpace {
+		r, size := utf8.DecodeRuneInString(s[j:])
+		if r == utf8.RuneError || classifyRune(r) != cSpace {
 			break
 		}
+		if prev >= 0 && r != prev {
+			changes++
+		}
+		spaces, prev = false, r
 		j, lastSize = j+size, size
 	}
 	if lastNL > 0 { // \s*[\r\n]+
 		return lastNL, newlineCost(lastNL - i)
 	}
 	if j == len(s) {
-		return j, 1000
+		return j, spaceCost(j-i, spaces, changes)
 	}
 	// The last space prefixes what follows: ` word`, ` (`; before a digit it stands alone.
 	if j-lastSize > i {
-		return j - lastSize, 1000
+		return j - lastSize, spaceCost(j-lastSize-i, spaces, changes)
 	}
 	switch next, _, _ := classAt(s, j); {
 	case next <= cLetter:
@@ -436,6 +472,17 @@ func scanSpace(s string, i int) (end int, milli uint64) {
 	default:
 		return j, 1000
 	}
+}
+
+// spaceCost is the cost of a run of n bytes of blanks in which the blank changes
+// changes times: indentation is one token; longer runs take a token per 128 spaces, or
+// per 16 bytes of tabs and other blanks, and mixed blanks ("\t \t ") merge little.
+func spaceCost(n int, spaces bool, changes int) uint64 {
+	per := 16
+	if spaces {
+		per = 128
+	}
+	return 1000 + uint64(max((n-1)/per, changes/2))*1000
 }
 
 // newlineCost is the cost of a whitespace run of n bytes ending in newlines: blank
