@@ -81,8 +81,10 @@ local function reclaim(now, ids)
     args[#args + 1] = ids[i]
   end
   redis.call('ZADD', KEYS[3], unpack(args))
-  -- Nothing in it outlives this: the set goes even if no later scan prunes it.
-  redis.call('PEXPIRE', KEYS[3], ARGV[1])
+  -- The set goes when its last member would (even if no later scan prunes it), which
+  -- may be later than until_ when another process has a longer lease.
+  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[3], last[2])
   redis.call('ZREM', KEYS[2], unpack(ids))
 end
 

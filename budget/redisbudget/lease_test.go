@@ -165,3 +165,28 @@ func TestReclaimedHoldsAreForgotten(t *testing.T) {
 	keys := keysOf(t, rdb, b)
 	assert.Equal(t, []string{b.Keys()[0]}, keys)
 }
+
+// TestReclaimedMemoryFollowsTheLongestLease: a process with a short lease reclaiming
+// does not cut short what a process with a longer lease reclaimed before.
+func TestReclaimedMemoryFollowsTheLongestLease(t *testing.T) {
+	t.Parallel()
+	rdb := client(t)
+	name := uniqueName(t)
+	long, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(time.Second))
+	require.NoError(t, err)
+	short, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(100*time.Millisecond))
+	require.NoError(t, err)
+	rl, err := long.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	waitExpired(t, rdb, long, 1)
+	assert.Zero(t, snap(t, long).Held) // remembered for 2s
+	_, err = short.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	waitExpired(t, rdb, short, 1)
+	assert.Zero(t, snap(t, short).Held) // remembered for 200ms; the set must keep rl's
+	ttl, err := rdb.PTTL(ctx, long.Keys()[2]).Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 500*time.Millisecond)
+	require.NoError(t, long.Record(ctx, rl, 7, 0))
+	assert.Equal(t, uint64(7), snap(t, long).Consumed, "the late settle is still charged")
+}

@@ -266,9 +266,10 @@ func arg(n uint64) uint64 {
 
 // TryReserve holds estimate tokens in one round trip, or returns a
 // *budget.DeniedError when capacity − consumed − held is less than estimate or is 0.
-// When Redis cannot be reached it returns an error wrapping budget.ErrUnavailable, or,
-// with WithFailOpen, a fail-open reservation. Other failures (a key of the wrong type,
-// a script error) return a descriptive error.
+// When Redis cannot be reached or does not answer in time it returns an error wrapping
+// budget.ErrUnavailable, or, with WithFailOpen, a fail-open reservation. A cancelled
+// ctx returns an error wrapping context.Canceled (never a fail-open grant). Other
+// failures (a key of the wrong type, a script error) return a descriptive error.
 func (b *Budget) TryReserve(ctx context.Context, estimate uint64) (*budget.Reservation, error) {
 	return b.reserve(ctx, estimate, estimate)
 }
