@@ -75,14 +75,14 @@ type winKeys struct {
 // Option configures a Budget built by New.
 type Option func(*Budget)
 
-// WithLease sets how long a hold lives before the next script touching the budget
-// reclaims it (default DefaultLease), timed by the Redis server's clock (TIME). A
-// reclaimed hold is remembered twice as long, so that its late settle is still
-// charged. A lease under one millisecond makes New fail.
+// WithLease sets how long a hold lives before the next reserve or Snapshot reclaims
+// it (default DefaultLease), timed by the Redis server's clock (TIME). A reclaimed
+// hold is remembered twice as long, so that its late settle is still charged. A lease
+// under one millisecond or over a year makes New fail.
 func WithLease(d time.Duration) Option {
 	return func(b *Budget) {
-		if d < time.Millisecond {
-			b.fail(fmt.Errorf("lease %v is under 1ms", d))
+		if d < time.Millisecond || d > 365*24*time.Hour {
+			b.fail(fmt.Errorf("lease %v is outside [1ms, 1 year]", d))
 			return
 		}
 		b.lease = d

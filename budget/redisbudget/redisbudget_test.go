@@ -190,6 +190,7 @@ func TestNewRejects(t *testing.T) {
 		{"capacity above 2^53", rdb, "b", 1<<53 + 1, nil, "above 2^53"},
 		{"max capacity", rdb, "b", math.MaxUint64, nil, "above 2^53"},
 		{"zero lease", rdb, "b", 1, []redisbudget.Option{redisbudget.WithLease(0)}, "lease"},
+		{"endless lease", rdb, "b", 1, []redisbudget.Option{redisbudget.WithLease(math.MaxInt64)}, "lease"},
 		{"brace in prefix", rdb, "b", 1, []redisbudget.Option{redisbudget.WithKeyPrefix("x{")}, "prefix"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
