@@ -320,17 +320,21 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	tracing := c.spans.active()
+	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
+	if !tracing && !metered && !c.denials.Enabled(ctx) {
+		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
+	}
 	s := llmwrap.SpendFrom(ctx)
 	if s == nil {
 		s = spendOf(opts)
 	}
 	e := c.entry(s.Model, s.ModelType)
 	span := noSpan
-	if c.spans.active() {
+	if tracing {
 		ctx, span = c.spans.tracer.Start(ctx, e.spanName, e.startOpts...)
 	}
 	recording := span.IsRecording()
-	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx)
 
 	var start time.Time
 	var first *firstChunk
