@@ -47,47 +47,6 @@ local function count(v, what)
   return n
 end
 
-local function clock()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- scan returns nil while no lease can have ended (now < n); otherwise up to LIMIT
--- holds whose lease ended by now, their total size, and the new n.
-local function scan(now, n)
-  if n and now < n then return nil end
-  local z = redis.call('ZRANGE', KEYS[2], 0, LIMIT, 'WITHSCORES')
-  local ids, freed, nxt = {}, 0, MAXC
-  for i = 1, #z, 2 do
-    local s = tonumber(z[i + 1])
-    if s <= now and #ids < LIMIT then
-      ids[#ids + 1] = z[i]
-      freed = freed + count(string.match(z[i], ':(%d+)$') or 'bad hold ' .. z[i], 'hold')
-    elseif s < nxt then
-      nxt = s
-    end
-  end
-  return ids, freed, nxt
-end
-
--- reclaim forgets reclaimed holds whose memory ended, then moves the holds scan
--- returned from the live set to the reclaimed one.
-local function reclaim(now, ids)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  if #ids == 0 then return end
-  local args, until_ = {}, now + tonumber(ARGV[1])
-  for i = 1, #ids do
-    args[#args + 1] = until_
-    args[#args + 1] = ids[i]
-  end
-  redis.call('ZADD', KEYS[3], unpack(args))
-  -- The set goes when its last member would (even if no later scan prunes it), which
-  -- may be later than until_ when another process has a longer lease.
-  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', KEYS[3], last[2])
-  redis.call('ZREM', KEYS[2], unpack(ids))
-end
-
 -- expire gives a window's key its TTL (a key that existed keeps the one it has).
 local function expire(key)
   if ARGV[2] ~= '0' then redis.call('PEXPIRE', key, ARGV[2]) end

@@ -30,6 +30,8 @@ const DefaultKeyPrefix = "spendguard"
 var (
 	//go:embed common.lua
 	commonLua string
+	//go:embed reclaim.lua
+	reclaimLua string
 	//go:embed reserve.lua
 	reserveLua string
 	//go:embed settle.lua
@@ -37,9 +39,9 @@ var (
 	//go:embed snapshot.lua
 	snapshotLua string
 
-	reserveScript  = redis.NewScript(commonLua + reserveLua)
+	reserveScript  = redis.NewScript(commonLua + reclaimLua + reserveLua)
 	settleScript   = redis.NewScript(commonLua + settleLua)
-	snapshotScript = redis.NewScript(commonLua + snapshotLua)
+	snapshotScript = redis.NewScript(commonLua + reclaimLua + snapshotLua)
 )
 
 // Budget is a TokenBudget whose state lives in Redis, shared by every process that

@@ -2,12 +2,14 @@
 -- ARGV[3] capacity, ARGV[4] min, ARGV[5] max, ARGV[6] reservation id, ARGV[7] lease (ms).
 -- Returns {1, granted, remaining after} or {0, remaining}.
 local cap, lo, hi = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local now = clock()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n')
 local c, h, n = count(f[1], 'consumed'), count(f[2], 'held'), tonumber(f[3])
 local fresh = not (f[1] or f[2] or f[3])
-local ids, freed, nxt = scan(now, n)
-if ids then
+local freed, nxt = reclaim(now, n)
+local moved = freed ~= nil -- h and n must be written
+if moved then
   n = nxt
   h = h - freed
   if h < 0 then h = 0 end
@@ -16,26 +18,24 @@ local rem = 0
 if c + h < cap then rem = cap - c - h end
 local g = hi
 if g > rem then g = rem end
-local added, lowered = 0, ids ~= nil
+local added = 0
 if rem > 0 and rem >= lo then
   local exp = now + tonumber(ARGV[7])
-  -- The first write: a live set of the wrong type fails here. 0 added means a retry
-  -- (by the client library, after a lost reply) of a reserve that took effect: its
-  -- hold is already counted, and only its lease is renewed.
+  -- 0 added means a retry (by the client library, after a lost reply) of a reserve
+  -- that took effect: its hold is already counted, and only its lease is renewed.
   added = redis.call('ZADD', KEYS[2], exp, ARGV[6] .. ':' .. str(g))
   if added == 1 then
     h = h + g
-    if not n or exp < n then n, lowered = exp, true end
+    if exp < n then n, moved = exp, true end
   end
   expire(KEYS[2])
 end
-if ids then reclaim(now, ids) end
-if lowered then
+if moved then
   redis.call('HSET', KEYS[1], 'h', str(h), 'n', str(n))
 elseif added == 1 then
   redis.call('HSET', KEYS[1], 'h', str(h))
 end
-if fresh and (lowered or added == 1) then expire(KEYS[1]) end
+if fresh and (moved or added == 1) then expire(KEYS[1]) end
 if rem == 0 or rem < lo then return {0, rem} end
 if added == 1 then rem = rem - g end
 return {1, g, rem}

@@ -1,12 +1,12 @@
 -- snapshot: reclaim expired holds, then report {consumed, held}.
-local now = clock()
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n')
 local c, h = count(f[1], 'consumed'), count(f[2], 'held')
-local ids, freed, nxt = scan(now, tonumber(f[3]))
-if ids then
+local freed, nxt = reclaim(now, tonumber(f[3]))
+if freed then
   h = h - freed
   if h < 0 then h = 0 end
-  reclaim(now, ids)
   redis.call('HSET', KEYS[1], 'h', str(h), 'n', str(nxt))
   if not (f[1] or f[2] or f[3]) then expire(KEYS[1]) end
 end
