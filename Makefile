@@ -3,7 +3,7 @@
 # e2e/go.mod's tool line) and stops it afterwards.
 SHELL := /bin/bash
 
-.PHONY: test unit e2e bench fuzz lint
+.PHONY: test unit e2e bench fuzz lint jaeger
 
 test:
 	./scripts/test.sh
@@ -22,3 +22,10 @@ lint:
 	test -z "$$(gofmt -l . | tee /dev/stderr)"
 	go vet ./...
 	cd e2e && go vet ./...
+
+# A Jaeger v2 to look at the example's traces, in the foreground (Ctrl-C stops it):
+# OTLP/HTTP on 127.0.0.1:4318, UI and query API on http://127.0.0.1:16686, in memory.
+#   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
+jaeger:
+	cd e2e && go build -o .bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
+	JAEGER_LOG_LEVEL=info exec e2e/.bin/jaeger --config e2e/jaeger.yaml

@@ -1,0 +1,325 @@
+package e2e
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// jaeger returns the OTLP and query base URLs of the Jaeger started by scripts/e2e.sh.
+func jaeger(t *testing.T) (otlp, query string) {
+	t.Helper()
+	otlp, query = os.Getenv("SPENDGUARD_JAEGER_OTLP"), os.Getenv("SPENDGUARD_JAEGER_QUERY")
+	if otlp != "" && query != "" {
+		return otlp, query
+	}
+	msg := "SPENDGUARD_JAEGER_OTLP and SPENDGUARD_JAEGER_QUERY are not set: run scripts/e2e.sh (or make test)"
+	if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return "", ""
+}
+
+// agentReport is the part of the example's -json report the test reads.
+type agentReport struct {
+	Model   string `json:"model"`
+	Service string `json:"service"`
+	TraceID string `json:"trace_id"`
+	Calls   []struct {
+		Call             int    `json:"call"`
+		Reserved         uint64 `json:"reserved"`
+		PromptTokens     uint64 `json:"prompt_tokens"`
+		CompletionTokens uint64 `json:"completion_tokens"`
+		UsageSource      string `json:"usage_source"`
+		Denied           bool   `json:"denied"`
+	} `json:"calls"`
+	Denial *struct {
+		Budget string `json:"budget"`
+	} `json:"denial"`
+	ToolCalls   int    `json:"tool_calls"`
+	Prompt      uint64 `json:"prompt_tokens"`
+	Completion  uint64 `json:"completion_tokens"`
+	Consumed    uint64 `json:"consumed"`
+	ExportError string `json:"export_error"`
+}
+
+// buildAgent builds ../examples/agent in the root module (its own dependency
+// versions, not this module's).
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "agent")
+	cmd := exec.Command("go", "build", "-o", bin, "./examples/agent")
+	cmd.Dir = ".."
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the example: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// cleanEnv is the test's environment without any OTEL_* variable, so that only what
+// the test sets reaches the example's SDK.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "OTEL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func TestAgentTraceInJaeger(t *testing.T) {
+	otlp, query := jaeger(t)
+	bin := buildAgent(t)
+
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	service := "spendguard-e2e-" + hex.EncodeToString(rnd[:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-json")
+	cmd.Env = append(cleanEnv(),
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SERVICE_NAME="+service,
+		"OTEL_TRACES_SAMPLER=always_on",
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var rep agentReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("agent -json: %v\n%s", err, stdout.String())
+	}
+	if rep.Service != service || len(rep.TraceID) != 32 || rep.ExportError != "" {
+		t.Fatalf("agent exported trace %q of service %q (export error %q); want service %q", rep.TraceID, rep.Service, rep.ExportError, service)
+	}
+	if rep.Denial == nil || len(rep.Calls) < 2 || !rep.Calls[len(rep.Calls)-1].Denied {
+		t.Fatalf("the run did not end with a denied model call: %s", stdout.String())
+	}
+	// One span for the run, one per model call (the denied one included), one per
+	// tool dispatch.
+	want := 1 + len(rep.Calls) + rep.ToolCalls
+
+	tr := pollTrace(ctx, t, query, service, want)
+	if tr.TraceID != rep.TraceID {
+		t.Errorf("Jaeger's trace %s, the agent's %s", tr.TraceID, rep.TraceID)
+	}
+	if p, ok := tr.Processes[tr.Spans[0].ProcessID]; !ok || p.ServiceName != service {
+		t.Errorf("span process %+v, want service %q", p, service)
+	}
+
+	var root *span
+	var chats, toolSpans []*span
+	for i := range tr.Spans {
+		s := &tr.Spans[i]
+		switch {
+		case s.OperationName == "invoke_agent spendguard-demo":
+			root = s
+		case s.OperationName == "chat "+rep.Model:
+			chats = append(chats, s)
+		case strings.HasPrefix(s.OperationName, "execute_tool "):
+			toolSpans = append(toolSpans, s)
+		default:
+			t.Errorf("unexpected span %q", s.OperationName)
+		}
+	}
+	if root == nil || len(chats) != len(rep.Calls) || len(toolSpans) != rep.ToolCalls {
+		t.Fatalf("trace has run span %v, %d chat spans, %d tool spans; want one, %d and %d",
+			root != nil, len(chats), len(toolSpans), len(rep.Calls), rep.ToolCalls)
+	}
+	for _, s := range append(slices.Clone(chats), toolSpans...) {
+		if s.parent() != root.SpanID {
+			t.Errorf("span %q (%s) has parent %q, want the run's span %s", s.OperationName, s.SpanID, s.parent(), root.SpanID)
+		}
+	}
+
+	slices.SortFunc(chats, func(a, b *span) int { return cmp.Compare(a.StartTime, b.StartTime) })
+	var sumIn, sumOut uint64
+	for i, c := range rep.Calls {
+		s := chats[i]
+		if got := s.tag("span.kind"); got != "client" {
+			t.Errorf("chat span %d: span.kind %v, want client", i+1, got)
+		}
+		if c.Denied {
+			if got := s.tag("error.type"); got != "budget_denied" {
+				t.Errorf("denied call %d: error.type %v, want budget_denied", i+1, got)
+			}
+			if got := s.tag("spendguard.budget.denied"); got != true {
+				t.Errorf("denied call %d: spendguard.budget.denied %v", i+1, got)
+			}
+			if s.tag("gen_ai.usage.input_tokens") != nil {
+				t.Errorf("denied call %d carries usage: it was never sent", i+1)
+			}
+			continue
+		}
+		if c.UsageSource != "reported" {
+			t.Errorf("call %d: usage %s, the scripted server reports every call's", i+1, c.UsageSource)
+		}
+		in, out := s.intTag(t, "gen_ai.usage.input_tokens"), s.intTag(t, "gen_ai.usage.output_tokens")
+		if in != c.PromptTokens || out != c.CompletionTokens {
+			t.Errorf("chat span %d: usage %d in + %d out; the scripted server reported %d + %d", i+1, in, out, c.PromptTokens, c.CompletionTokens)
+		}
+		if got := s.intTag(t, "spendguard.reserved.tokens"); got != c.Reserved {
+			t.Errorf("chat span %d: reserved %d, the agent printed %d", i+1, got, c.Reserved)
+		}
+		if s.tag("error.type") != nil {
+			t.Errorf("chat span %d: error.type %v on a call that went through", i+1, s.tag("error.type"))
+		}
+		sumIn += in
+		sumOut += out
+	}
+	if sumIn != rep.Prompt || sumOut != rep.Completion || sumIn+sumOut != rep.Consumed {
+		t.Errorf("spans add up to %d + %d tokens; the agent reported %d + %d and consumed %d", sumIn, sumOut, rep.Prompt, rep.Completion, rep.Consumed)
+	}
+	for _, s := range toolSpans {
+		name := strings.TrimPrefix(s.OperationName, "execute_tool ")
+		if !slices.Contains([]string{"word_count", "calculator", "clock"}, name) {
+			t.Errorf("tool span for unknown tool %q", name)
+		}
+		if s.tag("error.type") != nil {
+			t.Errorf("tool span %s: error.type %v", name, s.tag("error.type"))
+		}
+	}
+	if got := root.tag("error.type"); got != "budget_denied" {
+		t.Errorf("run span: error.type %v, want budget_denied", got)
+	}
+}
+
+// Jaeger's query API (/api/traces), the fields the test reads.
+type traceDoc struct {
+	TraceID   string `json:"traceID"`
+	Spans     []span `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+type span struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	References    []struct {
+		RefType string `json:"refType"`
+		SpanID  string `json:"spanID"`
+	} `json:"references"`
+	StartTime int64 `json:"startTime"`
+	Tags      []struct {
+		Key   string `json:"key"`
+		Type  string `json:"type"`
+		Value any    `json:"value"`
+	} `json:"tags"`
+	ProcessID string `json:"processID"`
+}
+
+func (s *span) parent() string {
+	for _, r := range s.References {
+		if r.RefType == "CHILD_OF" {
+			return r.SpanID
+		}
+	}
+	return ""
+}
+
+// tag is the tag's value (string, bool, or json.Number), nil when absent.
+func (s *span) tag(key string) any {
+	for _, kv := range s.Tags {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return nil
+}
+
+func (s *span) intTag(t *testing.T, key string) uint64 {
+	t.Helper()
+	n, ok := s.tag(key).(json.Number)
+	if !ok {
+		t.Errorf("span %q: tag %s is %v, want a number", s.OperationName, key, s.tag(key))
+		return 0
+	}
+	var v uint64
+	if _, err := fmt.Sscan(n.String(), &v); err != nil {
+		t.Errorf("span %q: tag %s = %s: %v", s.OperationName, key, n, err)
+	}
+	return v
+}
+
+// pollTrace asks Jaeger for the service's traces until one holds want spans (span
+// batches may land a little apart), or fails when ctx ends first.
+func pollTrace(ctx context.Context, t *testing.T, query, service string, want int) traceDoc {
+	t.Helper()
+	u := query + "/api/traces?" + url.Values{"service": {service}, "limit": {"20"}, "lookback": {"1h"}}.Encode()
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(30 * time.Second)
+	last := "nothing yet"
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		docs, err := getTraces(ctx, client, u)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case len(docs) > 1:
+			t.Fatalf("service %s has %d traces, want one", service, len(docs))
+		case len(docs) == 1 && len(docs[0].Spans) >= want:
+			if len(docs[0].Spans) > want {
+				t.Fatalf("trace has %d spans, want %d", len(docs[0].Spans), want)
+			}
+			return docs[0]
+		case len(docs) == 1:
+			last = fmt.Sprintf("trace %s with %d of %d spans", docs[0].TraceID, len(docs[0].Spans), want)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no complete trace of service %s in Jaeger after 30s; last: %s", service, last)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for the trace: %v; last: %s", ctx.Err(), last)
+		case <-time.After(wait):
+		}
+	}
+}
+
+func getTraces(ctx context.Context, client *http.Client, u string) ([]traceDoc, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil // Jaeger answers 404 until the service has traces
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	var body struct {
+		Data []traceDoc `json:"data"`
+	}
+	if err := dec.Decode(&body); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", u, err)
+	}
+	return body.Data, nil
+}
