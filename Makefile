@@ -24,8 +24,11 @@ lint:
 	cd e2e && go vet ./...
 
 # A Jaeger v2 to look at the example's traces, in the foreground (Ctrl-C stops it):
-# OTLP/HTTP on 127.0.0.1:4318, UI and query API on http://127.0.0.1:16686, in memory.
+# OTLP/HTTP on 127.0.0.1:4318, query API on http://127.0.0.1:16686, in memory. Built
+# from Go sources it has no UI (its assets come from npm); for the UI run the
+# jaegertracing/jaeger container image on the same ports instead.
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
+#   curl 'http://127.0.0.1:16686/api/traces?service=spendguard-agent'
 jaeger:
 	cd e2e && go build -o .bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 	JAEGER_LOG_LEVEL=info exec e2e/.bin/jaeger --config e2e/jaeger.yaml

@@ -25,11 +25,14 @@
 // Traces go to an OTLP/HTTP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (the exporter reads the other standard
 // OTEL_EXPORTER_OTLP_* variables itself; the service name is OTEL_SERVICE_NAME,
-// default "spendguard-agent"). With Jaeger from `make jaeger`:
+// default "spendguard-agent"). With a Jaeger on its default ports:
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
 //
-// then open http://127.0.0.1:16686.
+// then open http://127.0.0.1:16686. `make jaeger` builds and runs one bound to
+// 127.0.0.1, but a Jaeger built from Go sources has no UI assets: read the trace from
+// its API (http://127.0.0.1:16686/api/traces?service=spendguard-agent), or run the
+// jaegertracing/jaeger container image for the UI.
 //
 // -max-calls bounds the model calls of one run (the executor's MaxIterations): when
 // the budget has not stopped the agent by then, the program exits with an error.

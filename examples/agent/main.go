@@ -206,7 +206,8 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		if tr.exporting {
 			fmt.Fprintf(stdout, "Trace %s of service %q exported over OTLP.\n", rep.TraceID, rep.Service)
 		} else {
-			fmt.Fprintln(stdout, "To see this run in Jaeger: `make jaeger` in one terminal, then OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent, and open http://127.0.0.1:16686.")
+			fmt.Fprintln(stdout, "To see this run in Jaeger: start one (`make jaeger`, API only, or `docker run --rm -p 4318:4318 -p 16686:16686 jaegertracing/jaeger` with its UI), "+
+				"run again with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318, then open http://127.0.0.1:16686 (or /api/traces?service="+defaultService+").")
 		}
 	}
 	return runErr
