@@ -8,10 +8,11 @@ import (
 // EstimateText estimates how many tokens s encodes to with OpenAI's o200k_base BPE
 // (gpt-4o and later models). On ordinary prose (English, European languages,
 // Russian), code, JSON, Markdown and Chinese, Japanese or Korean text it is
-// typically within 5% of the exact count, rarely off by more than 20%; text made of rare words (package names, random identifiers, rare CJK
-// characters) can take up to twice the estimate. Other providers' tokenizers give
-// other counts for the same text; this is an o200k_base estimate. It is meant for
-// charging a completion whose provider reported no usage, and for sizing prompts.
+// typically within 5% of the exact count, rarely off by more than 20%; text made of
+// rare words (package names, random identifiers, rare CJK characters) can take up to
+// twice the estimate. Other providers' tokenizers give other counts for the same
+// text; this is an o200k_base estimate. It is meant for charging a completion whose
+// provider reported no usage, and for sizing prompts.
 //
 // It mimics the tokenizer's split of text into pieces (words with their leading
 // space or mark, runs of up to three digits, runs of punctuation, whitespace) and
