@@ -159,7 +159,10 @@ func runeRate(r rune) uint64 {
 //	\s+(?!\S)
 //	\s+
 func nextPiece(s string, i int) (end int, milli uint64) {
-	class, size, rate := classAt(s, i)
+	class, size, rate := asciiClass[s[i]&0x7F], 1, uint64(0) // classAt, inlined by hand
+	if s[i] >= utf8.RuneSelf {
+		class, size, rate = classNonASCII(s, i)
+	}
 	switch class {
 	case cLower, cUpper, cLetter:
 		return scanWord(s, i)
