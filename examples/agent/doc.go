@@ -7,6 +7,7 @@
 //	go run ./examples/agent -provider anthropic                      # ANTHROPIC_API_KEY
 //	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
 //	go run ./examples/agent -redis 127.0.0.1:6379                    # a budget shared through Redis
+//	go run ./examples/agent -provider openai -base-url http://127.0.0.1:8000/v1   # an OpenAI-compatible server
 //
 // By default the model is a scripted OpenAI-compatible HTTP server started in-process
 // and reached through langchaingo's real openai client: it plays an agent that keeps
@@ -33,6 +34,10 @@
 // 127.0.0.1, but a Jaeger built from Go sources has no UI assets: read the trace from
 // its API (http://127.0.0.1:16686/api/traces?service=spendguard-agent), or run the
 // jaegertracing/jaeger container image for the UI.
+//
+// With -provider anthropic the agent's functions are offered to Claude as tools
+// (langchaingo's anthropic client reads tools, not functions). langchaingo's ollama
+// client sends no tools at all, so with -provider ollama the model can only answer.
 //
 // -max-calls bounds the model calls of one run (the executor's MaxIterations): when
 // the budget has not stopped the agent by then, the program exits with an error.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -77,6 +80,7 @@ type config struct {
 	provider   string
 	model      string
 	redisAddr  string
+	baseURL    string
 	window     time.Duration
 	maxCalls   int
 	toolCalls  uint64
@@ -93,6 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.provider, "provider", "scripted", "scripted | openai | anthropic | ollama")
 	fs.StringVar(&c.model, "model", "", "model name (default: one per provider)")
 	fs.StringVar(&c.redisAddr, "redis", "", "Redis address (host:port) of a budget shared by every run that names it")
+	fs.StringVar(&c.baseURL, "base-url", "", "the provider's API base URL (an OpenAI-compatible server, a proxy); ollama: overrides OLLAMA_HOST")
 	fs.DurationVar(&c.window, "window", 0, "with -redis: restart the shared budget every this long (0: never)")
 	fs.IntVar(&c.maxCalls, "max-calls", 50, "safety: most model calls of one run")
 	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget.Guard)")
@@ -105,6 +110,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.maxCalls < 1 {
 		return c, fmt.Errorf("-max-calls must be at least 1, not %d", c.maxCalls)
+	}
+	if c.baseURL != "" && c.provider == "scripted" {
+		return c, errors.New("-base-url is for -provider openai, anthropic or ollama; the scripted server has its own")
 	}
 	if c.window < 0 {
 		return c, fmt.Errorf("-window must not be negative, not %s", c.window)
@@ -165,11 +173,16 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if c.hardCap {
 		budgetOpts = append(budgetOpts, middleware.HardCap())
 	}
+	var adapt llmwrap.Middleware
+	if c.provider == "anthropic" {
+		adapt = forAnthropic
+	}
 	model := llmwrap.Wrap(llm,
 		llmwrap.WithModelName(c.model),
 		rp.middleware,
 		traceModel(tr.tp),
 		middleware.Budget(b, budgetOpts...),
+		adapt,
 	)
 
 	var dispatched atomic.Int64
@@ -216,7 +229,10 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 // newModel builds the provider's langchaingo client; for "scripted" it first starts
 // the scripted server, which the returned func closes.
 func newModel(c config, e env) (llms.Model, func(), error) {
-	noop := func() {}
+	// The real providers get a client of their own, whose idle connections are
+	// closed when the run ends.
+	hc := &http.Client{}
+	done := hc.CloseIdleConnections
 	switch c.provider {
 	case "scripted":
 		h := &scriptHook{Script: script}
@@ -236,18 +252,30 @@ func newModel(c config, e env) (llms.Model, func(), error) {
 		if key == "" {
 			return nil, nil, errors.New("-provider openai needs an API key in OPENAI_API_KEY")
 		}
-		llm, err := openai.New(openai.WithToken(key), openai.WithModel(c.model))
-		return llm, noop, err
+		opts := []openai.Option{openai.WithToken(key), openai.WithModel(c.model), openai.WithHTTPClient(hc)}
+		if c.baseURL != "" {
+			opts = append(opts, openai.WithBaseURL(c.baseURL))
+		}
+		llm, err := openai.New(opts...)
+		return llm, done, err
 	case "anthropic":
 		key := e.getenv("ANTHROPIC_API_KEY")
 		if key == "" {
 			return nil, nil, errors.New("-provider anthropic needs an API key in ANTHROPIC_API_KEY")
 		}
-		llm, err := anthropic.New(anthropic.WithToken(key), anthropic.WithModel(c.model))
-		return llm, noop, err
+		opts := []anthropic.Option{anthropic.WithToken(key), anthropic.WithModel(c.model), anthropic.WithHTTPClient(hc)}
+		if c.baseURL != "" {
+			opts = append(opts, anthropic.WithBaseURL(c.baseURL))
+		}
+		llm, err := anthropic.New(opts...)
+		return llm, done, err
 	case "ollama":
-		llm, err := ollama.New(ollama.WithServerURL(ollamaURL(e.getenv("OLLAMA_HOST"))), ollama.WithModel(c.model))
-		return llm, noop, err
+		url := c.baseURL
+		if url == "" {
+			url = ollamaURL(e.getenv("OLLAMA_HOST"))
+		}
+		llm, err := ollama.New(ollama.WithServerURL(url), ollama.WithModel(c.model), ollama.WithHTTPClient(hc))
+		return llm, done, err
 	default:
 		return nil, nil, fmt.Errorf("unknown -provider %q: want scripted, openai, anthropic or ollama", c.provider)
 	}
@@ -285,4 +313,56 @@ func newBudget(c config) (budget.TokenBudget, func(), error) {
 		return nil, nil, err
 	}
 	return b, func() { _ = rdb.Close() }, nil
+}
+
+// forAnthropic adapts the OpenAIFunctionsAgent to langchaingo's anthropic client.
+// The agent passes its tools as llms.WithFunctions, which the openai client turns into
+// tools but the anthropic client ignores: they are offered as tools here, or Claude
+// would never see them. And the agent's scratchpad replays each tool call with just
+// its "__arg1" text as arguments, which the anthropic client refuses as not JSON: such
+// arguments are wrapped back into {"__arg1": text}. The caller's messages are not
+// modified.
+func forAnthropic(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+	return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+		var o llms.CallOptions
+		for _, opt := range opts {
+			if opt != nil {
+				opt(&o)
+			}
+		}
+		if len(o.Functions) > 0 && len(o.Tools) == 0 {
+			ts := make([]llms.Tool, len(o.Functions))
+			for i := range o.Functions {
+				ts[i] = llms.Tool{Type: "function", Function: &o.Functions[i]}
+			}
+			opts = append(opts[:len(opts):len(opts)], llms.WithTools(ts))
+		}
+		return next(ctx, jsonToolArguments(msgs), opts...)
+	}
+}
+
+// jsonToolArguments returns msgs with every tool call's arguments valid JSON, copying
+// only the messages it changes.
+func jsonToolArguments(msgs []llms.MessageContent) []llms.MessageContent {
+	out := msgs
+	for i, m := range msgs {
+		for j, p := range m.Parts {
+			tc, ok := p.(llms.ToolCall)
+			if !ok || tc.FunctionCall == nil || json.Valid([]byte(tc.FunctionCall.Arguments)) {
+				continue
+			}
+			if &out[0] == &msgs[0] {
+				out = slices.Clone(msgs)
+			}
+			if &out[i].Parts[0] == &msgs[i].Parts[0] {
+				out[i].Parts = slices.Clone(m.Parts)
+			}
+			args, _ := json.Marshal(map[string]string{"__arg1": tc.FunctionCall.Arguments})
+			fc := *tc.FunctionCall
+			fc.Arguments = string(args)
+			tc.FunctionCall = &fc
+			out[i].Parts[j] = tc
+		}
+	}
+	return out
 }

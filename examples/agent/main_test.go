@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tmc/langchaingo/llms"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -499,5 +500,122 @@ func TestSharedRedisBudget(t *testing.T) {
 	}
 	if second.Consumed != total || second.Sent >= first.Sent {
 		t.Errorf("second run: consumed %d, want %d; %d calls sent, the first run %d", second.Consumed, total, second.Sent, first.Sent)
+	}
+}
+
+// runAgainst runs the example with a real provider's client pointed at srv.
+func runAgainst(t *testing.T, srv *providertest.Server, provider string, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	e := env{getenv: func(k string) string {
+		if k == "ANTHROPIC_API_KEY" || k == "OPENAI_API_KEY" {
+			return "test"
+		}
+		return ""
+	}, stderr: io.Discard, now: fixedNow}
+	err := runWith(context.Background(), append([]string{"-provider", provider, "-base-url", srv.URL}, args...), &out, e)
+	return out.String(), err
+}
+
+func sumUsage(replies []providertest.Reply) (prompt, completion int) {
+	for _, r := range replies {
+		prompt += r.Usage.Prompt
+		completion += r.Usage.Completion
+	}
+	return prompt, completion
+}
+
+// TestAnthropicGetsTheTools: langchaingo's anthropic client ignores the agent's
+// functions, so the example offers them as tools; Claude's tool_use answers then
+// drive the agent until the budget stops it.
+func TestAnthropicGetsTheTools(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		replies []providertest.Reply
+	)
+	srv := providertest.NewAnthropic(func(req providertest.Request) providertest.Reply {
+		r := providertest.Reply{
+			ToolCalls: []providertest.ToolCall{{Name: "word_count", Arguments: `{"__arg1": "one two three"}`}},
+			Usage:     &providertest.Usage{Prompt: 400 + 50*req.Messages, Completion: 20},
+		}
+		mu.Lock()
+		replies = append(replies, r)
+		mu.Unlock()
+		return r
+	})
+	defer srv.Close()
+	out, err := runAgainst(t, srv, "anthropic", "-budget", "3000")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	reqs := srv.Requests()
+	if len(reqs) < 2 {
+		t.Fatalf("%d requests:\n%s", len(reqs), out)
+	}
+	for i, r := range reqs {
+		if r.Tools != 3 {
+			t.Errorf("request %d offered %d tools, want the agent's 3", i+1, r.Tools)
+		}
+	}
+	prompt, completion := sumUsage(replies)
+	want := "Reported usage " + strconv.Itoa(prompt+completion) + " tokens (" + strconv.Itoa(prompt) + " prompt + " + strconv.Itoa(completion) + " completion)"
+	if !strings.Contains(out, want) || !strings.Contains(out, "\nDenied: call ") {
+		t.Errorf("want a denial and %q:\n%s", want, out)
+	}
+}
+
+// TestOllamaAnswers: langchaingo's ollama client sends no tools, so the model just
+// answers and the agent finishes within the budget.
+func TestOllamaAnswers(t *testing.T) {
+	srv := providertest.NewOllama(providertest.Fixed(providertest.Reply{
+		Text: "I cannot count without tools.", Usage: &providertest.Usage{Prompt: 300, Completion: 12},
+	}))
+	defer srv.Close()
+	out, err := runAgainst(t, srv, "ollama")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "The agent finished before the budget ran out. Its answer: I cannot count without tools.") ||
+		!strings.Contains(out, "Summary: 1 model calls sent, 0 denied, 0 tool calls. Reported usage 312 tokens (300 prompt + 12 completion).") {
+		t.Errorf("output:\n%s", out)
+	}
+	if n := len(srv.Requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
+func TestOpenAICompatibleBaseURL(t *testing.T) {
+	srv := providertest.NewOpenAI(script)
+	defer srv.Close()
+	out, err := runAgainst(t, srv, "openai", "-model", "gpt-test", "-budget", "2500")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	reqs := srv.Requests()
+	if len(reqs) < 2 || reqs[0].Model != "gpt-test" || !strings.Contains(out, "\nDenied: call ") {
+		t.Errorf("%d requests (model %q), want at least 2 to gpt-test and a denial:\n%s", len(reqs), reqs[0].Model, out)
+	}
+}
+
+func TestJSONToolArgumentsCopies(t *testing.T) {
+	call := func(args string) llms.ToolCall {
+		return llms.ToolCall{ID: "1", Type: "function", FunctionCall: &llms.FunctionCall{Name: "clock", Arguments: args}}
+	}
+	msgs := []llms.MessageContent{
+		llms.TextParts(llms.ChatMessageTypeHuman, "hi"),
+		{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{call(`{"x": 1}`), call("UTC")}},
+	}
+	got := jsonToolArguments(msgs)
+	if args := got[1].Parts[1].(llms.ToolCall).FunctionCall.Arguments; args != `{"__arg1":"UTC"}` {
+		t.Errorf("wrapped arguments %q", args)
+	}
+	if args := got[1].Parts[0].(llms.ToolCall).FunctionCall.Arguments; args != `{"x": 1}` {
+		t.Errorf("valid JSON arguments changed to %q", args)
+	}
+	if args := msgs[1].Parts[1].(llms.ToolCall).FunctionCall.Arguments; args != "UTC" {
+		t.Errorf("the caller's message changed to %q", args)
+	}
+	if clean := msgs[:1]; &jsonToolArguments(clean)[0] != &clean[0] {
+		t.Errorf("messages without bad arguments were copied")
 	}
 }
