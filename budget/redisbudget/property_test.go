@@ -13,7 +13,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
 )
+
+// snapEnd is the WindowEnd b's snapshots report (the model knows no windows).
+func snapEnd(t *testing.T, b *redisbudget.Budget) time.Time { return snap(t, b).WindowEnd }
 
 // seed returns a fresh seed and logs it, so that a failure can be replayed.
 func seed(t *testing.T) uint64 {
@@ -39,7 +43,13 @@ func TestAgreesWithModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed(t), 2))
 	for run := range 20 {
 		capacity := rng.Uint64N(2000)
-		b := newBudget(t, rdb, capacity)
+		var opts []redisbudget.Option
+		if run%2 == 1 { // the same rules inside one window (its keys, ids and TTLs)
+			at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
+			opts = append(opts, redisbudget.WithWindow(budget.Every(time.Hour)),
+				redisbudget.WithClock(func() time.Time { return at }))
+		}
+		b := newBudget(t, rdb, capacity, opts...)
 		m := &model{capacity: capacity}
 		var open []*budget.Reservation
 		for step := range 120 {
@@ -86,11 +96,11 @@ func TestAgreesWithModel(t *testing.T) {
 				}
 			default:
 				require.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: capacity, Consumed: m.consumed,
-					Held: m.held, Remaining: m.remaining()}, snap(t, b), where())
+					Held: m.held, Remaining: m.remaining(), WindowEnd: snapEnd(t, b)}, snap(t, b), where())
 			}
 		}
 		require.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: capacity, Consumed: m.consumed,
-			Held: m.held, Remaining: m.remaining()}, snap(t, b), "run %d", run)
+			Held: m.held, Remaining: m.remaining(), WindowEnd: snapEnd(t, b)}, snap(t, b), "run %d", run)
 	}
 }
 
