@@ -619,3 +619,21 @@ func TestJSONToolArgumentsCopies(t *testing.T) {
 		t.Errorf("messages without bad arguments were copied")
 	}
 }
+
+// TestRun goes through run itself, as main does (with the process's environment,
+// OTLP export switched off).
+func TestRun(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-json"}, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	var rep report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Denial == nil || rep.Sent == 0 || rep.Prompt+rep.Completion != rep.Consumed {
+		t.Errorf("report: %+v", rep)
+	}
+}
