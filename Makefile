@@ -12,6 +12,10 @@ test:
 unit:
 	go test -race -count=1 ./...
 
+# The end-to-end tests alone: builds and starts Jaeger, runs e2e/.
+e2e:
+	./scripts/e2e.sh
+
 bench:
 	./scripts/bench.sh
 
