@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -45,10 +46,36 @@ type window struct {
 	endTime   time.Time
 	alerted   atomic.Bool
 	_         [64]byte      // keep the read-mostly fields off the contended lines
-	committed atomic.Uint64 // consumed + held, debt included; the word grants CAS on
-	_         [56]byte      // consumed on a line of its own: settles don't stall reserves
-	consumed  atomic.Uint64 // only added to
+	committed atomic.Uint64 // consumed + held, debt included; the word grants decide on
 	_         [56]byte
+	// consumed is only added to and rarely read, so it is spread over shards on lines
+	// of their own: concurrent settles then contend on committed alone.
+	consumed [consumedShards]paddedCounter
+}
+
+const consumedShards = 8 // a power of two
+
+type paddedCounter struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// addConsumed adds usage to a shard picked at random (the runtime's per-thread
+// generator: no shared state) and saturates that shard rather than wrap it.
+func (w *window) addConsumed(usage uint64) {
+	c := &w.consumed[rand.Uint32()&(consumedShards-1)].n
+	if n := c.Add(usage); n < usage {
+		c.Store(math.MaxUint64)
+	}
+}
+
+// consumedTotal sums the shards, saturating.
+func (w *window) consumedTotal() uint64 {
+	var t uint64
+	for i := range w.consumed {
+		t = SaturatingAdd(t, w.consumed[i].n.Load())
+	}
+	return t
 }
 
 // Option configures a budget built by NewAtomic.
@@ -265,19 +292,15 @@ func (a *Atomic) settle(w *window, hold, usage uint64) {
 	if usage == 0 {
 		return
 	}
-	after := w.consumed.Add(usage)
-	if after < usage {
-		w.consumed.Store(math.MaxUint64)
-		after = math.MaxUint64
-	}
-	if a.onAlert != nil && after >= a.alertAt && !w.alerted.Load() && w.alerted.CompareAndSwap(false, true) {
+	w.addConsumed(usage)
+	if a.onAlert != nil && !w.alerted.Load() && w.consumedTotal() >= a.alertAt && w.alerted.CompareAndSwap(false, true) {
 		a.onAlert(a.snapshot(w))
 	}
 }
 
 // Consumed is the usage recorded in the current window.
 func (a *Atomic) Consumed(context.Context) (uint64, error) {
-	return a.current().consumed.Load(), nil
+	return a.current().consumedTotal(), nil
 }
 
 // Remaining is what the next reservation may take: capacity − consumed − held,
@@ -297,7 +320,7 @@ func (a *Atomic) Snapshot(context.Context) (Snapshot, error) {
 }
 
 func (a *Atomic) snapshot(w *window) Snapshot {
-	consumed := w.consumed.Load() // before committed: every usage reaches committed first
+	consumed := w.consumedTotal() // before committed: every usage reaches committed first
 	committed := w.committed.Load()
 	s := Snapshot{Name: a.name, Capacity: a.capacity, Consumed: consumed, WindowEnd: w.endTime}
 	if committed > consumed {
