@@ -87,6 +87,15 @@ func (s *Spend) Refunded() uint64 {
 	return s.Reserved - s.Charged
 }
 
+// NewSpend returns the Spend that Wrap would create for a call with opts, for a
+// middleware that runs outside Wrap (SpendFrom returned nil) and still needs the
+// parsed options. Its ModelType is empty. Nil options are skipped.
+func NewSpend(opts ...llms.CallOption) *Spend {
+	s := &Spend{}
+	s.init("", opts)
+	return s
+}
+
 func (s *Spend) init(typ string, opts []llms.CallOption) {
 	s.ModelType = typ
 	for _, o := range opts {

@@ -503,20 +503,7 @@ func asDenied(err error) *budget.DeniedError {
 
 // privateSpend is the Spend of a call made outside Wrap: nobody reads it, but the
 // middleware needs the parsed options.
-func privateSpend(opts []llms.CallOption) *llmwrap.Spend {
-	s := &llmwrap.Spend{}
-	for _, o := range opts {
-		if o != nil {
-			o(&s.Options)
-		}
-	}
-	s.Model = s.Options.Model
-	if s.Model == "" {
-		s.Model = llmwrap.UnknownModel
-	}
-	s.MaxTokens = s.Options.MaxTokens
-	return s
-}
+func privateSpend(opts []llms.CallOption) *llmwrap.Spend { return llmwrap.NewSpend(opts...) }
 
 // wasCut reports whether a completion stopped at its token cap rather than on its own.
 func wasCut(resp *llms.ContentResponse, maxTokens int, completion uint64) bool {

@@ -301,20 +301,7 @@ func (f *firstChunk) restore(s *llmwrap.Spend) {
 }
 
 // spendOf builds a Spend for a call made outside llmwrap.Wrap.
-func spendOf(opts []llms.CallOption) *llmwrap.Spend {
-	s := &llmwrap.Spend{}
-	for _, o := range opts {
-		if o != nil {
-			o(&s.Options)
-		}
-	}
-	s.Model = s.Options.Model
-	if s.Model == "" {
-		s.Model = llmwrap.UnknownModel
-	}
-	s.MaxTokens = s.Options.MaxTokens
-	return s
-}
+func spendOf(opts []llms.CallOption) *llmwrap.Spend { return llmwrap.NewSpend(opts...) }
 
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
 	if ctx == nil {
