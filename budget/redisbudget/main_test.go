@@ -17,6 +17,9 @@ import (
 func TestMain(m *testing.M) {
 	// The tests dial closed ports on purpose; go-redis would log every refused dial.
 	redis.SetLogger(quiet{})
+	if mode := os.Getenv(envHelper); mode != "" {
+		os.Exit(helperMain(mode)) // a helper process of TestSeveralProcesses or the kill -9 test
+	}
 	goleak.VerifyTestMain(m)
 }
 

@@ -36,10 +36,13 @@ const (
 	envLease    = "SPENDGUARD_HELPER_LEASE"
 )
 
-func TestHelperProcess(t *testing.T) {
-	mode := os.Getenv(envHelper)
-	if mode == "" {
-		t.Skip("only runs as a helper process")
+// helperMain is what the test binary does when started by helper (TestMain hands over
+// to it when envHelper is set): play one process of a fleet sharing a budget. Its
+// exit code and stderr say what went wrong.
+func helperMain(mode string) int {
+	fail := func(format string, args ...any) int {
+		fmt.Fprintf(os.Stderr, "helper %s: "+format+"\n", append([]any{mode}, args...)...)
+		return 1
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("SPENDGUARD_REDIS_ADDR"), PoolSize: 16})
 	defer rdb.Close()
@@ -49,39 +52,60 @@ func TestHelperProcess(t *testing.T) {
 		lease = redisbudget.DefaultLease
 	}
 	b, err := redisbudget.New(rdb, os.Getenv(envName), capacity, redisbudget.WithLease(lease))
-	require.NoError(t, err)
+	if err != nil {
+		return fail("New: %v", err)
+	}
 	switch mode {
 	case "hold":
 		n, _ := strconv.Atoi(os.Getenv(envHolds))
 		for range n {
-			_, err := b.TryReserve(ctx, 100)
-			require.NoError(t, err)
+			if _, err := b.TryReserve(ctx, 100); err != nil {
+				return fail("TryReserve: %v", err)
+			}
 		}
 		fmt.Println("ready")
 		time.Sleep(time.Hour) // until killed
+		return 0
 	case "ops":
 		s, _ := strconv.ParseUint(os.Getenv(envSeed), 10, 64)
 		var mu sync.Mutex
 		var recorded uint64
+		var errs []error
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				rng := rand.New(rand.NewPCG(s, uint64(g)))
+				report := func(err error) {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
 				for range 100 {
 					r, err := b.TryReserve(ctx, rng.Uint64N(400))
 					if errors.Is(err, budget.ErrDenied) {
 						continue
 					}
-					require.NoError(t, err)
+					if err != nil {
+						report(err)
+						return
+					}
 					if rng.IntN(4) == 0 {
-						require.NoError(t, b.Release(ctx, r))
+						if err := b.Release(ctx, r); err != nil {
+							report(err)
+						}
 						continue
 					}
 					u := rng.Uint64N(r.Tokens() + 1)
-					require.NoError(t, b.Record(ctx, r, u, 0))
-					require.NoError(t, b.Record(ctx, r, u, 0)) // duplicate
+					if err := b.Record(ctx, r, u, 0); err != nil {
+						report(err)
+						return
+					}
+					if err := b.Record(ctx, r, u, 0); err != nil { // duplicate: a no-op
+						report(err)
+						return
+					}
 					mu.Lock()
 					recorded += u
 					mu.Unlock()
@@ -89,16 +113,20 @@ func TestHelperProcess(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+		if len(errs) > 0 {
+			return fail("%v", errors.Join(errs...))
+		}
 		fmt.Printf("recorded %d\n", recorded)
+		return 0
 	default:
-		t.Fatalf("unknown helper mode %q", mode)
+		return fail("unknown helper mode")
 	}
 }
 
 // helper starts the test binary as a helper process in mode with env added.
 func helper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$") // TestMain hands over to helperMain
 	cmd.Env = append(os.Environ(), append(env, envHelper+"="+mode)...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
