@@ -134,12 +134,16 @@ func (a *Atomic) newWindow(now time.Time) *window {
 }
 
 // current returns the window that holds now, rolling over when the clock has passed
-// the end of the one in force.
+// the end of the one in force. The unwindowed case is small enough to inline.
 func (a *Atomic) current() *window {
 	w := a.cur.Load()
 	if a.window == nil {
 		return w
 	}
+	return a.currentWindowed(w)
+}
+
+func (a *Atomic) currentWindowed(w *window) *window {
 	now := a.clock()
 	if now.UnixNano() < w.end {
 		return w
