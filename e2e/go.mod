@@ -1,6 +1,6 @@
 module github.com/spendguard/spendguard/e2e
 
-go 1.26.8
+go 1.26.0
 
 // Jaeger's own go.mod pins sarama with this replace; a tool's replaces are not
 // inherited, so it is repeated here.
