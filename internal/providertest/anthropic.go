@@ -82,18 +82,12 @@ func anthropicError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) serveAnthropic(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	req := Request{Path: r.URL.Path, Body: body}
-	if p := strings.TrimPrefix(r.URL.Path, "/v1"); p != "/messages" {
-		s.record(req)
-		anthropicError(w, http.StatusNotFound, "Not Found")
+	p := strings.TrimPrefix(r.URL.Path, "/v1")
+	req, ok := s.accept(w, r, p == "/messages", "Not Found", anthropicError)
+	if !ok {
 		return
 	}
-	if r.Method != http.MethodPost {
-		s.record(req)
-		anthropicError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
+	body := req.Body
 	var in struct {
 		Model     string            `json:"model"`
 		Messages  []json.RawMessage `json:"messages"`

@@ -50,18 +50,11 @@ func ollamaError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) serveOllama(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	req := Request{Path: r.URL.Path, Body: body}
-	if r.URL.Path != "/api/chat" {
-		s.record(req)
-		ollamaError(w, http.StatusNotFound, "404 page not found")
+	req, ok := s.accept(w, r, r.URL.Path == "/api/chat", "404 page not found", ollamaError)
+	if !ok {
 		return
 	}
-	if r.Method != http.MethodPost {
-		s.record(req)
-		ollamaError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
+	body := req.Body
 	var in struct {
 		Model    string            `json:"model"`
 		Messages []json.RawMessage `json:"messages"`

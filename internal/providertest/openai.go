@@ -139,18 +139,12 @@ func openAIError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
-	body := readBody(r)
-	req := Request{Path: r.URL.Path, Body: body}
-	if p := strings.TrimPrefix(r.URL.Path, "/v1"); p != "/chat/completions" {
-		s.record(req)
-		openAIError(w, http.StatusNotFound, "Invalid URL (POST "+r.URL.Path+")")
+	p := strings.TrimPrefix(r.URL.Path, "/v1")
+	req, ok := s.accept(w, r, p == "/chat/completions", "Invalid URL (POST "+r.URL.Path+")", openAIError)
+	if !ok {
 		return
 	}
-	if r.Method != http.MethodPost {
-		s.record(req)
-		openAIError(w, http.StatusMethodNotAllowed, "method not allowed")
-		return
-	}
+	body := req.Body
 	var in struct {
 		Model               string            `json:"model"`
 		Messages            []json.RawMessage `json:"messages"`

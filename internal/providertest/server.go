@@ -165,6 +165,25 @@ func (s *Server) nextID() uint64 { return s.ids.Add(1) }
 
 // readBody reads the request body; a body that cannot be read is recorded as what
 // arrived so far.
+// accept reads r's body and, unless r is a POST to the endpoint (pathOK), records it
+// and answers in the provider's error format (fail): 404 with notFound for another
+// path, 405 for another method. ok reports whether the handler should go on.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, pathOK bool, notFound string,
+	fail func(http.ResponseWriter, int, string)) (req Request, ok bool) {
+	req = Request{Path: r.URL.Path, Body: readBody(r)}
+	switch {
+	case !pathOK:
+		s.record(req)
+		fail(w, http.StatusNotFound, notFound)
+		return req, false
+	case r.Method != http.MethodPost:
+		s.record(req)
+		fail(w, http.StatusMethodNotAllowed, "method not allowed")
+		return req, false
+	}
+	return req, true
+}
+
 func readBody(r *http.Request) []byte {
 	b, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	return b
