@@ -326,40 +326,9 @@ func appendJSON(buf []byte, v any, depth int) []byte {
 	case []byte: // a schema kept as raw JSON text
 		return append(buf, v...)
 	case map[string]any:
-		// Keys sorted, as encoding/json does, so that a count never depends on map order.
-		var arr [32]string
-		keys := arr[:0]
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		buf = append(buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = strconv.AppendQuote(buf, k)
-			buf = append(buf, ':')
-			buf = appendJSON(buf, v[k], depth+1)
-		}
-		return append(buf, '}')
+		return appendObject(buf, v, func(buf []byte, x any) []byte { return appendJSON(buf, x, depth+1) })
 	case map[string]string:
-		var arr [32]string
-		keys := arr[:0]
-		for k := range v {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		buf = append(buf, '{')
-		for i, k := range keys {
-			if i > 0 {
-				buf = append(buf, ',')
-			}
-			buf = strconv.AppendQuote(buf, k)
-			buf = append(buf, ':')
-			buf = strconv.AppendQuote(buf, v[k])
-		}
-		return append(buf, '}')
+		return appendObject(buf, v, strconv.AppendQuote)
 	case []any:
 		buf = append(buf, '[')
 		for i, e := range v {
@@ -403,4 +372,25 @@ func appendMarshaled(buf []byte, v any) (out []byte) {
 		return append(buf, "null"...)
 	}
 	return append(buf, b...)
+}
+
+// appendObject appends m as a JSON object with its keys sorted, as encoding/json
+// does, so that a count never depends on map order.
+func appendObject[V any](buf []byte, m map[string]V, value func([]byte, V) []byte) []byte {
+	var arr [32]string
+	keys := arr[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	buf = append(buf, '{')
+	for i, k := range keys {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = strconv.AppendQuote(buf, k)
+		buf = append(buf, ':')
+		buf = value(buf, m[k])
+	}
+	return append(buf, '}')
 }
