@@ -3,6 +3,7 @@ package budget
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 )
@@ -110,58 +111,52 @@ func (m *all) rollback(ctx context.Context, held []*Reservation) {
 	}
 }
 
-func (m *all) holds(r *Reservation) ([]*Reservation, error) {
+// settle settles every member's hold of r with one, once: the first settle of r
+// runs it and reports first; later ones do nothing. Member errors are joined.
+func (m *all) settle(r *Reservation, one func(b TokenBudget, held *Reservation) error) (first bool, err error) {
 	if err := CheckIssuer(r, m, m.name); err != nil {
-		return nil, err
+		return false, err
 	}
 	held, ok := r.State().([]*Reservation)
 	if !ok || len(held) != len(m.members) {
-		return nil, CheckIssuer(nil, m, m.name)
+		return false, fmt.Errorf("%w: reservation of budget %q has no member holds", ErrInvalidReservation, m.name)
 	}
-	return held, nil
+	if !r.Settle() {
+		return false, nil
+	}
+	var errs []error
+	for i, b := range m.members {
+		if err := one(b, held[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return true, errors.Join(errs...)
 }
 
+// Record records the usage in every member and counts it in m's own Consumed.
 func (m *all) Record(ctx context.Context, r *Reservation, prompt, completion uint64) error {
-	held, err := m.holds(r)
-	if err != nil {
-		return err
-	}
-	if !r.Settle() {
-		return nil
-	}
-	var errs []error
-	for i, b := range m.members {
-		if err := b.Record(ctx, held[i], prompt, completion); err != nil {
-			errs = append(errs, err)
+	first, err := m.settle(r, func(b TokenBudget, h *Reservation) error {
+		return b.Record(ctx, h, prompt, completion)
+	})
+	if first {
+		usage := SaturatingAdd(prompt, completion)
+		for {
+			c := m.consumed.Load()
+			if m.consumed.CompareAndSwap(c, SaturatingAdd(c, usage)) {
+				break
+			}
 		}
 	}
-	usage := SaturatingAdd(prompt, completion)
-	for {
-		c := m.consumed.Load()
-		if m.consumed.CompareAndSwap(c, SaturatingAdd(c, usage)) {
-			break
-		}
-	}
-	return errors.Join(errs...)
+	return err
 }
 
+// Release returns every member's hold whole.
 func (m *all) Release(ctx context.Context, r *Reservation) error {
-	held, err := m.holds(r)
-	if err != nil {
-		return err
-	}
-	if !r.Settle() {
-		return nil
-	}
-	var errs []error
-	for i, b := range m.members {
-		if err := b.Release(ctx, held[i]); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+	_, err := m.settle(r, func(b TokenBudget, h *Reservation) error { return b.Release(ctx, h) })
+	return err
 }
 
+// Consumed is the usage recorded through m.
 func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load(), nil }
 
 var (

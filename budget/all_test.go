@@ -210,3 +210,14 @@ func TestAtomicGuardConcurrent(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, 1000, granted)
 }
+
+func TestAllWithoutMembersCountsUsage(t *testing.T) {
+	none := budget.All()
+	r, err := none.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, none.Record(ctx, r, 3, 4))
+	got, _ := none.Consumed(ctx)
+	assert.Equal(t, uint64(7), got)
+	bad := budget.NewReservationState(nil, "", 1, "not holds")
+	assert.ErrorIs(t, none.Release(ctx, bad), budget.ErrInvalidReservation)
+}

@@ -30,6 +30,8 @@ type DeniedError struct {
 	Remaining uint64 // tokens the budget had left at that instant
 }
 
+// Error names the budget and says what was requested and what was left; an unnamed
+// budget is called "unnamed".
 func (e *DeniedError) Error() string {
 	name := e.Budget
 	if name == "" {
