@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+
+	"github.com/spendguard/spendguard/internal/sat"
 )
 
 // All returns a budget that reserves from every one of budgets, all-or-nothing: a
@@ -28,7 +30,7 @@ func All(budgets ...TokenBudget) TokenBudget {
 			continue
 		}
 		m.members = append(m.members, b)
-		if n, ok := b.(interface{ Name() string }); ok && n.Name() != "" {
+		if n, ok := b.(Named); ok && n.Name() != "" {
 			names = append(names, n.Name())
 		}
 	}
@@ -94,10 +96,10 @@ func (m *allRange) TryReserveRange(ctx context.Context, min, max uint64) (*Reser
 // reservation carries the members' holds, and the first member's fail-open cause so
 // that the caller learns the call was not fully accounted for.
 func (m *all) reservation(tokens uint64, held []*Reservation) *Reservation {
-	r := NewReservationState(m, "", tokens, held)
+	r := &Reservation{issuer: m, tokens: tokens, state: held}
 	for _, h := range held {
-		if err := h.FailedOpen(); err != nil {
-			r.failErr = err
+		if h.failErr != nil {
+			r.failErr = h.failErr
 			break
 		}
 	}
@@ -114,14 +116,14 @@ func (m *all) rollback(ctx context.Context, held []*Reservation) {
 // settle settles every member's hold of r with one, once: the first settle of r
 // runs it and reports first; later ones do nothing. Member errors are joined.
 func (m *all) settle(r *Reservation, one func(b TokenBudget, held *Reservation) error) (first bool, err error) {
-	if err := CheckIssuer(r, m, m.name); err != nil {
+	if err := checkIssuer(r, m, m.name); err != nil {
 		return false, err
 	}
-	held, ok := r.State().([]*Reservation)
+	held, ok := r.state.([]*Reservation)
 	if !ok || len(held) != len(m.members) {
 		return false, fmt.Errorf("%w: reservation of budget %q has no member holds", ErrInvalidReservation, m.name)
 	}
-	if !r.Settle() {
+	if !r.settle() {
 		return false, nil
 	}
 	var errs []error
@@ -139,10 +141,10 @@ func (m *all) Record(ctx context.Context, r *Reservation, prompt, completion uin
 		return b.Record(ctx, h, prompt, completion)
 	})
 	if first {
-		usage := SaturatingAdd(prompt, completion)
+		usage := sat.Add(prompt, completion)
 		for {
 			c := m.consumed.Load()
-			if m.consumed.CompareAndSwap(c, SaturatingAdd(c, usage)) {
+			if m.consumed.CompareAndSwap(c, sat.Add(c, usage)) {
 				break
 			}
 		}
@@ -160,6 +162,8 @@ func (m *all) Release(ctx context.Context, r *Reservation) error {
 func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load(), nil }
 
 var (
+	_ Named         = (*all)(nil)
+	_ Composite     = (*all)(nil)
 	_ TokenBudget   = (*all)(nil)
 	_ RangeReserver = (*allRange)(nil)
 )

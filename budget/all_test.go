@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 )
 
 // failing is a budget whose store is down.
@@ -81,7 +82,7 @@ func TestAllRelease(t *testing.T) {
 	assert.ErrorIs(t, all.Release(ctx, nil), budget.ErrInvalidReservation)
 	foreign, _ := a.TryReserve(ctx, 1)
 	assert.ErrorIs(t, all.Record(ctx, foreign, 1, 1), budget.ErrInvalidReservation)
-	assert.ErrorIs(t, all.Release(ctx, budget.NewReservation(nil, "", 0)), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, all.Release(ctx, budgetkit.NewReservation(nil, "", 0)), budget.ErrInvalidReservation)
 }
 
 func TestAllRangeGrantsTheSmallest(t *testing.T) {
@@ -142,14 +143,14 @@ func TestAllFailOpenIsReported(t *testing.T) {
 	all := budget.All(budget.NewAtomic(10), open)
 	r, err := all.TryReserve(ctx, 5)
 	require.NoError(t, err)
-	assert.ErrorIs(t, r.FailedOpen(), budget.ErrUnavailable)
+	assert.ErrorIs(t, budgetkit.FailOpenCause(r), budget.ErrUnavailable)
 	require.NoError(t, all.Release(ctx, r))
 }
 
 type failOpen struct{ cause error }
 
 func (f failOpen) TryReserve(_ context.Context, n uint64) (*budget.Reservation, error) {
-	return budget.NewFailOpenReservation(f, n, f.cause), nil
+	return budgetkit.NewFailOpen(f, n, f.cause), nil
 }
 func (f failOpen) Record(context.Context, *budget.Reservation, uint64, uint64) error { return nil }
 func (f failOpen) Release(context.Context, *budget.Reservation) error                { return nil }
@@ -218,6 +219,6 @@ func TestAllWithoutMembersCountsUsage(t *testing.T) {
 	require.NoError(t, none.Record(ctx, r, 3, 4))
 	got, _ := none.Consumed(ctx)
 	assert.Equal(t, uint64(7), got)
-	bad := budget.NewReservationState(nil, "", 1, "not holds")
+	bad := budgetkit.NewReservationState(nil, "", 1, "not holds")
 	assert.ErrorIs(t, none.Release(ctx, bad), budget.ErrInvalidReservation)
 }

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/spendguard/spendguard/internal/sat"
 )
 
 // Atomic is an in-process TokenBudget. It takes no lock: every grant is one
@@ -73,7 +75,7 @@ func (w *window) addConsumed(usage uint64) {
 func (w *window) consumedTotal() uint64 {
 	var t uint64
 	for i := range w.consumed {
-		t = SaturatingAdd(t, w.consumed[i].n.Load())
+		t = sat.Add(t, w.consumed[i].n.Load())
 	}
 	return t
 }
@@ -249,12 +251,12 @@ func (a *Atomic) denied(requested, committed uint64) error {
 // nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
 func (a *Atomic) Record(_ context.Context, r *Reservation, prompt, completion uint64) error {
 	if r == nil || r.win == nil || r.win.owner != a {
-		return CheckIssuer(r, a, a.name)
+		return checkIssuer(r, a, a.name)
 	}
-	if !r.Settle() {
+	if !r.settle() {
 		return nil
 	}
-	a.settle(r.win, r.tokens, SaturatingAdd(prompt, completion))
+	a.settle(r.win, r.tokens, sat.Add(prompt, completion))
 	return nil
 }
 
@@ -262,9 +264,9 @@ func (a *Atomic) Record(_ context.Context, r *Reservation, prompt, completion ui
 // nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
 func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	if r == nil || r.win == nil || r.win.owner != a {
-		return CheckIssuer(r, a, a.name)
+		return checkIssuer(r, a, a.name)
 	}
-	if !r.Settle() {
+	if !r.settle() {
 		return nil
 	}
 	a.settle(r.win, r.tokens, 0)
@@ -287,7 +289,7 @@ func (a *Atomic) settle(w *window, hold, usage uint64) {
 	} else {
 		for {
 			c := w.committed.Load()
-			n := SaturatingAdd(c-min(hold, c), usage)
+			n := sat.Add(c-min(hold, c), usage)
 			if w.committed.CompareAndSwap(c, n) {
 				break
 			}
@@ -337,7 +339,9 @@ func (a *Atomic) snapshot(w *window) Snapshot {
 }
 
 var (
-	_ TokenBudget   = (*Atomic)(nil)
-	_ RangeReserver = (*Atomic)(nil)
-	_ Observable    = (*Atomic)(nil)
+	_ Named           = (*Atomic)(nil)
+	_ RemainingReader = (*Atomic)(nil)
+	_ TokenBudget     = (*Atomic)(nil)
+	_ RangeReserver   = (*Atomic)(nil)
+	_ Observable      = (*Atomic)(nil)
 )

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -41,7 +43,7 @@ func TestAtomicReserveRecordRefundsAndCharges(t *testing.T) {
 	r, err := b.TryReserve(ctx, 400)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(400), r.Tokens())
-	assert.Equal(t, b, r.Issuer())
+	assert.Equal(t, b, budgetkit.Issuer(r))
 	assert.Equal(t, budget.Snapshot{Name: "b", Capacity: 1000, Held: 400, Remaining: 600}, snap(t, b))
 
 	require.NoError(t, b.Record(ctx, r, 100, 50)) // 250 refunded
@@ -123,8 +125,8 @@ func TestSettleAtMostOnce(t *testing.T) {
 	require.NoError(t, b.Record(ctx, r, 50, 50)) // no-op
 	require.NoError(t, b.Release(ctx, r))        // no-op
 	assert.Equal(t, budget.Snapshot{Capacity: 100, Consumed: 20, Remaining: 80}, snap(t, b))
-	assert.True(t, r.Settled())
-	assert.False(t, r.Settle())
+	assert.True(t, budgetkit.Settled(r))
+	assert.False(t, budgetkit.Settle(r))
 }
 
 func TestConcurrentSettleOfOneReservationCountsOnce(t *testing.T) {
@@ -159,7 +161,7 @@ func TestNilAndForeignReservationsAreErrors(t *testing.T) {
 	for name, r := range map[string]*budget.Reservation{
 		"nil":      nil,
 		"foreign":  foreign,
-		"external": budget.NewReservation("someone else", "id", 10),
+		"external": budgetkit.NewReservation("someone else", "id", 10),
 		"zero":     &budget.Reservation{},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -167,7 +169,7 @@ func TestNilAndForeignReservationsAreErrors(t *testing.T) {
 			assert.ErrorIs(t, a.Release(ctx, r), budget.ErrInvalidReservation)
 		})
 	}
-	assert.False(t, foreign.Settled(), "a rejected settle must not consume the reservation")
+	assert.False(t, budgetkit.Settled(foreign), "a rejected settle must not consume the reservation")
 	require.NoError(t, other.Release(ctx, foreign))
 	assert.Equal(t, uint64(100), a.Remaining())
 	assert.Equal(t, uint64(100), other.Remaining())
@@ -332,4 +334,23 @@ func TestDeniedErrorMessage(t *testing.T) {
 	err := error(&budget.DeniedError{Requested: 5, Remaining: 2})
 	assert.Equal(t, `budget: denied by "unnamed": requested 5 tokens, 2 remaining`, err.Error())
 	assert.False(t, errors.Is(err, budget.ErrUnavailable))
+}
+
+// TestReservationOffersUsersNothingThatSettles pins the user-facing method set of
+// Reservation: reading it is all a user can do, so no call on it can mark a hold
+// settled behind its budget's back (implementers settle through budgetkit).
+func TestReservationOffersUsersNothingThatSettles(t *testing.T) {
+	typ := reflect.TypeOf(&budget.Reservation{})
+	var names []string
+	for i := range typ.NumMethod() {
+		names = append(names, typ.Method(i).Name)
+	}
+	assert.Equal(t, []string{"FailedOpen", "Tokens"}, names)
+
+	b := budget.NewAtomic(100)
+	r, err := b.TryReserve(ctx, 60)
+	require.NoError(t, err)
+	_, _ = r.Tokens(), r.FailedOpen()
+	require.NoError(t, b.Record(ctx, r, 10, 0))
+	assert.Equal(t, uint64(90), b.Remaining(), "reading a reservation never settles it")
 }

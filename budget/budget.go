@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/spendguard/spendguard/budget/internal/kithook"
 )
 
 // ErrDenied is the soft denial: the budget has too little left for the request.
@@ -72,7 +73,9 @@ type RangeReserver interface {
 //
 // A Reservation belongs to the budget that issued it; passing it to another budget is
 // an error. It is safe to settle from any goroutine, and exactly one settle takes
-// effect.
+// effect. Users only read it (Tokens, FailedOpen); budgets outside this package build
+// and settle theirs with package budget/budgetkit, so that nothing a user can call
+// marks a hold settled without the budget returning it.
 type Reservation struct {
 	issuer  any
 	id      string
@@ -83,40 +86,6 @@ type Reservation struct {
 	failErr error // non-nil: granted without accounting because the store failed open
 }
 
-// NewReservation builds a reservation for a budget outside this package. issuer
-// identifies the budget (compare it to reject foreign reservations), id is the
-// budget's own handle for the hold (empty is allowed) and tokens is what it holds.
-func NewReservation(issuer any, id string, tokens uint64) *Reservation {
-	return &Reservation{issuer: issuer, id: id, tokens: tokens}
-}
-
-// NewReservationState is NewReservation with a value of the budget's own, returned by
-// State, for budgets that need more than an id to settle (All keeps its members'
-// reservations there).
-func NewReservationState(issuer any, id string, tokens uint64, state any) *Reservation {
-	return &Reservation{issuer: issuer, id: id, tokens: tokens, state: state}
-}
-
-// NewFailOpenReservation builds a reservation that a budget grants without holding
-// anything because its store could not be reached and it is configured to fail open.
-// cause (which should wrap ErrUnavailable) is reported by FailedOpen, so middleware can
-// say in the call's record that the call was not accounted for.
-func NewFailOpenReservation(issuer any, tokens uint64, cause error) *Reservation {
-	if cause == nil {
-		cause = ErrUnavailable
-	}
-	return &Reservation{issuer: issuer, tokens: tokens, failErr: cause}
-}
-
-// FailedOpen returns the cause when r was granted without accounting because its
-// budget's store was unavailable (see NewFailOpenReservation), and nil otherwise.
-func (r *Reservation) FailedOpen() error {
-	if r == nil {
-		return nil
-	}
-	return r.failErr
-}
-
 // Tokens is the number of tokens held. It is 0 for a nil reservation.
 func (r *Reservation) Tokens() uint64 {
 	if r == nil {
@@ -125,53 +94,53 @@ func (r *Reservation) Tokens() uint64 {
 	return r.tokens
 }
 
-// ID is the issuing budget's handle for the hold.
-func (r *Reservation) ID() string {
-	if r == nil {
-		return ""
-	}
-	return r.id
-}
+// FailedOpen reports whether r was granted without any accounting because its
+// budget's store could not be reached and the budget is configured to fail open (see
+// redisbudget.WithFailOpen). Such a call is not counted anywhere. It is false for a
+// nil reservation.
+func (r *Reservation) FailedOpen() bool { return r != nil && r.failErr != nil }
 
-// Issuer is the budget that issued r, as given to NewReservation.
-func (r *Reservation) Issuer() any {
-	if r == nil {
-		return nil
-	}
+// issuedBy is r's issuer: the budget that built it (an Atomic reservation finds its
+// owner through its window, which saves a field write on the hot path).
+func (r *Reservation) issuedBy() any {
 	if r.issuer == nil && r.win != nil {
 		return r.win.owner
 	}
 	return r.issuer
 }
 
-// State is the value given to NewReservationState, or nil.
-func (r *Reservation) State() any {
-	if r == nil {
-		return nil
-	}
-	return r.state
-}
-
-// Settle marks r settled. It returns true exactly once, to the first caller, and false
-// to every later one and for a nil reservation; budgets call it before changing any
-// count, so that "settle at most once" holds for every implementation.
-func (r *Reservation) Settle() bool {
+// settle marks r settled: true exactly once, to the first caller.
+func (r *Reservation) settle() bool {
 	return r != nil && r.settled.CompareAndSwap(false, true)
 }
 
-// Settled reports whether r has been settled.
-func (r *Reservation) Settled() bool { return r != nil && r.settled.Load() }
-
-// CheckIssuer returns nil when r is non-nil and was issued by issuer, and otherwise an
+// checkIssuer returns nil when r is non-nil and was issued by issuer, and otherwise an
 // error wrapping ErrInvalidReservation that names budgetName.
-func CheckIssuer(r *Reservation, issuer any, budgetName string) error {
+func checkIssuer(r *Reservation, issuer any, budgetName string) error {
 	if r == nil {
 		return fmt.Errorf("%w: nil reservation passed to budget %q", ErrInvalidReservation, budgetName)
 	}
-	if r.Issuer() != issuer {
+	if r.issuedBy() != issuer {
 		return fmt.Errorf("%w: reservation was not issued by budget %q", ErrInvalidReservation, budgetName)
 	}
 	return nil
+}
+
+// The implementer's kit (package budgetkit) reaches the unexported parts of a
+// Reservation through these hooks; they are not part of this package's API.
+func init() {
+	kithook.Set(kithook.Hooks[Reservation]{
+		New: func(issuer any, id string, tokens uint64, state any, failOpen error) *Reservation {
+			return &Reservation{issuer: issuer, id: id, tokens: tokens, state: state, failErr: failOpen}
+		},
+		Settle:      (*Reservation).settle,
+		Settled:     func(r *Reservation) bool { return r != nil && r.settled.Load() },
+		ID:          func(r *Reservation) string { return r.id },
+		Issuer:      (*Reservation).issuedBy,
+		State:       func(r *Reservation) any { return r.state },
+		FailOpen:    func(r *Reservation) error { return r.failErr },
+		CheckIssuer: checkIssuer,
+	})
 }
 
 // Snapshot is a budget's state at one instant.
@@ -184,16 +153,33 @@ type Snapshot struct {
 	WindowEnd time.Time // zero when the budget is not windowed
 }
 
-// Observable is implemented by budgets that can report a Snapshot.
+// Observable is implemented by budgets that can report a Snapshot. Middleware that
+// needs what a budget has left, and finds no RemainingReader, reads it from a Snapshot
+// (which may cost a round trip to the budget's store).
 type Observable interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
-// SaturatingAdd returns a+b, or math.MaxUint64 when the sum overflows.
-func SaturatingAdd(a, b uint64) uint64 {
-	s := a + b
-	if s < a {
-		return math.MaxUint64
-	}
-	return s
+// The interfaces below name what middleware (package middleware, package otel) asks of
+// a budget beyond TokenBudget. A budget of your own gets the same treatment as the
+// ones in this module by implementing them.
+
+// Named is implemented by budgets that have a name. Middleware names the budget in
+// spans, metrics and the call's record by it, and a DeniedError should carry it.
+type Named interface {
+	Name() string
+}
+
+// RemainingReader is implemented by budgets that can say, without a round trip, what
+// the next reservation may take: capacity − consumed − held, floored at 0 (a value
+// the budget last learned from its store is fine). Middleware reads it after every
+// settle; a budget that only implements Observable pays a Snapshot per call instead.
+type RemainingReader interface {
+	Remaining() uint64
+}
+
+// Composite is implemented by budgets made of other budgets, such as the one All
+// returns. Middleware reports the smallest remaining among the members.
+type Composite interface {
+	Members() []TokenBudget
 }

@@ -28,11 +28,14 @@
 //   - Arithmetic saturates at math.MaxUint64 instead of wrapping.
 //
 // Atomic is the in-process budget: lock-free, one allocation per reservation at most
-// (none when the caller keeps the reservation on its stack). All combines budgets
+// (none when the caller keeps the reservation on its stack, as a direct call allows). All combines budgets
 // all-or-nothing, and NewContext carries per-run budgets through a context so that
 // middleware reserves against the run's budget as well as its own. Guard limits
 // unit-cost work such as tool dispatches.
 //
 // Budgets outside this package (budget/redisbudget, or a user's own) are built from the
-// exported API alone: NewReservation, Reservation.Settle and the error types.
+// exported API alone: package budgetkit builds and settles their reservations, and the
+// small interfaces Named, RemainingReader, Observable, RangeReserver and Composite
+// tell middleware what else a budget can do (name itself in spans and denials, say
+// what it has left without a round trip, grant ranges for a hard cap).
 package budget

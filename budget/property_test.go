@@ -5,25 +5,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/sat"
+	"github.com/spendguard/spendguard/internal/testseed"
 )
 
-// seed returns a fresh seed and logs it, so that a failure can be replayed.
-func seed(t *testing.T) uint64 {
-	s := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", s)
-	return s
-}
+// seed is the run's seed, logged; SPENDGUARD_SEED replays a failure.
+func seed(t *testing.T) uint64 { return testseed.Get(t) }
 
 // model is the obvious, sequential budget every implementation must agree with.
 type model struct{ capacity, consumed, held uint64 }
 
-func (m *model) committed() uint64 { return budget.SaturatingAdd(m.consumed, m.held) }
+func (m *model) committed() uint64 { return sat.Add(m.consumed, m.held) }
 func (m *model) remaining() uint64 {
 	if c := m.committed(); c < m.capacity {
 		return m.capacity - c

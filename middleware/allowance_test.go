@@ -1,10 +1,10 @@
 package middleware
 
 import (
+	"github.com/spendguard/spendguard/internal/testseed"
 	"math/rand/v2"
 	"slices"
 	"testing"
-	"time"
 )
 
 // reference is the allowance computed the slow way: sort the last ringSize values.
@@ -24,7 +24,7 @@ func reference(values []uint64, def uint64) uint64 {
 }
 
 func TestQuantileMatchesSortedReference(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
+	seed := testseed.Get(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for trial := 0; trial < 200; trial++ {
 		r := &modelRing{}

@@ -11,6 +11,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
 )
 
@@ -213,7 +214,7 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 		s.Reserved = ra.Tokens()
 	} else {
 		s.Reserved = r.Tokens()
-		s.FailOpen = r.FailedOpen() != nil
+		s.FailOpen = r.FailedOpen()
 	}
 
 	callOpts := opts
@@ -299,7 +300,7 @@ func (h *handler) units(model string, prompt, completion uint64) uint64 {
 	if h.cost != nil {
 		return h.cost(model, llmwrap.Usage{PromptTokens: prompt, CompletionTokens: completion})
 	}
-	return budget.SaturatingAdd(prompt, completion)
+	return sat.Add(prompt, completion)
 }
 
 // reserveRange reserves for a hard-capped call of n choices and sets the MaxTokens
@@ -370,7 +371,7 @@ func (h *handler) settle(ctx context.Context, t *target, r, ra *budget.Reservati
 		if h.cost != nil {
 			prompt, completion = h.cost(s.Model, *u), 0
 		}
-		s.Charged = budget.SaturatingAdd(prompt, completion)
+		s.Charged = sat.Add(prompt, completion)
 		if ra != nil {
 			err = t.atomic.Record(sctx, ra, prompt, completion)
 		} else {
@@ -542,17 +543,17 @@ func responseEstimate(resp *llms.ContentResponse, tap *streamTap) uint64 {
 			if c == nil {
 				continue
 			}
-			n = budget.SaturatingAdd(n, llmwrap.EstimateText(c.Content))
-			n = budget.SaturatingAdd(n, llmwrap.EstimateText(c.ReasoningContent))
+			n = sat.Add(n, llmwrap.EstimateText(c.Content))
+			n = sat.Add(n, llmwrap.EstimateText(c.ReasoningContent))
 			for _, tc := range c.ToolCalls {
 				if tc.FunctionCall != nil {
-					n = budget.SaturatingAdd(n, llmwrap.EstimateText(tc.FunctionCall.Name))
-					n = budget.SaturatingAdd(n, llmwrap.EstimateText(tc.FunctionCall.Arguments))
+					n = sat.Add(n, llmwrap.EstimateText(tc.FunctionCall.Name))
+					n = sat.Add(n, llmwrap.EstimateText(tc.FunctionCall.Arguments))
 				}
 			}
 			if len(c.ToolCalls) == 0 && c.FuncCall != nil { // FuncCall repeats ToolCalls[0]
-				n = budget.SaturatingAdd(n, llmwrap.EstimateText(c.FuncCall.Name))
-				n = budget.SaturatingAdd(n, llmwrap.EstimateText(c.FuncCall.Arguments))
+				n = sat.Add(n, llmwrap.EstimateText(c.FuncCall.Name))
+				n = sat.Add(n, llmwrap.EstimateText(c.FuncCall.Arguments))
 			}
 		}
 	}

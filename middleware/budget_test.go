@@ -12,6 +12,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 )
@@ -567,7 +568,7 @@ type brokenStore struct{ records, releases int }
 var errStoreDown = errors.New("store down")
 
 func (b *brokenStore) TryReserve(_ context.Context, est uint64) (*budget.Reservation, error) {
-	return budget.NewReservation(b, "", est), nil
+	return budgetkit.NewReservation(b, "", est), nil
 }
 func (b *brokenStore) Record(context.Context, *budget.Reservation, uint64, uint64) error {
 	b.records++
@@ -613,7 +614,7 @@ func TestRecordFailureKeepsTheResponse(t *testing.T) {
 type failOpen struct{ plain }
 
 func (f failOpen) TryReserve(_ context.Context, est uint64) (*budget.Reservation, error) {
-	return budget.NewFailOpenReservation(f, est, budget.ErrUnavailable), nil
+	return budgetkit.NewFailOpen(f, est, budget.ErrUnavailable), nil
 }
 func (f failOpen) Record(context.Context, *budget.Reservation, uint64, uint64) error { return nil }
 

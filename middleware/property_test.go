@@ -7,11 +7,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/testseed"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 )
@@ -76,8 +76,7 @@ type cancelKey struct{}
 // with random usage, errors, panics, cancellations and streams; afterwards every
 // budget's Consumed is the sum of what the calls were charged and nothing is held.
 func TestPropertyConcurrentCallsAccountExactly(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.Get(t)
 	for _, variant := range []string{"atomic", "interface", "context", "hardcap", "cost"} {
 		t.Run(variant, func(t *testing.T) {
 			runProperty(t, seed, variant)

@@ -59,7 +59,7 @@ func ExampleWithFailOpen() {
 
 	lenient, _ := redisbudget.New(rdb, "global", 1_000_000, redisbudget.WithFailOpen())
 	r, err := lenient.TryReserve(ctx, 500)
-	fmt.Println("fail open:", err == nil, r.Tokens(), "tokens, not accounted:", r.FailedOpen() != nil)
+	fmt.Println("fail open:", err == nil, r.Tokens(), "tokens, not accounted:", r.FailedOpen())
 	fmt.Println("settle:", lenient.Record(ctx, r, 400, 90))
 	// Output:
 	// fail closed: true

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 )
 
@@ -35,13 +36,13 @@ func FuzzSettleID(f *testing.F) {
 		if useWindow {
 			b = windowed
 		}
-		r := budget.NewReservation(b, id, tokens)
+		r := budgetkit.NewReservation(b, id, tokens)
 		for _, err := range []error{b.Record(ctx, r, usage, usage), b.Release(ctx, r)} {
 			if !errors.Is(err, budget.ErrInvalidReservation) && !errors.Is(err, budget.ErrUnavailable) {
 				t.Fatalf("id %q: unexpected result %v", id, err)
 			}
 		}
-		if r.Settled() {
+		if budgetkit.Settled(r) {
 			t.Fatalf("id %q: settled without reaching Redis", id)
 		}
 	})

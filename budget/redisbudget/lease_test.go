@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 )
 
@@ -57,7 +58,7 @@ func TestLeaseReclaimedOnceLateSettleCharges(t *testing.T) {
 
 	require.NoError(t, short.Record(ctx, rs, 250, 100)) // late: charged, nothing freed
 	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Consumed: 350, Held: 200, Remaining: 450}, snap(t, long))
-	require.NoError(t, short.Record(ctx, budget.NewReservation(short, rs.ID(), 300), 250, 100), "duplicate from elsewhere")
+	require.NoError(t, short.Record(ctx, budgetkit.NewReservation(short, budgetkit.ID(rs), 300), 250, 100), "duplicate from elsewhere")
 	require.NoError(t, long.Record(ctx, rl, 10, 0))
 	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Consumed: 360, Remaining: 640}, snap(t, long))
 }

@@ -13,24 +13,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/internal/sat"
+	"github.com/spendguard/spendguard/internal/testseed"
 )
 
 // snapEnd is the WindowEnd b's snapshots report (the model knows no windows).
 func snapEnd(t *testing.T, b *redisbudget.Budget) time.Time { return snap(t, b).WindowEnd }
 
-// seed returns a fresh seed and logs it, so that a failure can be replayed.
-func seed(t *testing.T) uint64 {
-	s := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", s)
-	return s
-}
+// seed is the run's seed, logged; SPENDGUARD_SEED replays a failure.
+func seed(t *testing.T) uint64 { return testseed.Get(t) }
 
 // model is the obvious sequential budget, the one budget.Atomic is tested against.
 type model struct{ capacity, consumed, held uint64 }
 
 func (m *model) remaining() uint64 {
-	if c := budget.SaturatingAdd(m.consumed, m.held); c < m.capacity {
+	if c := sat.Add(m.consumed, m.held); c < m.capacity {
 		return m.capacity - c
 	}
 	return 0
@@ -92,7 +91,7 @@ func TestAgreesWithModel(t *testing.T) {
 				}
 				if rng.IntN(3) == 0 { // a duplicate settle changes nothing
 					require.NoError(t, b.Record(ctx, r, 7, 7), where())
-					require.NoError(t, b.Release(ctx, budget.NewReservation(b, r.ID(), r.Tokens())), where())
+					require.NoError(t, b.Release(ctx, budgetkit.NewReservation(b, budgetkit.ID(r), r.Tokens())), where())
 				}
 			default:
 				require.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: capacity, Consumed: m.consumed,

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
+	"github.com/spendguard/spendguard/internal/sat"
 )
 
 // MaxCapacity is the largest capacity New accepts: 2^53, the largest integer below
@@ -107,7 +109,7 @@ func WithClock(now func() time.Time) Option { return func(b *Budget) { b.clock =
 
 // WithFailOpen makes the budget grant when Redis cannot be reached: TryReserve and
 // TryReserveRange return a reservation built by budget.NewFailOpenReservation (its
-// FailedOpen reports the cause) and settling it does nothing. Without it, those calls
+// budgetkit.FailOpenCause reports the cause) and settling it does nothing. Without it, those calls
 // fail closed with an error wrapping budget.ErrUnavailable.
 func WithFailOpen() Option { return func(b *Budget) { b.failOpen = true } }
 
@@ -295,7 +297,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 	if err != nil {
 		err = b.wrap("reserve", err)
 		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
-			return budget.NewFailOpenReservation(b, max, err), nil
+			return budgetkit.NewFailOpen(b, max, err), nil
 		}
 		return nil, err
 	}
@@ -306,7 +308,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 		if w.tag != "all" {
 			id = w.tag + "/" + id
 		}
-		return budget.NewReservation(b, id, uint64(res[1])), nil
+		return budgetkit.NewReservation(b, id, uint64(res[1])), nil
 	}
 	return nil, fmt.Errorf("redisbudget: budget %q: reserve: unexpected reply %v", b.name, res)
 }
@@ -325,7 +327,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 // budget.ErrUnavailable (even with WithFailOpen) and r stays unsettled, so the call
 // may be retried; if it never is, the lease gives the hold back.
 func (b *Budget) Record(ctx context.Context, r *budget.Reservation, prompt, completion uint64) error {
-	return b.settle(ctx, r, budget.SaturatingAdd(prompt, completion))
+	return b.settle(ctx, r, sat.Add(prompt, completion))
 }
 
 // Release returns r's hold whole, in one round trip. Duplicates, bad reservations and
@@ -335,19 +337,19 @@ func (b *Budget) Release(ctx context.Context, r *budget.Reservation) error {
 }
 
 func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64) error {
-	if err := budget.CheckIssuer(r, b, b.name); err != nil {
+	if err := budgetkit.CheckIssuer(r, b, b.name); err != nil {
 		return err
 	}
-	if r.Settled() {
+	if budgetkit.Settled(r) {
 		return nil
 	}
-	if r.FailedOpen() != nil {
-		r.Settle()
+	if r.FailedOpen() {
+		budgetkit.Settle(r)
 		return nil
 	}
 	// Unlike budget.Atomic, r is marked settled only once Redis has settled it: a
 	// settle that failed must stay retryable, and Redis's marker keeps duplicates out.
-	id := r.ID()
+	id := budgetkit.ID(r)
 	w := b.cur.Load()
 	if tag, rest, ok := strings.Cut(id, "/"); ok {
 		if tag != w.tag {
@@ -373,7 +375,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if len(res) != 2 {
 		return fmt.Errorf("redisbudget: budget %q: settle: unexpected reply %v", b.name, res)
 	}
-	r.Settle()
+	budgetkit.Settle(r)
 	return nil
 }
 
@@ -398,7 +400,7 @@ func (b *Budget) Snapshot(ctx context.Context) (budget.Snapshot, error) {
 		return s, fmt.Errorf("redisbudget: budget %q: snapshot: unexpected reply %v", b.name, res)
 	}
 	s.Consumed, s.Held = uint64(res[0]), uint64(res[1])
-	if c := budget.SaturatingAdd(s.Consumed, s.Held); c < b.capacity {
+	if c := sat.Add(s.Consumed, s.Held); c < b.capacity {
 		s.Remaining = b.capacity - c
 	}
 	return s, nil
