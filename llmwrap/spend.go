@@ -10,7 +10,8 @@ import (
 type UsageSource string
 
 const (
-	// UsageNone: the call was not charged (denied, failed, or no budget took part).
+	// UsageNone: no usage is known (the call was not sent, failed without a report,
+	// or the provider reported none and no budget estimated it).
 	UsageNone UsageSource = ""
 	// UsageReported: the provider reported the usage.
 	UsageReported UsageSource = "reported"
@@ -24,8 +25,9 @@ const (
 const UnknownModel = "unknown"
 
 // Spend is the record of one wrapped call. Wrap creates it before the first middleware
-// runs; middleware fill it in as the call goes; the caller can read it after the call
-// through a middleware of its own, or by passing its own context value.
+// runs and fills in the common facts of the call; each middleware owns a part of its
+// own (Budget, for middleware.Budget), nil when it took no part. Read it after the
+// call with OnSpend, or from a middleware of your own through SpendFrom.
 //
 // A Spend belongs to one call and is written by the goroutine running the call; read
 // it only from that goroutine, or after GenerateContent has returned.
@@ -35,61 +37,87 @@ type Spend struct {
 	Model string
 	// ModelType is the wrapped model's Go type, such as "*openai.LLM".
 	ModelType string
-	// Options are the call's options as the caller gave them.
+	// Options are the call's options as the caller gave them; nothing changes them
+	// during the call. Middleware that need the options actually sent resolve the
+	// opts they are passed.
 	Options llms.CallOptions
-	// MaxTokens is the completion limit actually sent to the provider (0: none). A
-	// hard cap lowers it.
-	MaxTokens int
 
-	// Budgeted is true when a budget took part in the call; the fields below it are
-	// meaningful only then.
-	Budgeted bool
-	// BudgetName names the budget that denied the call, else the middleware's budget.
-	BudgetName string
+	// Sent is true when the wrapped model was called: the request may have reached
+	// the provider. A call denied by a middleware was not sent.
+	Sent bool
+	// MaxTokens is the completion limit the model was called with (0: none), as the
+	// options reaching it said, after every middleware (a hard cap lowers it).
+	MaxTokens int
+	// Usage is the call's token usage: what the provider reported (set by Wrap when
+	// the model returns) or, when it reported none, a budget's estimate.
+	Usage Usage
+	// UsageSource says where Usage came from.
+	UsageSource UsageSource
+	// Err is the error the call returned, set by Wrap when the chain returns.
+	Err error
+
+	// Budget is middleware.Budget's part of the call: what it estimated, reserved
+	// and charged. Nil when no budget took part.
+	Budget *BudgetCharge
+
+	budget BudgetCharge // storage for Budget: it costs the call no allocation
+}
+
+// BudgetCharge is what a budget middleware did for one call. Amounts are in budget
+// units: tokens, or money when the budget is priced.
+type BudgetCharge struct {
+	// Name names the budget that denied the call, else the middleware's budget (the
+	// innermost context budget when the middleware has none of its own).
+	Name string
 	// PromptEstimate is the estimated prompt size in tokens.
 	PromptEstimate uint64
 	// CompletionAllowance is the completion size reserved for, in tokens.
 	CompletionAllowance uint64
-	// Estimate is what was asked of the budget (in budget units: tokens, or cost when
-	// the budget is priced).
+	// Estimate is what was asked of the budget.
 	Estimate uint64
 	// Reserved is what the budget granted (less than Estimate under a hard cap).
 	Reserved uint64
 	// Charged is what the settle charged (0 when the hold was released).
 	Charged uint64
-	// Usage is the usage charged: reported by the provider, or estimated.
-	Usage Usage
-	// UsageSource says where Usage came from.
-	UsageSource UsageSource
-	// Denied is true when the budget refused the call; the provider was not called.
+	// Denied is true when a budget refused the call; the model was not called.
 	Denied bool
 	// Remaining is the smallest remaining among the budgets that took part, read
-	// after the settle. RemainingKnown is false when no budget could report it.
+	// after the settle (or reported by the denial). RemainingKnown is false when no
+	// budget could report it.
 	Remaining      uint64
 	RemainingKnown bool
-	// FailOpen is true when a budget was unavailable and the call went through
-	// anyway because the budget was configured to fail open.
+	// FailOpen is true when a budget's store was unavailable and the call went
+	// through unaccounted because the budget fails open.
 	FailOpen bool
-
 	// SettleErr is the error of a settle (Record or Release) that failed after the
 	// model had answered; the response was returned all the same.
 	SettleErr error
-
-	// Err is the error the call returned, set by Wrap when the chain returns.
-	Err error
 }
 
 // Refunded is Reserved − Charged, floored at 0.
-func (s *Spend) Refunded() uint64 {
-	if s.Charged >= s.Reserved {
+func (c *BudgetCharge) Refunded() uint64 {
+	if c.Charged >= c.Reserved {
 		return 0
 	}
-	return s.Reserved - s.Charged
+	return c.Reserved - c.Charged
+}
+
+// StartBudget sets s.Budget to a zeroed BudgetCharge and returns it, for a budget
+// middleware about to reserve. The record lives inside the Spend, so it costs the
+// call no allocation. When budget middleware are stacked, the innermost one's record
+// is the one s.Budget ends on.
+func (s *Spend) StartBudget() *BudgetCharge {
+	if s.Budget == &s.budget { // an outer budget middleware holds the storage
+		s.Budget = &BudgetCharge{}
+	} else {
+		s.Budget = &s.budget
+	}
+	return s.Budget
 }
 
 // NewSpend returns the Spend that Wrap would create for a call with opts, for a
-// middleware that runs outside Wrap (SpendFrom returned nil) and still needs the
-// parsed options. Its ModelType is empty. Nil options are skipped.
+// middleware that runs outside Wrap (SpendFrom returned nil) and still needs one. Its
+// ModelType is empty. Nil options are skipped.
 func NewSpend(opts ...llms.CallOption) *Spend {
 	s := &Spend{}
 	s.init("", opts)
@@ -107,7 +135,6 @@ func (s *Spend) init(typ string, opts []llms.CallOption) {
 	if s.Model == "" {
 		s.Model = UnknownModel
 	}
-	s.MaxTokens = s.Options.MaxTokens
 }
 
 type spendKey struct{}
@@ -125,13 +152,14 @@ func (c *spendContext) Value(key any) any {
 	return c.Context.Value(key)
 }
 
-// SpendFrom returns the Spend of the wrapped call ctx belongs to, or nil outside one.
+// SpendFrom returns the Spend of the wrapped call ctx belongs to, or nil outside one
+// (a nil ctx included).
 func SpendFrom(ctx context.Context) *Spend {
-	if ctx == nil {
-		return nil
-	}
 	if c, ok := ctx.(*spendContext); ok { // the common case: the middleware's own ctx
 		return &c.spend
+	}
+	if ctx == nil {
+		return nil
 	}
 	s, _ := ctx.Value(spendKey{}).(*Spend)
 	return s
@@ -139,7 +167,7 @@ func SpendFrom(ctx context.Context) *Spend {
 
 // WithModelName names the model for calls whose options don't (langchaingo models do
 // not expose their model name). Put it first in Wrap's list, so that the name is set
-// before any other middleware reads it.
+// before any other middleware reads it. An empty name changes nothing.
 func WithModelName(name string) Middleware {
 	return func(next GenerateFunc) GenerateFunc {
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
@@ -147,6 +175,28 @@ func WithModelName(name string) Middleware {
 				s.Model = name
 			}
 			return next(ctx, msgs, opts...)
+		}
+	}
+}
+
+// OnSpend returns middleware that calls fn with the call's Spend once the call is
+// over: denied, failed or answered (not when it panicked). Put it first in Wrap's
+// list, so that the Spend it sees holds what every other middleware wrote. fn runs on
+// the calling goroutine before GenerateContent returns; it must not keep the Spend
+// (copy what it needs) and must be safe for concurrent use when the model is. A nil
+// fn gives middleware that does nothing.
+func OnSpend(fn func(ctx context.Context, s *Spend)) Middleware {
+	return func(next GenerateFunc) GenerateFunc {
+		if fn == nil {
+			return next
+		}
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			resp, err := next(ctx, msgs, opts...)
+			if s := SpendFrom(ctx); s != nil {
+				s.Err = callError(resp, err)
+				fn(ctx, s)
+			}
+			return resp, err
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package llmwrap
 
-import "github.com/tmc/langchaingo/llms"
+import (
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/internal/sat"
+)
 
 // Usage is the token usage of one call, normalized across providers.
 type Usage struct {
@@ -13,17 +17,13 @@ type Usage struct {
 }
 
 // Total is PromptTokens + CompletionTokens, saturating.
-func (u Usage) Total() uint64 {
-	t := u.PromptTokens + u.CompletionTokens
-	if t < u.PromptTokens {
-		return ^uint64(0)
-	}
-	return t
-}
+func (u Usage) Total() uint64 { return sat.Add(u.PromptTokens, u.CompletionTokens) }
 
 // Estimator guesses how many tokens a prompt will be billed for before it is sent.
 // Implementations must be safe for concurrent use, must not use the network, and must
 // accept any input (nil messages, nil options, unknown part types) without panicking.
+// opts is valid only during the call: middleware lend it from a pool, so an
+// implementation must not keep it, or anything it points to, after Estimate returns.
 type Estimator interface {
 	Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) (prompt uint64)
 }

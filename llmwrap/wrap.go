@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/internal/callopts"
 )
 
 // GenerateFunc has the shape of llms.Model's GenerateContent.
@@ -14,10 +16,16 @@ type GenerateFunc func(ctx context.Context, msgs []llms.MessageContent, opts ...
 // Middleware decorates a GenerateFunc. It may act before and after calling next, or
 // not call next at all (a budget denial), and it reads and fills the call's Spend
 // through SpendFrom(ctx).
+//
+// The opts a middleware is passed are the call's options as they stand at its layer:
+// to change what is sent (a completion limit, a streaming function that taps the
+// stream) it appends to them, never writes into the caller's array, and passes the
+// result to next; to read them it applies them in order, the last setting winning, as
+// a provider does.
 type Middleware func(next GenerateFunc) GenerateFunc
 
-// ErrEmptyResponse is returned by a wrapped model's Call when the model returned
-// neither a response with at least one choice nor an error.
+// ErrEmptyResponse is returned by a wrapped model when the model returned neither a
+// response nor an error, and by its Call when the response has no choice.
 var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 
 // Wrap returns m decorated by mws, mws[0] outermost. Every GenerateContent call gets a
@@ -25,7 +33,10 @@ var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 // GenerateContent, so the middleware see it too. When m implements
 // llms.ReasoningModel, so does the result.
 //
-// Nil middleware are skipped; a nil m gives a model whose calls return an error.
+// Between the innermost middleware and m, Wrap notes in the Spend that the model was
+// called (Sent), with which completion limit (MaxTokens), and the usage the provider
+// reported (UsageOf). A nil context is replaced by context.Background. Nil middleware
+// are skipped; a nil m gives a model whose calls return an error.
 func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
 	var gen GenerateFunc
@@ -34,7 +45,7 @@ func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 			return nil, errors.New("llmwrap: Wrap was given a nil model")
 		}
 	} else {
-		gen = m.GenerateContent
+		gen = sent(m.GenerateContent)
 	}
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
@@ -46,6 +57,24 @@ func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 		return &reasoningModel{model: w, rm: rm}
 	}
 	return w
+}
+
+// sent is the innermost step: it records what reached the model and what came back.
+func sent(call GenerateFunc) GenerateFunc {
+	return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+		s := SpendFrom(ctx)
+		if s == nil { // a middleware replaced the context with one not derived from Wrap's
+			return call(ctx, msgs, opts...)
+		}
+		o := callopts.Resolve(opts)
+		s.Sent, s.MaxTokens = true, o.MaxTokens
+		callopts.Release(o)
+		resp, err := call(ctx, msgs, opts...)
+		if u, ok := UsageOf(resp); ok {
+			s.Usage, s.UsageSource = u, UsageReported
+		}
+		return resp, err
+	}
 }
 
 type model struct {
@@ -62,11 +91,18 @@ func (m *model) GenerateContent(ctx context.Context, msgs []llms.MessageContent,
 	c := &spendContext{Context: ctx}
 	c.spend.init(m.typ, opts)
 	resp, err := m.gen(c, msgs, opts...)
-	if err == nil && resp == nil {
-		err = ErrEmptyResponse
-	}
+	err = callError(resp, err)
 	c.spend.Err = err
 	return resp, err
+}
+
+// callError is the error a wrapped call returns: err, or ErrEmptyResponse for a nil
+// response without one.
+func callError(resp *llms.ContentResponse, err error) error {
+	if err == nil && resp == nil {
+		return ErrEmptyResponse
+	}
+	return err
 }
 
 // Call sends prompt as one human message through GenerateContent and returns the first

@@ -145,15 +145,16 @@ func (*nilModel) GenerateContent(context.Context, []llms.MessageContent, ...llms
 }
 
 func TestSpendRefunded(t *testing.T) {
-	assert.Equal(t, uint64(30), (&llmwrap.Spend{Reserved: 100, Charged: 70}).Refunded())
-	assert.Equal(t, uint64(0), (&llmwrap.Spend{Reserved: 100, Charged: 170}).Refunded())
+	assert.Equal(t, uint64(30), (&llmwrap.BudgetCharge{Reserved: 100, Charged: 70}).Refunded())
+	assert.Equal(t, uint64(0), (&llmwrap.BudgetCharge{Reserved: 100, Charged: 170}).Refunded())
 	assert.Equal(t, uint64(^uint64(0)), llmwrap.Usage{PromptTokens: ^uint64(0), CompletionTokens: 1}.Total())
 }
 
 func TestNewSpendParsesOptions(t *testing.T) {
 	s := llmwrap.NewSpend(llms.WithModel("m"), nil, llms.WithMaxTokens(7), llms.WithN(2))
 	assert.Equal(t, "m", s.Model)
-	assert.Equal(t, 7, s.MaxTokens)
+	assert.Equal(t, 7, s.Options.MaxTokens)
 	assert.Equal(t, 2, s.Options.N)
+	assert.False(t, s.Sent, "nothing was sent yet")
 	assert.Equal(t, llmwrap.UnknownModel, llmwrap.NewSpend().Model)
 }

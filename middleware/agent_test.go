@@ -86,7 +86,7 @@ func checkAgentStopped(t *testing.T, err error, b *budget.Atomic, srv *providert
 		t.Fatalf("only %d model calls", len(spends))
 	}
 	final := spends[len(spends)-1]
-	if !final.Denied {
+	if !final.Budget.Denied {
 		t.Fatalf("last call was not denied: %+v", final)
 	}
 	// The server saw exactly the calls that were granted: none after the denial.
@@ -94,7 +94,7 @@ func checkAgentStopped(t *testing.T, err error, b *budget.Atomic, srv *providert
 		t.Errorf("server saw %d requests, %d calls were granted", got, want)
 	}
 	for _, s := range spends[:len(spends)-1] {
-		if s.Denied || s.UsageSource != llmwrap.UsageReported {
+		if s.Budget.Denied || s.UsageSource != llmwrap.UsageReported {
 			t.Fatalf("granted call spend = %+v", s)
 		}
 	}
@@ -105,7 +105,7 @@ func checkAgentStopped(t *testing.T, err error, b *budget.Atomic, srv *providert
 func sumCharged(spends []llmwrap.Spend) uint64 {
 	var n uint64
 	for _, s := range spends {
-		n += s.Charged
+		n += s.Budget.Charged
 	}
 	return n
 }
@@ -117,8 +117,8 @@ func TestAgentLoopStopsOnDenial(t *testing.T) {
 	last := checkAgentStopped(t, err, b, srv, log)
 	consumed := snapshot(t, b).Consumed
 	var overage uint64
-	if last.Charged > last.Reserved {
-		overage = last.Charged - last.Reserved
+	if last.Budget.Charged > last.Budget.Reserved {
+		overage = last.Budget.Charged - last.Budget.Reserved
 	}
 	if consumed > capacity+overage {
 		t.Errorf("consumed %d > capacity %d + last call's overage %d", consumed, capacity, overage)
@@ -138,8 +138,8 @@ func TestAgentLoopHardCap(t *testing.T) {
 	// overspend is the prompt estimate's error.
 	var promptErr uint64
 	for _, s := range log.spends[:len(log.spends)-1] {
-		if s.Usage.PromptTokens > s.PromptEstimate {
-			promptErr = max(promptErr, s.Usage.PromptTokens-s.PromptEstimate)
+		if s.Usage.PromptTokens > s.Budget.PromptEstimate {
+			promptErr = max(promptErr, s.Usage.PromptTokens-s.Budget.PromptEstimate)
 		}
 		if s.Usage.CompletionTokens > uint64(s.MaxTokens) {
 			t.Errorf("completion %d beyond the max_tokens sent %d", s.Usage.CompletionTokens, s.MaxTokens)
@@ -177,8 +177,8 @@ func TestAgentLoopStopsOnToolGuard(t *testing.T) {
 	agent := agents.NewOpenAIFunctionsAgent(llmwrap.Wrap(llm, middleware.Budget(budget.NewAtomic(1<<40))),
 		[]tools.Tool{middleware.GuardTool(tool, g, 1)})
 	_, err = chains.Call(context.Background(), agents.NewExecutor(agent, agents.WithMaxIterations(1000)), map[string]any{"input": "go"})
-	var d *budget.DeniedError
-	if !errors.As(err, &d) || d.Budget != "tool:lookup" {
+	var d *middleware.ToolDeniedError
+	if !errors.As(err, &d) || d.Tool != "lookup" || !errors.Is(err, budget.ErrDenied) {
 		t.Fatalf("err = %v", err)
 	}
 	if tool.calls != 3 || len(srv.Requests()) != 4 {

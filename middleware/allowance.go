@@ -1,8 +1,9 @@
 package middleware
 
 import (
-	"sync"
 	"sync/atomic"
+
+	"github.com/spendguard/spendguard/internal/keycache"
 )
 
 const (
@@ -32,41 +33,31 @@ const (
 // estimate, and the next recompute catches up.
 type learner struct {
 	def    uint64
-	last   atomic.Pointer[modelRing] // one-entry cache: most programs call one model
-	models sync.Map                  // string → *modelRing
-	count  atomic.Int64
+	models *keycache.Cache[string, *modelRing]
 }
 
 type modelRing struct {
-	model string
-	q     atomic.Uint64 // cached allowance
-	seen  atomic.Uint64 // completions recorded so far; the next slot is seen % ringSize
-	ring  [ringSize]atomic.Uint64
+	q    atomic.Uint64 // cached allowance
+	seen atomic.Uint64 // completions recorded so far; the next slot is seen % ringSize
+	ring [ringSize]atomic.Uint64
 }
 
-func newLearner(def uint64) *learner { return &learner{def: def} }
+func newLearner(def uint64) *learner {
+	return &learner{def: def, models: keycache.New[string, *modelRing](maxModels)}
+}
 
-// ring returns model's ring, creating it when create is set and there is room.
+// ring returns model's ring, creating it when create is set (past maxModels models a
+// new ring is not kept, so it learns nothing: those models get the default).
 func (l *learner) ring(model string, create bool) *modelRing {
-	if r := l.last.Load(); r != nil && r.model == model {
-		return r
+	var mk func(string) *modelRing
+	if create {
+		mk = func(string) *modelRing {
+			r := &modelRing{}
+			r.q.Store(max(l.def, 1))
+			return r
+		}
 	}
-	if v, ok := l.models.Load(model); ok {
-		r := v.(*modelRing)
-		l.last.Store(r)
-		return r
-	}
-	if !create || l.count.Load() >= maxModels {
-		return nil
-	}
-	r := &modelRing{model: model}
-	r.q.Store(max(l.def, 1))
-	v, loaded := l.models.LoadOrStore(model, r)
-	if !loaded {
-		l.count.Add(1)
-	}
-	r = v.(*modelRing)
-	l.last.Store(r)
+	r, _ := l.models.Get(model, mk)
 	return r
 }
 

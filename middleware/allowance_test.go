@@ -88,8 +88,19 @@ func TestLearnerBoundsModels(t *testing.T) {
 	for i := 0; i < maxModels+10; i++ {
 		l.observe(string(rune('a'+i%26))+string(rune(i)), 5, false)
 	}
-	if n := l.count.Load(); n != maxModels {
-		t.Fatalf("models kept: %d", n)
+	// Past the bound a new model is not kept: it learns nothing and keeps the default.
+	for i := 0; i < 2*ringSize; i++ {
+		l.observe("one too many", 5, false)
+	}
+	if a := l.allowance("one too many"); a != 1024 {
+		t.Fatalf("a model past the bound learned: allowance %d", a)
+	}
+	first := string(rune('a')) + string(rune(0))
+	for i := 0; i < 2*ringSize; i++ {
+		l.observe(first, 5, false)
+	}
+	if a := l.allowance(first); a != 5 {
+		t.Fatalf("a model within the bound did not learn: allowance %d", a)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/callopts"
 	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
 )
@@ -36,35 +37,42 @@ const minHardCapCompletion = 16
 //     allowance is per choice: a call asking for N choices (CallOptions.N or
 //     CandidateCount) reserves N times it.
 //  2. TryReserve the estimate (TryReserveRange under HardCap). A denial returns the
-//     budget's *budget.DeniedError unchanged and the provider is not called; any
-//     other budget error (budget.ErrUnavailable, say) is returned too: the call fails
+//     budget's *budget.DeniedError unchanged and the model is not called; any other
+//     budget error (budget.ErrUnavailable, say) is returned too: the call fails
 //     closed unless the budget itself fails open.
 //  3. Call the model.
-//  4. Settle. On success, Record the usage llmwrap.UsageOf reports; when the provider
-//     reported none, charge the prompt estimate plus llmwrap.EstimateText of every
-//     piece of response text (tool-call arguments included; with streaming, of the
-//     streamed text when the response carries none) and mark the Spend
+//  4. Settle. On success, Record the usage the provider reported; when it reported
+//     none, charge the prompt estimate plus llmwrap.EstimateText of every piece of
+//     response text (tool-call arguments included; with streaming, of the streamed
+//     text when the response carries none) and mark the usage
 //     llmwrap.UsageEstimated. On an error, Record what the provider reported if it
 //     reported anything, else Release the hold (or, with ChargeOnError, charge the
 //     prompt estimate unless the context was cancelled). On a panic, Release and let
 //     the panic continue. A call that answered is recorded even when its context was
 //     cancelled meanwhile: the model already billed it.
 //
-// Settles run on context.WithoutCancel(ctx) bounded by WithSettleTimeout (for a
-// budget.Atomic, which ignores contexts, no context is built at all). A settle error
-// does not hide the response: it goes to WithErrorHandler.
+// The options the middleware reads (MaxTokens, N, tools for the estimate, the
+// streaming function it taps) are the ones it is passed, as an outer middleware may
+// have changed them; it sends them on with its own additions appended (a hard cap's
+// MaxTokens, a streaming function that copies the stream and calls the one it
+// found), never rewriting the caller's.
+//
+// Settles run on context.WithoutCancel(ctx) bounded by WithSettleTimeout, so that a
+// cancelled call still settles; a context that can never be cancelled (Done returns
+// nil, as for context.Background) is used as it is. A settle error does not hide the
+// response: it goes to WithErrorHandler and Spend.Budget.SettleErr.
 //
 // Every budget taking part is reserved from separately, even if the same budget is
 // both b and in the context. A nil b enforces only the context's budgets; with none,
-// the call passes through untouched and Spend.Budgeted stays false.
+// the call passes through untouched and Spend.Budget stays nil.
 //
-// The call's llmwrap.Spend (from Wrap) is filled in: Budgeted, BudgetName,
-// PromptEstimate, CompletionAllowance, Estimate, Reserved, Charged, Usage,
-// UsageSource, Denied, Remaining/RemainingKnown (the smallest remaining of the budgets
-// that took part, read after the settle from a Remaining() uint64 method or a
-// budget.Observable), FailOpen and, under HardCap, MaxTokens. Used outside Wrap, the
-// middleware keeps a private Spend. Budget state is never put in
-// CallOptions.Metadata.
+// The call's llmwrap.Spend (from Wrap) gets the budget's record in Spend.Budget
+// (llmwrap.BudgetCharge): the budget's name (budget.Named; the denying budget's on a
+// denial), the estimates, what was reserved and charged, whether it was denied, what
+// is left after the settle (budget.RemainingReader, else budget.Observable; the
+// smallest among a budget.Composite's members) and whether a budget failed open; the
+// usage it charged goes to Spend.Usage. Used outside Wrap, the middleware keeps a
+// private Spend. Budget state is never put in CallOptions.Metadata.
 func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	c := config{
 		est:           llmwrap.DefaultEstimator(),
@@ -76,31 +84,25 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 			o(&c)
 		}
 	}
-	m := &mw{config: c, b: b, inproc: inProcess(b), name: nameOf(b)}
+	m := &mw{config: c, b: b, name: nameOf(b)}
 	if !c.fixed {
 		m.learn = newLearner(c.allowance)
 	}
-	m.rr, _ = b.(budget.RangeReserver)
-	m.atomic, _ = b.(*budget.Atomic)
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		if next == nil {
 			return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
 				return nil, errors.New("middleware: Budget was given a nil next GenerateFunc")
 			}
 		}
-		h := &handler{mw: m, next: next}
-		return h.generate
+		return (&handler{mw: m, next: next}).generate
 	}
 }
 
 type mw struct {
 	config
-	b      budget.TokenBudget
-	rr     budget.RangeReserver // b as a RangeReserver, or nil
-	atomic *budget.Atomic       // b as a *budget.Atomic, or nil
-	inproc bool                 // b ignores contexts (budget.Atomic, or All of them)
-	name   string
-	learn  *learner // nil: fixed allowance
+	b     budget.TokenBudget
+	name  string
+	learn *learner // nil: fixed allowance
 }
 
 type handler struct {
@@ -108,175 +110,159 @@ type handler struct {
 	next llmwrap.GenerateFunc
 }
 
-// target is what one call reserves from: the middleware's budget alone (the hot
-// path, no allocation) or combined with the context's budgets.
-type target struct {
-	tb      budget.TokenBudget
-	rr      budget.RangeReserver
-	atomic  *budget.Atomic // tb, when it is one: called directly, its holds stay on the stack
-	inproc  bool
-	name    string               // the middleware's budget, else the innermost one
-	members []budget.TokenBudget // nil: just tb
-}
-
-func (h *handler) target(ctx context.Context, t *target) {
-	inCtx := budget.FromContext(ctx)
-	if len(inCtx) == 0 {
-		t.tb, t.rr, t.atomic, t.inproc, t.name = h.b, h.rr, h.atomic, h.inproc, h.name
-		return
-	}
-	members := make([]budget.TokenBudget, 0, len(inCtx)+1)
-	if h.b != nil {
-		members = append(members, h.b)
-	}
-	inproc := true
-	for _, b := range inCtx {
-		if b != nil {
-			members = append(members, b)
-			inproc = inproc && inProcess(b)
-		}
-	}
-	if len(members) == 0 {
-		return
-	}
-	inproc = inproc && (h.b == nil || h.inproc)
-	name := h.name
-	if h.b == nil {
-		name = nameOf(members[len(members)-1])
-	}
-	t.inproc, t.name = inproc, name
-	if len(members) == 1 {
-		t.tb = members[0]
-		t.rr, _ = members[0].(budget.RangeReserver)
-		t.atomic, _ = members[0].(*budget.Atomic)
-		return
-	}
-	t.tb = budget.All(members...)
-	t.rr, _ = t.tb.(budget.RangeReserver)
-	t.members = members
+// plan is what the reservation decided for one call.
+type plan struct {
+	r         *budget.Reservation
+	opts      []llms.CallOption                   // the options to send
+	choices   uint64                              // completions asked for
+	maxTokens int                                 // per-choice completion limit sent; 0: none
+	stream    func(context.Context, []byte) error // the streaming function the options set
 }
 
 func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	var t target
-	h.target(ctx, &t)
-	if t.tb == nil {
+	b, name := h.budgetFor(ctx)
+	if b == nil {
 		return h.next(ctx, msgs, opts...)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err // nothing reserved, nothing sent
 	}
-	s := llmwrap.SpendFrom(ctx)
-	if s == nil {
-		s = privateSpend(opts)
-	}
-	s.Budgeted = true
-	s.BudgetName = t.name
+	s, wrapped := spendOf(ctx, opts)
+	c := s.StartBudget()
+	c.Name = name
 
-	pe := h.est.Estimate(msgs, &s.Options)
-	n := choices(s)
-	allow := satMul(h.allowance(s), n)
-	s.PromptEstimate, s.CompletionAllowance = pe, allow
-
-	// r is a hold through the TokenBudget interface (heap-allocated by the budget);
-	// ra is a hold from t.atomic called directly, which the compiler keeps on this
-	// stack. Exactly one of them is set once the reservation succeeded.
-	var (
-		r, ra *budget.Reservation
-		err   error
-	)
-	switch {
-	case h.hardCap:
-		r, err = h.reserveRange(ctx, &t, s, pe, allow, n)
-	case t.atomic != nil:
-		s.Estimate = h.units(s.Model, pe, allow)
-		ra, err = t.atomic.TryReserve(ctx, s.Estimate)
-	default:
-		s.Estimate = h.units(s.Model, pe, allow)
-		r, err = t.tb.TryReserve(ctx, s.Estimate)
-		if err == nil && r == nil {
-			err = fmt.Errorf("middleware: budget %q granted a nil reservation", s.BudgetName)
-		}
-	}
+	p, err := h.reserve(ctx, b, s, msgs, opts)
 	if err != nil {
 		if d := asDenied(err); d != nil {
-			s.Denied = true
+			c.Denied, c.Remaining, c.RemainingKnown = true, d.Remaining, true
 			if d.Budget != "" {
-				s.BudgetName = d.Budget
+				c.Name = d.Budget
 			}
-			s.Remaining, s.RemainingKnown = d.Remaining, true
 		}
 		return nil, err
 	}
-	if ra != nil {
-		s.Reserved = ra.Tokens()
-	} else {
-		s.Reserved = r.Tokens()
-		s.FailOpen = r.FailedOpen()
-	}
+	tap := p.tapStream()
 
-	callOpts := opts
-	if h.hardCap {
-		callOpts = append(callOpts[:len(callOpts):len(callOpts)], llms.WithMaxTokens(s.MaxTokens))
-	}
-	// The stream is tapped through the function the Spend holds (an outer middleware
-	// may have wrapped the caller's there); while the call runs, the Spend holds the
-	// tap, for middleware further in, as otel does.
-	var tap *streamTap
-	if s.Options.StreamingFunc != nil {
-		tap = &streamTap{user: s.Options.StreamingFunc}
-		callOpts = append(callOpts[:len(callOpts):len(callOpts)], llms.WithStreamingFunc(tap.chunk))
-		s.Options.StreamingFunc = tap.chunk
-	}
-
-	returned := false
+	answered := false
 	defer func() {
-		if tap != nil {
-			s.Options.StreamingFunc = tap.user
-		}
-		if !returned { // next panicked: give the hold back, the panic goes on
-			h.settle(ctx, &t, r, ra, s, nil, false)
+		if !answered { // the model panicked: give the hold back; the panic goes on
+			h.release(ctx, b, p.r, s)
 		}
 	}()
-	resp, err := h.next(ctx, msgs, callOpts...)
-	returned = true
+	resp, err := h.next(ctx, msgs, p.opts...)
+	answered = true
 
-	if err != nil {
-		if u, ok := llmwrap.UsageOf(resp); ok {
-			h.record(ctx, &t, r, ra, s, u, llmwrap.UsageReported)
-		} else if h.chargeOnError && ctx.Err() == nil {
-			h.record(ctx, &t, r, ra, s, llmwrap.Usage{PromptTokens: pe}, llmwrap.UsageEstimated)
-		} else {
-			h.settle(ctx, &t, r, ra, s, nil, false)
-		}
-		return resp, err
+	u, reported := s.Usage, s.UsageSource == llmwrap.UsageReported
+	if !wrapped { // no Wrap below to read the report
+		u, reported = llmwrap.UsageOf(resp)
 	}
-
-	u, ok := llmwrap.UsageOf(resp)
-	src := llmwrap.UsageReported
-	if !ok {
-		src = llmwrap.UsageEstimated
-		u = llmwrap.Usage{PromptTokens: pe, CompletionTokens: responseEstimate(resp, tap)}
+	switch {
+	case reported: // answered, or failed after the provider billed what it reports
+		h.record(ctx, b, p.r, s, u, llmwrap.UsageReported)
+	case err == nil:
+		u = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: responseEstimate(resp, tap)}
+		h.record(ctx, b, p.r, s, u, llmwrap.UsageEstimated)
+	case h.chargeOnError && ctx.Err() == nil:
+		h.record(ctx, b, p.r, s, llmwrap.Usage{PromptTokens: c.PromptEstimate}, llmwrap.UsageEstimated)
+	default:
+		h.release(ctx, b, p.r, s)
 	}
-	h.record(ctx, &t, r, ra, s, u, src)
-	if h.learn != nil {
-		perChoice := u.CompletionTokens / n
-		h.learn.observe(s.Model, perChoice, wasCut(resp, s.MaxTokens, perChoice))
+	if err == nil && h.learn != nil {
+		perChoice := s.Usage.CompletionTokens / p.choices
+		h.learn.observe(s.Model, perChoice, wasCut(resp, p.maxTokens, perChoice))
 	}
-	return resp, nil
+	return resp, err
 }
 
-// allowance is the completion allowance of one choice.
-func (h *handler) allowance(s *llmwrap.Spend) uint64 {
-	if s.MaxTokens > 0 {
-		return uint64(s.MaxTokens)
+// budgetFor is what a call reserves from, and the name its record carries: the
+// middleware's budget, joined all-or-nothing with the context's budgets when there are
+// any. Nil when there is no budget at all.
+func (h *handler) budgetFor(ctx context.Context) (budget.TokenBudget, string) {
+	inCtx := budget.FromContext(ctx)
+	if len(inCtx) == 0 {
+		return h.b, h.name
 	}
-	if h.learn == nil {
+	members := make([]budget.TokenBudget, 0, len(inCtx)+1)
+	if h.b != nil {
+		members = append(members, h.b)
+	}
+	for _, b := range inCtx {
+		if b != nil {
+			members = append(members, b)
+		}
+	}
+	switch len(members) {
+	case 0:
+		return nil, ""
+	case 1:
+		return members[0], nameOf(members[0])
+	}
+	name := h.name
+	if h.b == nil {
+		name = nameOf(members[len(members)-1])
+	}
+	return budget.All(members...), name
+}
+
+// reserve estimates the call from the options it was passed and reserves the estimate
+// from b (a range under HardCap, whose grant becomes the MaxTokens sent).
+func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, msgs []llms.MessageContent, opts []llms.CallOption) (plan, error) {
+	o := callopts.Resolve(opts)
+	defer callopts.Release(o)
+	p := plan{opts: opts, choices: choices(o), maxTokens: o.MaxTokens, stream: o.StreamingFunc}
+	c := s.Budget
+	c.PromptEstimate = h.est.Estimate(msgs, o)
+	c.CompletionAllowance = sat.Mul(h.allowance(s.Model, o.MaxTokens), p.choices)
+
+	var err error
+	if h.hardCap {
+		err = h.reserveRange(ctx, b, s, &p)
+	} else {
+		c.Estimate = h.units(s.Model, c.PromptEstimate, c.CompletionAllowance)
+		p.r, err = b.TryReserve(ctx, c.Estimate)
+	}
+	if err == nil && p.r == nil {
+		err = fmt.Errorf("middleware: budget %q granted a nil reservation", c.Name)
+	}
+	if err != nil {
+		return plan{}, err
+	}
+	c.Reserved, c.FailOpen = p.r.Tokens(), p.r.FailedOpen()
+	return p, nil
+}
+
+// reserveRange reserves for a hard-capped call and sends the granted completion part,
+// divided among the choices, as its MaxTokens.
+func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, p *plan) error {
+	rr, ok := b.(budget.RangeReserver)
+	if !ok {
+		return fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, s.Budget.Name, notRange(b))
+	}
+	c := s.Budget
+	pe := c.PromptEstimate
+	allow := min(max(c.CompletionAllowance, p.choices), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
+	least := min(sat.Mul(minHardCapCompletion, p.choices), allow)
+	c.Estimate = h.units(s.Model, pe, allow)
+	r, err := rr.TryReserveRange(ctx, h.units(s.Model, pe, least), c.Estimate)
+	if err != nil || r == nil {
+		return err
+	}
+	p.r = r
+	p.maxTokens = int(max(h.completionFor(s.Model, pe, least, allow, r.Tokens())/p.choices, 1))
+	p.opts = append(p.opts[:len(p.opts):len(p.opts)], llms.WithMaxTokens(p.maxTokens))
+	return nil
+}
+
+// allowance is the completion allowance of one choice of a call whose options set
+// maxTokens.
+func (h *handler) allowance(model string, maxTokens int) uint64 {
+	switch {
+	case maxTokens > 0:
+		return uint64(maxTokens)
+	case h.learn == nil:
 		return h.config.allowance
 	}
-	return h.learn.allowance(s.Model)
+	return h.learn.allowance(model)
 }
 
 // maxChoices bounds the choices a call is budgeted for (langchaingo passes N through).
@@ -284,15 +270,8 @@ const maxChoices = 128
 
 // choices is how many completions the call asks for (CallOptions.N or
 // CandidateCount): MaxTokens and the allowance are per choice.
-func choices(s *llmwrap.Spend) uint64 {
-	return uint64(min(max(s.Options.N, s.Options.CandidateCount, 1), maxChoices))
-}
-
-func satMul(a, b uint64) uint64 {
-	if a != 0 && b > math.MaxUint64/a {
-		return math.MaxUint64
-	}
-	return a * b
+func choices(o *llms.CallOptions) uint64 {
+	return uint64(min(max(o.N, o.CandidateCount, 1), maxChoices))
 }
 
 // units converts a prompt and completion size to budget units.
@@ -301,27 +280,6 @@ func (h *handler) units(model string, prompt, completion uint64) uint64 {
 		return h.cost(model, llmwrap.Usage{PromptTokens: prompt, CompletionTokens: completion})
 	}
 	return sat.Add(prompt, completion)
-}
-
-// reserveRange reserves for a hard-capped call of n choices and sets the MaxTokens
-// (per choice) it is sent with.
-func (h *handler) reserveRange(ctx context.Context, t *target, s *llmwrap.Spend, pe, allow, n uint64) (*budget.Reservation, error) {
-	if t.rr == nil {
-		return nil, fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, s.BudgetName, nonRange(t))
-	}
-	allow = min(max(allow, n), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
-	minC := min(satMul(minHardCapCompletion, n), allow)
-	lo, hi := h.units(s.Model, pe, minC), h.units(s.Model, pe, allow)
-	s.Estimate = hi
-	r, err := t.rr.TryReserveRange(ctx, lo, hi)
-	if err != nil {
-		return nil, err
-	}
-	if r == nil {
-		return nil, fmt.Errorf("middleware: budget %q granted a nil reservation", s.BudgetName)
-	}
-	s.MaxTokens = int(max(h.completionFor(s.Model, pe, minC, allow, r.Tokens())/n, 1))
-	return r, nil
 }
 
 // completionFor is the largest completion in [lo, hi] whose units with prompt pe fit
@@ -344,80 +302,68 @@ func (h *handler) completionFor(model string, pe, lo, hi, granted uint64) uint64
 	return lo
 }
 
-// nonRange names a member that is not a RangeReserver, for the error message.
-func nonRange(t *target) budget.TokenBudget {
-	for _, b := range t.members {
-		if _, ok := b.(budget.RangeReserver); !ok {
-			return b
+// notRange names the budget that keeps b from being a RangeReserver, for the error.
+func notRange(b budget.TokenBudget) budget.TokenBudget {
+	if all, ok := b.(budget.Composite); ok {
+		for _, m := range all.Members() {
+			if _, ok := m.(budget.RangeReserver); !ok {
+				return m
+			}
 		}
 	}
-	return t.tb
+	return b
 }
 
-// record settles r with usage u.
-func (h *handler) record(ctx context.Context, t *target, r, ra *budget.Reservation, s *llmwrap.Spend, u llmwrap.Usage, src llmwrap.UsageSource) {
+// record settles r with usage u, which becomes the call's usage.
+func (h *handler) record(ctx context.Context, b budget.TokenBudget, r *budget.Reservation, s *llmwrap.Spend, u llmwrap.Usage, src llmwrap.UsageSource) {
 	s.Usage, s.UsageSource = u, src
-	h.settle(ctx, t, r, ra, s, &u, true)
-}
-
-// settle records usage u (when record is set) or releases the hold (ra through
-// t.atomic, else r through t.tb), then reads what is left.
-func (h *handler) settle(ctx context.Context, t *target, r, ra *budget.Reservation, s *llmwrap.Spend, u *llmwrap.Usage, record bool) {
-	sctx, cancel := h.settleContext(ctx, t)
+	prompt, completion := u.PromptTokens, u.CompletionTokens
+	if h.cost != nil {
+		prompt, completion = h.cost(s.Model, u), 0
+	}
+	s.Budget.Charged = sat.Add(prompt, completion)
+	sctx, cancel := h.settleContext(ctx)
 	defer cancel()
-	var err error
-	if record {
-		prompt, completion := u.PromptTokens, u.CompletionTokens
-		if h.cost != nil {
-			prompt, completion = h.cost(s.Model, *u), 0
-		}
-		s.Charged = sat.Add(prompt, completion)
-		if ra != nil {
-			err = t.atomic.Record(sctx, ra, prompt, completion)
-		} else {
-			err = t.tb.Record(sctx, r, prompt, completion)
-		}
-		if err != nil {
-			s.SettleErr = fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, s.BudgetName, err)
-			h.report(s.SettleErr)
-		}
-	} else {
-		s.Charged = 0
-		if ra != nil {
-			err = t.atomic.Release(sctx, ra)
-		} else {
-			err = t.tb.Release(sctx, r)
-		}
-		if err != nil {
-			s.SettleErr = fmt.Errorf("middleware: releasing the hold of a %s call in budget %q: %w", s.Model, s.BudgetName, err)
-			h.report(s.SettleErr)
-		}
+	if err := b.Record(sctx, r, prompt, completion); err != nil {
+		h.settleFailed(s.Budget, fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, s.Budget.Name, err))
 	}
-	h.remaining(sctx, t, s)
+	s.Budget.Remaining, s.Budget.RemainingKnown = h.remaining(sctx, b, 0)
 }
 
-// remaining sets s.Remaining to the smallest remaining among the budgets that took part.
-func (h *handler) remaining(ctx context.Context, t *target, s *llmwrap.Spend) {
-	s.Remaining, s.RemainingKnown = 0, false
-	if t.atomic != nil {
-		s.Remaining, s.RemainingKnown = t.atomic.Remaining(), true
-		return
+// release gives r back whole.
+func (h *handler) release(ctx context.Context, b budget.TokenBudget, r *budget.Reservation, s *llmwrap.Spend) {
+	s.Budget.Charged = 0
+	sctx, cancel := h.settleContext(ctx)
+	defer cancel()
+	if err := b.Release(sctx, r); err != nil {
+		h.settleFailed(s.Budget, fmt.Errorf("middleware: releasing the hold of a %s call in budget %q: %w", s.Model, s.Budget.Name, err))
 	}
-	if t.members == nil {
-		s.Remaining, s.RemainingKnown = h.remainingOf(ctx, t.tb, 0)
-		return
-	}
-	for _, b := range t.members {
-		if v, ok := h.remainingOf(ctx, b, 0); ok && (!s.RemainingKnown || v < s.Remaining) {
-			s.Remaining, s.RemainingKnown = v, true
-		}
-	}
+	s.Budget.Remaining, s.Budget.RemainingKnown = h.remaining(sctx, b, 0)
 }
 
-func (h *handler) remainingOf(ctx context.Context, b budget.TokenBudget, depth int) (uint64, bool) {
+func (h *handler) settleFailed(c *llmwrap.BudgetCharge, err error) {
+	c.SettleErr = err
+	h.report(err)
+}
+
+// remaining is what b has left (the smallest among a composite's members), and
+// whether b could say.
+func (h *handler) remaining(ctx context.Context, b budget.TokenBudget, depth int) (uint64, bool) {
 	switch x := b.(type) {
-	case interface{ Remaining() uint64 }:
+	case budget.RemainingReader:
 		return x.Remaining(), true
+	case budget.Composite:
+		if depth > 8 {
+			return 0, false
+		}
+		var least uint64
+		known := false
+		for _, m := range x.Members() {
+			if v, ok := h.remaining(ctx, m, depth+1); ok && (!known || v < least) {
+				least, known = v, true
+			}
+		}
+		return least, known
 	case budget.Observable:
 		snap, err := x.Snapshot(ctx)
 		if err != nil {
@@ -425,18 +371,6 @@ func (h *handler) remainingOf(ctx context.Context, b budget.TokenBudget, depth i
 			return 0, false
 		}
 		return snap.Remaining, true
-	case interface{ Members() []budget.TokenBudget }:
-		if depth > 8 {
-			return 0, false
-		}
-		var least uint64
-		known := false
-		for _, m := range x.Members() {
-			if v, ok := h.remainingOf(ctx, m, depth+1); ok && (!known || v < least) {
-				least, known = v, true
-			}
-		}
-		return least, known
 	}
 	return 0, false
 }
@@ -447,54 +381,25 @@ func (h *handler) report(err error) {
 	}
 }
 
-var noCancel context.CancelFunc = func() {}
-
 // settleContext is the context settles run on: the call's values without its
-// cancellation, bounded by the settle timeout. Budgets that ignore contexts get ctx
-// itself, which saves three allocations per call.
-func (h *handler) settleContext(ctx context.Context, t *target) (context.Context, context.CancelFunc) {
-	if t.inproc {
-		return ctx, noCancel
+// cancellation, bounded by the settle timeout, since the call has happened and its
+// hold must be settled even if the caller gave up. A context that can never be
+// cancelled needs no detaching and is used as it is.
+func (h *handler) settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Done() == nil {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(context.WithoutCancel(ctx), h.settleTimeout)
 }
 
-// inProcess reports whether b is known to ignore the contexts it is given.
-func inProcess(b budget.TokenBudget) bool {
-	return inProcessDepth(b, 0)
-}
-
-func inProcessDepth(b budget.TokenBudget, depth int) bool {
-	switch x := b.(type) {
-	case nil:
-		return true
-	case *budget.Atomic:
-		return true
-	case interface{ Members() []budget.TokenBudget }:
-		if depth > 8 {
-			return false
-		}
-		for _, m := range x.Members() {
-			if !inProcessDepth(m, depth+1) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
-}
-
 func nameOf(b budget.TokenBudget) string {
-	if n, ok := b.(interface{ Name() string }); ok {
+	if n, ok := b.(budget.Named); ok {
 		return n.Name()
 	}
 	return ""
 }
 
 func asDenied(err error) *budget.DeniedError {
-	if d, ok := err.(*budget.DeniedError); ok {
-		return d
-	}
 	var d *budget.DeniedError
 	if errors.As(err, &d) {
 		return d
@@ -502,9 +407,14 @@ func asDenied(err error) *budget.DeniedError {
 	return nil
 }
 
-// privateSpend is the Spend of a call made outside Wrap: nobody reads it, but the
-// middleware needs the parsed options.
-func privateSpend(opts []llms.CallOption) *llmwrap.Spend { return llmwrap.NewSpend(opts...) }
+// spendOf is the call's Spend; wrapped is false for a call made outside Wrap, which
+// gets a private Spend nobody reads (and no report of the usage from Wrap).
+func spendOf(ctx context.Context, opts []llms.CallOption) (s *llmwrap.Spend, wrapped bool) {
+	if s := llmwrap.SpendFrom(ctx); s != nil {
+		return s, true
+	}
+	return llmwrap.NewSpend(opts...), false
+}
 
 // wasCut reports whether a completion stopped at its token cap rather than on its own.
 func wasCut(resp *llms.ContentResponse, maxTokens int, completion uint64) bool {
@@ -564,11 +474,22 @@ func responseEstimate(resp *llms.ContentResponse, tap *streamTap) uint64 {
 }
 
 // streamTap keeps a copy of the streamed text, for estimating usage when the
-// provider reports none, and passes every chunk on to the caller's function.
+// provider reports none, and passes every chunk on to the function the options set.
 type streamTap struct {
-	user func(context.Context, []byte) error
+	next func(context.Context, []byte) error
 	mu   sync.Mutex
 	buf  []byte
+}
+
+// tapStream appends to p.opts a streaming function that copies the stream and calls
+// the one p's options set. A call that does not stream is not tapped (nil).
+func (p *plan) tapStream() *streamTap {
+	if p.stream == nil {
+		return nil
+	}
+	t := &streamTap{next: p.stream}
+	p.opts = append(p.opts[:len(p.opts):len(p.opts)], llms.WithStreamingFunc(t.chunk))
+	return t
 }
 
 // maxTapBytes bounds the copy; beyond it the estimate sees a prefix (and undercounts).
@@ -580,7 +501,7 @@ func (t *streamTap) chunk(ctx context.Context, chunk []byte) error {
 		t.buf = append(t.buf, chunk...)
 	}
 	t.mu.Unlock()
-	return t.user(ctx, chunk)
+	return t.next(ctx, chunk)
 }
 
 func (t *streamTap) text() string {

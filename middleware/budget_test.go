@@ -26,19 +26,18 @@ func TestRecordsReportedUsage(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSettled(t, b, 28)
-	want := llmwrap.Spend{
-		Budgeted: true, BudgetName: "run", PromptEstimate: 30, CompletionAllowance: 100,
-		Estimate: 130, Reserved: 130, Charged: 28,
-		Usage:       llmwrap.Usage{PromptTokens: 21, CompletionTokens: 7},
-		UsageSource: llmwrap.UsageReported, Remaining: 10_000 - 28, RemainingKnown: true,
+	want := llmwrap.BudgetCharge{
+		Name: "run", PromptEstimate: 30, CompletionAllowance: 100,
+		Estimate: 130, Reserved: 130, Charged: 28, Remaining: 10_000 - 28, RemainingKnown: true,
 	}
-	got := s
-	got.Model, got.ModelType, got.Options, got.Err, got.MaxTokens = "", "", llms.CallOptions{}, nil, 0
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("spend\n got %+v\nwant %+v", got, want)
+	if s.Budget == nil || !reflect.DeepEqual(*s.Budget, want) {
+		t.Errorf("budget record\n got %+v\nwant %+v", s.Budget, want)
 	}
-	if s.Refunded() != 102 {
-		t.Errorf("refunded = %d", s.Refunded())
+	if !s.Sent || s.Usage != (llmwrap.Usage{PromptTokens: 21, CompletionTokens: 7}) || s.UsageSource != llmwrap.UsageReported {
+		t.Errorf("spend %+v", s)
+	}
+	if s.Budget.Refunded() != 102 {
+		t.Errorf("refunded = %d", s.Budget.Refunded())
 	}
 }
 
@@ -58,7 +57,7 @@ func TestDeniedCallNeverReachesTheModel(t *testing.T) {
 	if n := model.calls.Load(); n != 0 {
 		t.Errorf("model called %d times", n)
 	}
-	if !s.Denied || !s.Budgeted || s.BudgetName != "tiny" || s.Remaining != 100 || !s.RemainingKnown || s.Reserved != 0 {
+	if !s.Budget.Denied || !(s.Budget != nil) || s.Budget.Name != "tiny" || s.Budget.Remaining != 100 || !s.Budget.RemainingKnown || s.Budget.Reserved != 0 {
 		t.Errorf("spend = %+v", s)
 	}
 	wantSettled(t, b, 0)
@@ -71,7 +70,7 @@ func TestCallMaxTokensIsTheAllowance(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello, llms.WithMaxTokens(50)); err != nil {
 		t.Fatal(err)
 	}
-	if s.CompletionAllowance != 50 || s.Estimate != 53 || s.MaxTokens != 50 {
+	if s.Budget.CompletionAllowance != 50 || s.Budget.Estimate != 53 || s.MaxTokens != 50 {
 		t.Errorf("spend = %+v", s)
 	}
 }
@@ -92,7 +91,7 @@ func TestLearnedAllowance(t *testing.T) {
 		if _, err := m.GenerateContent(ctx, hello, append(opts, llms.WithModel(model))...); err != nil {
 			t.Fatal(err)
 		}
-		return s.CompletionAllowance
+		return s.Budget.CompletionAllowance
 	}
 	if a := call("a", 10); a != middleware.DefaultCompletionAllowance {
 		t.Fatalf("first allowance = %d", a)
@@ -169,8 +168,8 @@ func TestFixedAllowanceDoesNotLearn(t *testing.T) {
 		if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 			t.Fatal(err)
 		}
-		if s.CompletionAllowance != 77 {
-			t.Fatalf("allowance = %d", s.CompletionAllowance)
+		if s.Budget.CompletionAllowance != 77 {
+			t.Fatalf("allowance = %d", s.Budget.CompletionAllowance)
 		}
 	}
 }
@@ -258,7 +257,7 @@ func TestProviderErrorReleases(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	wantSettled(t, b, 0)
-	if s.Charged != 0 || s.UsageSource != llmwrap.UsageNone || s.Reserved == 0 || s.Remaining != 10_000 {
+	if s.Budget.Charged != 0 || s.UsageSource != llmwrap.UsageNone || s.Budget.Reserved == 0 || s.Budget.Remaining != 10_000 {
 		t.Errorf("spend = %+v", s)
 	}
 }
@@ -287,7 +286,7 @@ func TestChargeOnError(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	wantSettled(t, b, 40)
-	if s.Charged != 40 || s.UsageSource != llmwrap.UsageEstimated || s.Usage.PromptTokens != 40 {
+	if s.Budget.Charged != 40 || s.UsageSource != llmwrap.UsageEstimated || s.Usage.PromptTokens != 40 {
 		t.Errorf("spend = %+v", s)
 	}
 
@@ -423,7 +422,7 @@ func TestContextBudgetsAllOrNothing(t *testing.T) {
 	for _, b := range []*budget.Atomic{global, tenant, run} {
 		wantSettled(t, b, 30)
 	}
-	if s.BudgetName != "global" || s.Remaining != 470 || !s.RemainingKnown || s.Charged != 30 {
+	if s.Budget.Name != "global" || s.Budget.Remaining != 470 || !s.Budget.RemainingKnown || s.Budget.Charged != 30 {
 		t.Errorf("spend = %+v", s)
 	}
 
@@ -433,7 +432,7 @@ func TestContextBudgetsAllOrNothing(t *testing.T) {
 	if !errors.As(err, &d) || d.Budget != "run" {
 		t.Fatalf("err = %v", err)
 	}
-	if !s.Denied || s.BudgetName != "run" || s.Remaining != 470 {
+	if !s.Budget.Denied || s.Budget.Name != "run" || s.Budget.Remaining != 470 {
 		t.Errorf("spend = %+v", s)
 	}
 	for _, b := range []*budget.Atomic{global, tenant, run} {
@@ -451,7 +450,7 @@ func TestNilBudgetUsesOnlyTheContext(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if s.Budgeted {
+	if (s.Budget != nil) {
 		t.Errorf("no budget anywhere, yet spend = %+v", s)
 	}
 	run := budget.NewAtomic(10_000, budget.WithName("run"))
@@ -459,7 +458,7 @@ func TestNilBudgetUsesOnlyTheContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSettled(t, run, 7)
-	if !s.Budgeted || s.BudgetName != "run" || s.Remaining != 10_000-7 {
+	if !(s.Budget != nil) || s.Budget.Name != "run" || s.Budget.Remaining != 10_000-7 {
 		t.Errorf("spend = %+v", s)
 	}
 }
@@ -479,7 +478,7 @@ func TestWithCost(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if s.Estimate != 2*30+5*100 || s.Reserved != s.Estimate || s.Charged != 2*21+5*7 {
+	if s.Budget.Estimate != 2*30+5*100 || s.Budget.Reserved != s.Budget.Estimate || s.Budget.Charged != 2*21+5*7 {
 		t.Errorf("spend = %+v", s)
 	}
 	wantSettled(t, b, 2*21+5*7)
@@ -499,7 +498,7 @@ func TestHardCap(t *testing.T) {
 	if got := model.lastOptions().MaxTokens; got != 250 {
 		t.Errorf("MaxTokens sent = %d, want 250", got)
 	}
-	if s.MaxTokens != 250 || s.Estimate != 50+middleware.DefaultCompletionAllowance || s.Reserved != 300 {
+	if s.MaxTokens != 250 || s.Budget.Estimate != 50+middleware.DefaultCompletionAllowance || s.Budget.Reserved != 300 {
 		t.Errorf("spend = %+v", s)
 	}
 	wantSettled(t, b, 300)
@@ -538,7 +537,7 @@ func TestHardCapWithCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 1000 units: 100 for the prompt, 900 / 3 = 300 completion tokens.
-	if model.lastOptions().MaxTokens != 300 || s.Reserved != 1000 {
+	if model.lastOptions().MaxTokens != 300 || s.Budget.Reserved != 1000 {
 		t.Errorf("MaxTokens sent = %d, spend %+v", model.lastOptions().MaxTokens, s)
 	}
 	wantSettled(t, b, 130)
@@ -596,11 +595,11 @@ func TestRecordFailureKeepsTheResponse(t *testing.T) {
 	if store.records != 1 || len(errs) != 2 || !errors.Is(errs[0], errStoreDown) || !errors.Is(errs[1], errStoreDown) {
 		t.Errorf("records %d, handler got %v", store.records, errs)
 	}
-	if s.RemainingKnown || s.Charged != 10 {
+	if s.Budget.RemainingKnown || s.Budget.Charged != 10 {
 		t.Errorf("spend = %+v", s)
 	}
-	if !errors.Is(s.SettleErr, errStoreDown) {
-		t.Errorf("Spend.SettleErr = %v, want the store's error", s.SettleErr)
+	if !errors.Is(s.Budget.SettleErr, errStoreDown) {
+		t.Errorf("Spend.SettleErr = %v, want the store's error", s.Budget.SettleErr)
 	}
 
 	// Without a handler the errors are kept in the Spend, the response still returned.
@@ -624,7 +623,7 @@ func TestFailOpenIsReported(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if !s.FailOpen {
+	if !s.Budget.FailOpen {
 		t.Errorf("spend = %+v", s)
 	}
 }
@@ -643,7 +642,7 @@ func TestUnavailableBudgetFailsClosed(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); !errors.Is(err, budget.ErrUnavailable) {
 		t.Fatalf("err = %v", err)
 	}
-	if model.calls.Load() != 0 || s.Denied {
+	if model.calls.Load() != 0 || s.Budget.Denied {
 		t.Errorf("calls %d, spend %+v", model.calls.Load(), s)
 	}
 }
@@ -660,7 +659,7 @@ func TestRemainingFromSnapshotAndMembers(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if !s.RemainingKnown || s.Remaining != 993 {
+	if !s.Budget.RemainingKnown || s.Budget.Remaining != 993 {
 		t.Errorf("spend = %+v", s)
 	}
 	// budget.All as the middleware's budget: the smallest member.
@@ -669,7 +668,7 @@ func TestRemainingFromSnapshotAndMembers(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if !s.RemainingKnown || s.Remaining != 93 {
+	if !s.Budget.RemainingKnown || s.Budget.Remaining != 93 {
 		t.Errorf("spend = %+v", s)
 	}
 	// Neither: unknown.
@@ -677,7 +676,7 @@ func TestRemainingFromSnapshotAndMembers(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if s.RemainingKnown {
+	if s.Budget.RemainingKnown {
 		t.Errorf("spend = %+v", s)
 	}
 }
@@ -694,8 +693,11 @@ func TestOutsideWrap(t *testing.T) {
 	if _, err := middleware.Budget(b)(nil)(context.Background(), hello); err == nil {
 		t.Error("nil next: no error")
 	}
-	// nil options and a nil context are tolerated.
-	if _, err := gen(nil, nil); err != nil { //nolint:staticcheck // a nil context on purpose
+	// nil messages and options are tolerated; a nil context is Wrap's to replace.
+	if _, err := gen(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := llmwrap.Wrap(model, middleware.Budget(b)).GenerateContent(nil, nil); err != nil { //nolint:staticcheck // a nil context on purpose
 		t.Fatal(err)
 	}
 }

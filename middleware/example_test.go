@@ -29,7 +29,7 @@ func ExampleBudget() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("charged %d (%s), %d left\n", s.Charged, s.UsageSource, s.Remaining)
+	fmt.Printf("charged %d (%s), %d left\n", s.Budget.Charged, s.UsageSource, s.Budget.Remaining)
 
 	// The next call's estimate (prompt estimate + 400) exceeds what is left.
 	_, err := model.GenerateContent(ctx, msgs)
@@ -55,5 +55,5 @@ func ExampleGuardTool() {
 	// Output:
 	// query <nil>
 	// query <nil>
-	//  budget: denied by "tool:echo": requested 1 tokens, 0 remaining
+	//  middleware: tool "echo" denied by its guard: requested 1, 0 remaining
 }

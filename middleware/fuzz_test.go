@@ -44,7 +44,7 @@ func FuzzSettle(f *testing.F) {
 			}
 		}
 		snap, _ := b.Snapshot(context.Background())
-		if snap.Held != 0 || s.Charged == 0 && snap.Consumed != 0 && s.UsageSource == llmwrap.UsageNone {
+		if snap.Held != 0 || s.Budget.Charged == 0 && snap.Consumed != 0 && s.UsageSource == llmwrap.UsageNone {
 			t.Fatalf("snapshot %+v, spend %+v", snap, s)
 		}
 	})

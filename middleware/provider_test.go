@@ -108,7 +108,7 @@ func TestProvidersChargeReportedUsageOnce(t *testing.T) {
 				}
 				want := uint64(usage.Prompt + usage.Completion)
 				wantSettled(t, b, want)
-				if s.Charged != want || s.UsageSource != llmwrap.UsageReported ||
+				if s.Budget.Charged != want || s.UsageSource != llmwrap.UsageReported ||
 					s.Usage.PromptTokens != uint64(usage.Prompt) || s.Usage.CompletionTokens != uint64(usage.Completion) {
 					t.Errorf("spend = %+v", s)
 				}
@@ -116,7 +116,7 @@ func TestProvidersChargeReportedUsageOnce(t *testing.T) {
 				if tc.name == "n=2" {
 					perCall = 512
 				}
-				if s.CompletionAllowance != perCall || s.Reserved != s.PromptEstimate+perCall {
+				if s.Budget.CompletionAllowance != perCall || s.Budget.Reserved != s.Budget.PromptEstimate+perCall {
 					t.Errorf("spend = %+v", s)
 				}
 				if n := len(srv.Requests()); n != 1 {
@@ -147,7 +147,7 @@ func TestProvidersWithoutUsageAreEstimated(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := 17 + llmwrap.EstimateText(text)
-			if s.UsageSource != llmwrap.UsageEstimated || s.Charged != want {
+			if s.UsageSource != llmwrap.UsageEstimated || s.Budget.Charged != want {
 				t.Errorf("spend = %+v, want charged %d", s, want)
 			}
 			wantSettled(t, b, want)

@@ -82,7 +82,7 @@ func TestRedisBudgetWithRealClient(t *testing.T) {
 		}
 	}
 	wantSettled(t, b, 300)
-	if !s.RemainingKnown || s.Remaining != 100_000-300 || s.Charged != 100 {
+	if !s.Budget.RemainingKnown || s.Budget.Remaining != 100_000-300 || s.Budget.Charged != 100 {
 		t.Errorf("spend = %+v", s)
 	}
 

@@ -10,10 +10,28 @@ import (
 	"github.com/spendguard/spendguard/budget"
 )
 
+// ToolDeniedError is what a guarded tool returns when its guard has too few units
+// left; the tool was not called. It matches budget.ErrDenied under errors.Is, so a
+// run stopped by a tool guard reads like one stopped by a token budget, and
+// errors.As(err, &*ToolDeniedError) tells which tool it was.
+type ToolDeniedError struct {
+	Tool      string // the tool's name
+	Requested uint64 // units the dispatch needed
+	Remaining uint64 // units the guard had left (0 when it cannot say)
+}
+
+// Error names the tool and says what was requested and what was left.
+func (e *ToolDeniedError) Error() string {
+	return fmt.Sprintf("middleware: tool %q denied by its guard: requested %d, %d remaining", e.Tool, e.Requested, e.Remaining)
+}
+
+// Is reports whether target is budget.ErrDenied.
+func (e *ToolDeniedError) Is(target error) bool { return target == budget.ErrDenied }
+
 // GuardTool returns t limited by g: every Call first acquires cost units from g, and
-// when g has too few left it returns a *budget.DeniedError (errors.Is(err,
-// budget.ErrDenied)) whose Budget is "tool:" + t.Name(), without calling t. An agent
-// executor returns that error from its Call, which ends the run.
+// when g has too few left it returns a *ToolDeniedError (errors.Is(err,
+// budget.ErrDenied)) without calling t. An agent executor returns that error from its
+// Call, which ends the run.
 //
 // The units pay for the dispatch, not for its success: they stay spent after t
 // returns, with or without an error. Only a panic in t gives them back (the dispatch
@@ -69,8 +87,8 @@ func (gt *guardedTool) Call(ctx context.Context, input string) (string, error) {
 		return "", fmt.Errorf("middleware: guard of tool %q: %w", name, err)
 	}
 	if !ok {
-		d := &budget.DeniedError{Budget: "tool:" + name, Requested: gt.cost}
-		if r, ok := gt.g.(interface{ Remaining() uint64 }); ok {
+		d := &ToolDeniedError{Tool: name, Requested: gt.cost}
+		if r, ok := gt.g.(budget.RemainingReader); ok {
 			d.Remaining = r.Remaining()
 		}
 		return "", d

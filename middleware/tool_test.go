@@ -42,8 +42,8 @@ func TestGuardToolSpendsAndDenies(t *testing.T) {
 		t.Errorf("used = %d, want 4 (units stay spent after a call)", g.Used())
 	}
 	_, err := gt.Call(ctx, "hi")
-	var d *budget.DeniedError
-	if !errors.As(err, &d) || !errors.Is(err, budget.ErrDenied) || d.Budget != "tool:echo" || d.Requested != 2 || d.Remaining != 1 {
+	var d *middleware.ToolDeniedError
+	if !errors.As(err, &d) || !errors.Is(err, budget.ErrDenied) || d.Tool != "echo" || d.Requested != 2 || d.Remaining != 1 {
 		t.Fatalf("err = %#v", err)
 	}
 	if tool.calls != 2 {

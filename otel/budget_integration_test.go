@@ -66,7 +66,7 @@ func TestWithRealBudgetReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := spend()
-	if s.Charged != 52 || s.Estimate != 125 || s.UsageSource != llmwrap.UsageReported {
+	if s.Budget.Charged != 52 || s.Budget.Estimate != 125 || s.UsageSource != llmwrap.UsageReported {
 		t.Fatalf("spend = %+v", s)
 	}
 	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
@@ -147,10 +147,10 @@ func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
 		"gen_ai.response.finish_reasons": []string{"stop"},
 		"spendguard.estimate.tokens":     int64(125),
 		"spendguard.reserved.tokens":     int64(125),
-		"spendguard.charged.tokens":      int64(s.Charged),
-		"spendguard.refunded.tokens":     int64(125 - s.Charged),
+		"spendguard.charged.tokens":      int64(s.Budget.Charged),
+		"spendguard.refunded.tokens":     int64(125 - s.Budget.Charged),
 		"spendguard.usage.source":        "estimated",
-		"spendguard.budget.remaining":    int64(10_000 - s.Charged),
+		"spendguard.budget.remaining":    int64(10_000 - s.Budget.Charged),
 		"spendguard.budget.name":         "team",
 		"spendguard.budget.denied":       false,
 	}))

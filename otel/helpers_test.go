@@ -109,41 +109,40 @@ func (f *fakeBudget) middleware() llmwrap.Middleware {
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 			s := llmwrap.SpendFrom(ctx)
-			s.Budgeted, s.BudgetName = true, f.name
-			s.PromptEstimate, s.CompletionAllowance = f.promptEstimate, f.allowance
-			if s.MaxTokens > 0 {
-				s.CompletionAllowance = uint64(s.MaxTokens)
+			c := s.StartBudget()
+			c.Name = f.name
+			c.PromptEstimate, c.CompletionAllowance = f.promptEstimate, f.allowance
+			if s.Options.MaxTokens > 0 {
+				c.CompletionAllowance = uint64(s.Options.MaxTokens)
 			}
 			if f.hardCap > 0 {
-				s.MaxTokens, s.CompletionAllowance = f.hardCap, uint64(f.hardCap)
-				opts = append(opts, llms.WithMaxTokens(f.hardCap))
+				c.CompletionAllowance = uint64(f.hardCap)
+				opts = append(opts[:len(opts):len(opts)], llms.WithMaxTokens(f.hardCap))
 			}
-			s.Estimate = s.PromptEstimate + s.CompletionAllowance
-			r, err := f.b.TryReserve(ctx, s.Estimate)
+			c.Estimate = c.PromptEstimate + c.CompletionAllowance
+			r, err := f.b.TryReserve(ctx, c.Estimate)
 			if err != nil {
 				var d *budget.DeniedError
 				if errors.As(err, &d) {
-					s.Denied = true
-					s.Remaining, s.RemainingKnown = d.Remaining, true
+					c.Denied = true
+					c.Remaining, c.RemainingKnown = d.Remaining, true
 				}
 				return nil, err
 			}
-			s.Reserved, s.FailOpen = r.Tokens(), f.failOpen
+			c.Reserved, c.FailOpen = r.Tokens(), f.failOpen
 			resp, err := next(ctx, msgs, opts...)
 			if err != nil {
 				_ = f.b.Release(ctx, r)
-				s.Remaining, s.RemainingKnown = f.b.Remaining(), true
+				c.Remaining, c.RemainingKnown = f.b.Remaining(), true
 				return resp, err
 			}
-			u, ok := llmwrap.UsageOf(resp)
-			s.UsageSource = llmwrap.UsageReported
-			if !ok {
-				u = llmwrap.Usage{PromptTokens: s.PromptEstimate, CompletionTokens: uint64(len(resp.Choices[0].Content)+3) / 4}
+			if s.UsageSource != llmwrap.UsageReported {
+				s.Usage = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: uint64(len(resp.Choices[0].Content)+3) / 4}
 				s.UsageSource = llmwrap.UsageEstimated
 			}
-			_ = f.b.Record(ctx, r, u.PromptTokens, u.CompletionTokens)
-			s.Usage, s.Charged = u, u.Total()
-			s.Remaining, s.RemainingKnown = f.b.Remaining(), true
+			_ = f.b.Record(ctx, r, s.Usage.PromptTokens, s.Usage.CompletionTokens)
+			c.Charged = s.Usage.Total()
+			c.Remaining, c.RemainingKnown = f.b.Remaining(), true
 			return resp, nil
 		}
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/callopts"
+	"github.com/spendguard/spendguard/internal/keycache"
 	"github.com/spendguard/spendguard/llmwrap"
 )
 
@@ -51,9 +53,9 @@ const maxCachedModels = 1024
 // gen_ai.output.type "json" in JSON mode), the gen_ai.usage.* counts,
 // gen_ai.response.finish_reasons, gen_ai.response.time_to_first_chunk for a streamed
 // call, and error.type with status Error when the call fails (a budget denial
-// included). When a budget took part (llmwrap.Spend.Budgeted) it also carries the
-// spendguard.* attributes (see the *Key constants). Usage comes from the budget's
-// record when there is one, else from llmwrap.UsageOf. Prompt and completion text are
+// included). When a budget took part (llmwrap.Spend.Budget) it also carries the
+// spendguard.* attributes (see the *Key constants). Usage is the Spend's: what the
+// provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
 //
 // gen_ai.provider.name is WithProviderName's, else guessed from the wrapped model's Go
@@ -63,10 +65,9 @@ const maxCachedModels = 1024
 // else "_OTHER". An openai client pointed at another OpenAI-compatible service still
 // says "openai": name the service with WithProviderName.
 //
-// For a streamed call the caller's StreamingFunc (and StreamingReasoningFunc) is
-// wrapped to note the first chunk. While the call runs, the Spend's Options hold the
-// wrappers, so that middleware further in that tap the stream (middleware.Budget
-// does) call through them; afterwards the Spend holds the caller's functions again.
+// For a streamed call the streaming functions the options it is passed set
+// (StreamingFunc, StreamingReasoningFunc) are wrapped to note the first chunk, and the
+// wrappers appended to the options sent on; the caller's options are not changed.
 //
 // Metrics: gen_ai.client.operation.duration (with error.type on failures),
 // gen_ai.client.token.usage (input and output, when the usage is known: reported,
@@ -104,10 +105,7 @@ type chat struct {
 	provider string
 	prices   map[string]Price
 	content  bool
-
-	last   atomic.Pointer[modelEntry] // the entry of the previous call: most programs use one model
-	cache  sync.Map                   // modelKey → *modelEntry
-	cached atomic.Int32
+	entries  *keycache.Cache[modelKey, *modelEntry]
 }
 
 func newChat(cfg config) *chat {
@@ -116,6 +114,7 @@ func newChat(cfg config) *chat {
 		provider: cfg.provider,
 		prices:   cfg.prices,
 		content:  cfg.content,
+		entries:  keycache.New[modelKey, *modelEntry](maxCachedModels),
 	}
 	meter := cfg.mp.Meter(ScopeName)
 	tok, err := genaiconv.NewClientTokenUsage(meter, metric.WithExplicitBucketBoundaries(tokenBuckets...))
@@ -161,24 +160,7 @@ type modelEntry struct {
 }
 
 func (c *chat) entry(model, typ string) *modelEntry {
-	if e := c.last.Load(); e != nil && e.key.model == model && e.key.typ == typ {
-		return e
-	}
-	k := modelKey{model, typ}
-	if v, ok := c.cache.Load(k); ok {
-		e := v.(*modelEntry)
-		c.last.Store(e)
-		return e
-	}
-	e := c.newEntry(k)
-	if c.cached.Load() < maxCachedModels {
-		if v, loaded := c.cache.LoadOrStore(k, e); loaded {
-			e = v.(*modelEntry)
-		} else {
-			c.cached.Add(1)
-		}
-		c.last.Store(e)
-	}
+	e, _ := c.entries.Get(modelKey{model, typ}, c.newEntry)
 	return e
 }
 
@@ -234,9 +216,7 @@ func (e *modelEntry) denialOpts(budgetName string) []metric.AddOption {
 // function from the goroutine reading the response, hence the atomic.
 type firstChunk struct {
 	start time.Time
-	sf    func(context.Context, []byte) error         // the caller's
-	rf    func(context.Context, []byte, []byte) error // the caller's
-	after atomic.Int64                                // nanoseconds from start; 0 until the first chunk
+	after atomic.Int64 // nanoseconds from start; 0 until the first chunk
 }
 
 func (f *firstChunk) mark() {
@@ -258,63 +238,44 @@ func (f *firstChunk) seconds() (float64, bool) {
 	return time.Duration(d).Seconds(), d != 0
 }
 
-// streaming appends options that wrap the call's streaming functions so that the
-// first chunk is noted; the caller's functions still get every chunk. The wrappers
-// also go into the Spend's Options for the duration of the call, because later
-// middleware (middleware.Budget taps the stream) wrap the function they find there;
-// restore puts the caller's back.
-func streaming(s *llmwrap.Spend, start time.Time, opts []llms.CallOption) (*firstChunk, []llms.CallOption) {
-	sf, rf := s.Options.StreamingFunc, s.Options.StreamingReasoningFunc
+// tapStream appends to opts streaming functions that note the first chunk and call
+// the ones o (opts resolved) sets; nil and opts unchanged when the call does not
+// stream. The caller's array is never written to.
+func tapStream(o *llms.CallOptions, start time.Time, opts []llms.CallOption) (*firstChunk, []llms.CallOption) {
+	sf, rf := o.StreamingFunc, o.StreamingReasoningFunc
 	if sf == nil && rf == nil {
 		return nil, opts
 	}
-	f := &firstChunk{start: start, sf: sf, rf: rf}
-	opts = opts[:len(opts):len(opts)] // never write into the caller's array
+	f := &firstChunk{start: start}
+	opts = opts[:len(opts):len(opts)]
 	if sf != nil {
-		w := func(ctx context.Context, chunk []byte) error {
+		opts = append(opts, llms.WithStreamingFunc(func(ctx context.Context, chunk []byte) error {
 			if len(chunk) > 0 {
 				f.mark()
 			}
 			return sf(ctx, chunk)
-		}
-		opts = append(opts, llms.WithStreamingFunc(w))
-		s.Options.StreamingFunc = w
+		}))
 	}
 	if rf != nil {
-		w := func(ctx context.Context, reasoning, chunk []byte) error {
+		opts = append(opts, llms.WithStreamingReasoningFunc(func(ctx context.Context, reasoning, chunk []byte) error {
 			if len(reasoning) > 0 || len(chunk) > 0 {
 				f.mark()
 			}
 			return rf(ctx, reasoning, chunk)
-		}
-		opts = append(opts, llms.WithStreamingReasoningFunc(w))
-		s.Options.StreamingReasoningFunc = w
+		}))
 	}
 	return f, opts
 }
 
-// restore puts the caller's streaming functions back into the Spend.
-func (f *firstChunk) restore(s *llmwrap.Spend) {
-	if f != nil {
-		s.Options.StreamingFunc, s.Options.StreamingReasoningFunc = f.sf, f.rf
-	}
-}
-
-// spendOf builds a Spend for a call made outside llmwrap.Wrap.
-func spendOf(opts []llms.CallOption) *llmwrap.Spend { return llmwrap.NewSpend(opts...) }
-
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	tracing := c.spans.active()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
 	if !tracing && !metered && !c.denials.Enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
-	s := llmwrap.SpendFrom(ctx)
+	s, wrapped := llmwrap.SpendFrom(ctx), true
 	if s == nil {
-		s = spendOf(opts)
+		s, wrapped = llmwrap.NewSpend(opts...), false
 	}
 	e := c.entry(s.Model, s.ModelType)
 	span := noSpan
@@ -325,15 +286,17 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 
 	var start time.Time
 	var first *firstChunk
+	var o *llms.CallOptions // the options as they reach this layer
 	if recording || metered {
 		start = time.Now()
-		first, opts = streaming(s, start, opts)
+		o = callopts.Resolve(opts)
+		defer callopts.Release(o)
+		first, opts = tapStream(o, start, opts)
 	}
 
 	finished := false
 	defer func() {
 		if !finished { // next panicked: end the span, let the panic go on
-			first.restore(s)
 			if recording {
 				span.SetStatus(codes.Error, "panic")
 				span.SetAttributes(semconv.ErrorTypeKey.String(ErrorTypePanic))
@@ -343,7 +306,6 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	}()
 	resp, err := next(ctx, msgs, opts...)
 	finished = true
-	first.restore(s)
 
 	var elapsed time.Duration
 	if metered {
@@ -357,16 +319,15 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	if callErr != nil {
 		errType = errorType(ctx, callErr)
 	}
-	var u llmwrap.Usage
-	var haveUsage bool
-	if recording || metered {
-		u, haveUsage = usageOf(s, resp)
+	u, haveUsage := s.Usage, s.UsageSource != llmwrap.UsageNone
+	if !wrapped {
+		u, haveUsage = llmwrap.UsageOf(resp)
 	}
 	if recording {
 		if callErr != nil {
 			span.SetStatus(codes.Error, callErr.Error())
 		}
-		c.setAttributes(span, e, s, msgs, resp, u, haveUsage, errType, first)
+		c.setAttributes(span, e, s, o, msgs, resp, u, haveUsage, errType, first)
 	}
 	span.End()
 
@@ -392,35 +353,30 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 
 // deniedBy names the budget that refused the call.
 func deniedBy(s *llmwrap.Spend, err error) string {
-	if s.Budgeted && s.BudgetName != "" {
-		return s.BudgetName
+	if s.Budget != nil && s.Budget.Name != "" {
+		return s.Budget.Name
 	}
 	var d *budget.DeniedError
 	if errors.As(err, &d) {
 		return d.Budget
 	}
-	return s.BudgetName
+	return ""
 }
 
-// usageOf is the usage the budget charged when a budget took part and charged one,
-// else what the provider reported.
-func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse) (llmwrap.Usage, bool) {
-	if s.Budgeted && s.UsageSource != llmwrap.UsageNone {
-		return s.Usage, true
-	}
-	if resp == nil {
-		return llmwrap.Usage{}, false
-	}
-	return llmwrap.UsageOf(resp)
-}
-
-func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, msgs []llms.MessageContent,
+// setAttributes sets the attributes known once the call is over; o is the options as
+// they reached this middleware.
+func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o *llms.CallOptions, msgs []llms.MessageContent,
 	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
+	maxTokens := o.MaxTokens
+	if s.Sent {
+		maxTokens = s.MaxTokens // what the model was called with, after any hard cap
+	}
+	b := s.Budget
 	// One allocation of the right size (the slice escapes through the interface
 	// call). It is not pooled: the Span interface does not promise that
 	// implementations copy what they are given.
-	n := 3 + requestParams(&s.Options) // usage in/out, finish reasons
-	if s.MaxTokens > 0 {
+	n := 3 + requestParams(o) // usage in/out, finish reasons
+	if maxTokens > 0 {
 		n++
 	}
 	if first != nil {
@@ -435,20 +391,20 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 	if u.ReasoningTokens > 0 {
 		n++
 	}
-	if s.Budgeted {
+	if b != nil {
 		n += 10
 	}
 	if c.content {
 		n += 2
 	}
 	a := make([]attribute.KeyValue, 0, n)
-	if s.MaxTokens > 0 {
-		a = append(a, semconv.GenAIRequestMaxTokens(s.MaxTokens))
+	if maxTokens > 0 {
+		a = append(a, semconv.GenAIRequestMaxTokens(maxTokens))
 	}
 	if first != nil {
 		a = append(a, semconv.GenAIRequestStream(true))
 	}
-	a = appendRequestParams(a, &s.Options)
+	a = appendRequestParams(a, o)
 	if haveUsage {
 		a = append(a,
 			semconv.GenAIUsageInputTokensKey.Int64(toInt64(u.PromptTokens)),
@@ -469,23 +425,23 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, m
 	if errType != "" {
 		a = append(a, semconv.ErrorTypeKey.String(errType))
 	}
-	if s.Budgeted {
+	if b != nil {
 		a = append(a,
-			EstimateTokensKey.Int64(toInt64(s.Estimate)),
-			ReservedTokensKey.Int64(toInt64(s.Reserved)),
-			ChargedTokensKey.Int64(toInt64(s.Charged)),
-			RefundedTokensKey.Int64(toInt64(s.Refunded())),
-			BudgetDeniedKey.Bool(s.Denied))
+			EstimateTokensKey.Int64(toInt64(b.Estimate)),
+			ReservedTokensKey.Int64(toInt64(b.Reserved)),
+			ChargedTokensKey.Int64(toInt64(b.Charged)),
+			RefundedTokensKey.Int64(toInt64(b.Refunded())),
+			BudgetDeniedKey.Bool(b.Denied))
 		if s.UsageSource != llmwrap.UsageNone {
 			a = append(a, UsageSourceKey.String(string(s.UsageSource)))
 		}
-		if s.BudgetName != "" {
-			a = append(a, BudgetNameKey.String(s.BudgetName))
+		if b.Name != "" {
+			a = append(a, BudgetNameKey.String(b.Name))
 		}
-		if s.RemainingKnown {
-			a = append(a, BudgetRemainingKey.Int64(toInt64(s.Remaining)))
+		if b.RemainingKnown {
+			a = append(a, BudgetRemainingKey.Int64(toInt64(b.Remaining)))
 		}
-		if s.FailOpen {
+		if b.FailOpen {
 			a = append(a, BudgetFailOpenKey.Bool(true))
 		}
 		if e.hasPrice && haveUsage {

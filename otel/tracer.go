@@ -1,8 +1,6 @@
 package otel
 
 import (
-	"reflect"
-
 	gotel "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -29,12 +27,16 @@ func newSpanSource(tp trace.TracerProvider) spanSource {
 	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
 		s.noop = true
 	}
-	if t := reflect.TypeOf(tp); t != nil && t.Kind() == reflect.Pointer &&
-		t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" && t.Elem().Name() == "tracerProvider" {
-		s.globalDef = true
-	}
+	s.globalDef = tp == defaultGlobal
 	return s
 }
+
+// defaultGlobal is the global provider as it stands when this package is initialized:
+// the API's default, since programs install theirs from main or from packages that
+// import this one (a package initialized earlier that installs a provider in its init
+// would make spans start only once a provider is installed again). Comparing
+// identities needs no knowledge of the API's internal types.
+var defaultGlobal = gotel.GetTracerProvider()
 
 // active reports whether a span started now could record or propagate anything.
 func (s *spanSource) active() bool {

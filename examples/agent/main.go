@@ -179,7 +179,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	}
 	model := llmwrap.Wrap(llm,
 		llmwrap.WithModelName(c.model),
-		rp.middleware,
+		llmwrap.OnSpend(rp.observe),
 		traceModel(tr.tp),
 		middleware.Budget(b, budgetOpts...),
 		adapt,

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tmc/langchaingo/llms"
-
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
 )
 
 // callRecord is one model call as the program reports it.
@@ -28,6 +27,7 @@ type callRecord struct {
 	Refunded         uint64 `json:"refunded"`
 	MaxTokens        int    `json:"max_tokens,omitempty"` // the completion limit sent (a hard cap sets it)
 	Denied           bool   `json:"denied,omitempty"`
+	Sent             bool   `json:"sent"` // the model was called
 	Consumed         uint64 `json:"consumed"`
 	Error            string `json:"error,omitempty"`
 }
@@ -63,8 +63,8 @@ type report struct {
 	ExportError string       `json:"export_error,omitempty"`
 }
 
-// reporter is the program's own llmwrap.Middleware: after each call it reads the
-// call's llmwrap.Spend (filled in by middleware.Budget further in) and prints a line.
+// reporter reads every call's llmwrap.Spend (through llmwrap.OnSpend, filled in by
+// middleware.Budget further in) and prints a line.
 type reporter struct {
 	b        budget.TokenBudget
 	capacity uint64
@@ -75,34 +75,24 @@ type reporter struct {
 	rep *report
 }
 
-func (r *reporter) middleware(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
-	return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-		resp, err := next(ctx, msgs, opts...)
-		if s := llmwrap.SpendFrom(ctx); s != nil {
-			r.observe(ctx, s, err)
-		}
-		return resp, err
-	}
-}
-
-func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend, err error) {
+// observe is the llmwrap.OnSpend hook: one record and line per call.
+func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	consumed, _ := r.b.Consumed(context.WithoutCancel(ctx))
 	c := callRecord{
 		Model:     s.Model,
-		Estimated: s.Estimate,
-		Reserved:  s.Reserved,
-		Charged:   s.Charged,
-		Refunded:  s.Refunded(),
-		Denied:    s.Denied,
 		MaxTokens: s.MaxTokens,
+		Sent:      s.Sent,
 		Consumed:  consumed,
+	}
+	if b := s.Budget; b != nil {
+		c.Estimated, c.Reserved, c.Charged, c.Refunded, c.Denied = b.Estimate, b.Reserved, b.Charged, b.Refunded(), b.Denied
 	}
 	if s.UsageSource != llmwrap.UsageNone {
 		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
 		c.UsageSource = string(s.UsageSource)
 	}
-	if err != nil && !s.Denied {
-		c.Error = err.Error()
+	if s.Err != nil && !c.Denied {
+		c.Error = s.Err.Error()
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -159,21 +149,16 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	rep := r.rep
 	rep.ToolCalls = tools
 	for _, c := range rep.Calls {
-		if c.Denied || c.UsageSource == "" {
+		if c.Sent {
+			rep.Sent++
+		}
+		if c.UsageSource == "" {
 			continue
 		}
-		rep.Sent++
 		rep.Prompt += c.PromptTokens
 		rep.Completion += c.CompletionTokens
 		if c.UsageSource == string(llmwrap.UsageEstimated) {
 			rep.Estimated++
-		}
-	}
-	// A call that failed without usage went to the provider when its reservation was
-	// granted; one that failed at the reservation (a budget store down) did not.
-	for _, c := range rep.Calls {
-		if !c.Denied && c.UsageSource == "" && c.Reserved > 0 {
-			rep.Sent++
 		}
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -183,11 +168,12 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	}
 	rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
 	var d *budget.DeniedError
-	if errors.As(runErr, &d) {
+	var td *middleware.ToolDeniedError
+	switch {
+	case errors.As(runErr, &td):
+		rep.Denial = &denial{Budget: "tool guard", Tool: td.Tool, Requested: td.Requested, Remaining: td.Remaining}
+	case errors.As(runErr, &d):
 		rep.Denial = &denial{Budget: d.Budget, Requested: d.Requested, Remaining: d.Remaining}
-		if t, ok := strings.CutPrefix(d.Budget, "tool:"); ok {
-			rep.Denial.Tool = t
-		}
 	}
 	return nil
 }
