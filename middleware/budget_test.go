@@ -450,7 +450,7 @@ func TestNilBudgetUsesOnlyTheContext(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	if (s.Budget != nil) {
+	if s.Budget != nil {
 		t.Errorf("no budget anywhere, yet spend = %+v", s)
 	}
 	run := budget.NewAtomic(10_000, budget.WithName("run"))
