@@ -354,3 +354,29 @@ func TestReservationOffersUsersNothingThatSettles(t *testing.T) {
 	require.NoError(t, b.Record(ctx, r, 10, 0))
 	assert.Equal(t, uint64(90), b.Remaining(), "reading a reservation never settles it")
 }
+
+// TestAtomicAllocations holds the package doc to its word: a reserve and settle
+// called directly allocate nothing (the reservation stays on the caller's stack), and
+// through the TokenBudget interface they allocate at most the reservation.
+func TestAtomicAllocations(t *testing.T) {
+	a := budget.NewAtomic(1 << 62)
+	direct := testing.AllocsPerRun(1000, func() {
+		r, err := a.TryReserve(ctx, 10)
+		if err == nil {
+			_ = a.Record(ctx, r, 4, 3)
+		}
+	})
+	if direct != 0 {
+		t.Errorf("direct reserve+record: %v allocations, want 0", direct)
+	}
+	var b budget.TokenBudget = a
+	viaInterface := testing.AllocsPerRun(1000, func() {
+		r, err := b.TryReserve(ctx, 10)
+		if err == nil {
+			_ = b.Record(ctx, r, 4, 3)
+		}
+	})
+	if viaInterface > 1 {
+		t.Errorf("reserve+record through TokenBudget: %v allocations, want at most 1", viaInterface)
+	}
+}

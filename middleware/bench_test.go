@@ -99,3 +99,32 @@ func BenchmarkWrapBudgetConstEstimator(b *testing.B) {
 	bud := budget.NewAtomic(1 << 62)
 	benchModel(b, llmwrap.Wrap(newFixedModel(), middleware.Budget(bud, middleware.WithEstimator(fixedEstimator(20)))))
 }
+
+// BenchmarkWrapBudgetCancellableContext is BenchmarkWrapBudget on a context that can
+// be cancelled, as an agent's usually is: settles then run on a detached copy with
+// the settle timeout.
+func BenchmarkWrapBudgetCancellableContext(b *testing.B) {
+	m := llmwrap.Wrap(newFixedModel(), middleware.Budget(budget.NewAtomic(1<<62)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.GenerateContent(ctx, benchMsgs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestWrapBudgetAllocations is the allocation half of the README's overhead guard:
+// Wrap+Budget over a budget.Atomic adds at most 2 allocations per call to the bare
+// model (Wrap's Spend, which holds the budget's record, and the reservation).
+func TestWrapBudgetAllocations(t *testing.T) {
+	ctx := context.Background()
+	bare := newFixedModel()
+	wrapped := llmwrap.Wrap(bare, middleware.Budget(budget.NewAtomic(1<<62)))
+	base := testing.AllocsPerRun(200, func() { _, _ = bare.GenerateContent(ctx, benchMsgs) })
+	got := testing.AllocsPerRun(200, func() { _, _ = wrapped.GenerateContent(ctx, benchMsgs) })
+	if got-base > 2 {
+		t.Errorf("Wrap+Budget(Atomic): %v allocations per call, bare model %v: more than +2", got, base)
+	}
+}

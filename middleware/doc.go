@@ -25,17 +25,19 @@
 // HardCap turns the allowance into a ceiling the provider enforces: the call reserves
 // a range and is sent the granted completion part as MaxTokens.
 //
-// What each call did is written into its llmwrap.Spend, which the otel package turns
-// into span attributes and metrics.
+// What each call did is written into its llmwrap.Spend (Spend.Budget), which the otel
+// package turns into span attributes and metrics and llmwrap.OnSpend hands to the
+// caller.
 //
-// Cost per call. With a *budget.Atomic as the only budget the middleware allocates
-// nothing (the hold stays on its stack, the allowance is read with one atomic load and
-// updated lock-free, no settle context is built since Atomic ignores contexts); what a
-// wrapped call allocates is Wrap's Spend. The prompt estimate (WithEstimator) and
-// llmwrap.UsageOf are the larger part of the time it adds. Budgets from the context
-// cost a budget.All per call; a budget outside the process costs a settle context
-// (context.WithoutCancel plus a timeout), and, when it has no Remaining() method,
-// one Snapshot after the settle for Spend.Remaining.
+// Cost per call. With a budget.Atomic as the only budget and a context that cannot be
+// cancelled, a call through Wrap and Budget allocates twice: Wrap's Spend (which also
+// holds the budget's record) and the budget's reservation; the allowance is read with
+// one atomic load and updated lock-free. A cancellable context adds the settle
+// context (context.WithoutCancel plus a timeout, a few allocations), budgets from the
+// context a budget.All per call, and a budget that implements neither
+// budget.RemainingReader nor budget.Composite one Snapshot after the settle for
+// Spend.Budget.Remaining. The prompt estimate (WithEstimator) and llmwrap.UsageOf are
+// the larger part of the time it adds.
 //
 // GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
 //

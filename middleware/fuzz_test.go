@@ -20,12 +20,15 @@ func FuzzSettle(f *testing.F) {
 	f.Add("FinishReasonMaxTokens", "x", "{", int64(-3), int64(1<<41), 1, false)
 	f.Add("", "\xff\xfe", "", int64(1<<62), int64(-1), 0, true)
 	f.Fuzz(func(t *testing.T, stop, text, args string, prompt, completion int64, maxTokens int, hardCap bool) {
-		model := &fakeModel{fn: func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
+		resp := func() *llms.ContentResponse {
 			return &llms.ContentResponse{Choices: []*llms.ContentChoice{
 				{Content: text, StopReason: stop, GenerationInfo: map[string]any{"PromptTokens": prompt, "CompletionTokens": completion}},
 				{ToolCalls: []llms.ToolCall{{FunctionCall: &llms.FunctionCall{Name: "f", Arguments: args}}}},
 				nil,
-			}}, nil
+			}}
+		}
+		model := &fakeModel{fn: func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
+			return resp(), nil
 		}}
 		b := budget.NewAtomic(1 << 50)
 		opts := []middleware.Option{}
@@ -43,9 +46,23 @@ func FuzzSettle(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
+		// The charge is what the provider reported when it reported a usage, else the
+		// prompt estimate plus an estimate of every piece of text that came back.
+		want, reported := llmwrap.UsageOf(resp())
+		src := llmwrap.UsageReported
+		if !reported {
+			src = llmwrap.UsageEstimated
+			want = llmwrap.Usage{
+				PromptTokens:     s.Budget.PromptEstimate,
+				CompletionTokens: llmwrap.EstimateText(text) + llmwrap.EstimateText("f") + llmwrap.EstimateText(args),
+			}
+		}
+		if s.UsageSource != src || s.Usage != want || s.Budget.Charged != want.Total() {
+			t.Fatalf("charged %d for %+v (%s), want %+v (%s)", s.Budget.Charged, s.Usage, s.UsageSource, want, src)
+		}
 		snap, _ := b.Snapshot(context.Background())
-		if snap.Held != 0 || s.Budget.Charged == 0 && snap.Consumed != 0 && s.UsageSource == llmwrap.UsageNone {
-			t.Fatalf("snapshot %+v, spend %+v", snap, s)
+		if snap.Held != 0 || snap.Consumed != 3*want.Total() && want.Total() < 1<<48 {
+			t.Fatalf("snapshot %+v after three calls charged %d each", snap, want.Total())
 		}
 	})
 }

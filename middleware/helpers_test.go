@@ -70,17 +70,9 @@ type fixedEstimator uint64
 
 func (e fixedEstimator) Estimate([]llms.MessageContent, *llms.CallOptions) uint64 { return uint64(e) }
 
-// capture is an outermost middleware that copies the call's Spend after it returns.
+// capture copies the call's Spend once the call is over; put it first.
 func capture(dst *llmwrap.Spend) llmwrap.Middleware {
-	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
-		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-			resp, err := next(ctx, msgs, opts...)
-			if s := llmwrap.SpendFrom(ctx); s != nil {
-				*dst = *s
-			}
-			return resp, err
-		}
-	}
+	return llmwrap.OnSpend(func(_ context.Context, s *llmwrap.Spend) { *dst = *s })
 }
 
 var hello = []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hello")}

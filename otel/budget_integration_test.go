@@ -18,6 +18,7 @@ import (
 	"github.com/tmc/langchaingo/llms/openai"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
@@ -174,5 +175,104 @@ func TestWithRealBudgetHardCap(t *testing.T) {
 	}
 	if got := attrs(e.onlySpan(t).Attributes())["gen_ai.request.max_tokens"]; got != int64(sent) {
 		t.Errorf("gen_ai.request.max_tokens = %v, sent %d", got, sent)
+	}
+}
+
+// ledger is a third party's budget, built from the exported API alone (budgetkit),
+// that names itself and says what it has left without a round trip.
+type ledger struct {
+	name      string
+	mu        sync.Mutex
+	capacity  uint64
+	used      uint64 // consumed + held
+	snapshots int    // Snapshot calls: reading Remaining must not need them
+}
+
+func (l *ledger) Name() string { return l.name }
+
+func (l *ledger) Remaining() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.capacity - min(l.used, l.capacity)
+}
+
+func (l *ledger) Snapshot(context.Context) (budget.Snapshot, error) {
+	l.mu.Lock()
+	l.snapshots++
+	l.mu.Unlock()
+	return budget.Snapshot{Name: l.name, Capacity: l.capacity, Remaining: l.Remaining()}, nil
+}
+
+func (l *ledger) TryReserve(_ context.Context, n uint64) (*budget.Reservation, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if left := l.capacity - min(l.used, l.capacity); left == 0 || left < n {
+		return nil, &budget.DeniedError{Budget: l.name, Requested: n, Remaining: left}
+	}
+	l.used += n
+	return budgetkit.NewReservation(l, "", n), nil
+}
+
+func (l *ledger) settle(r *budget.Reservation, usage uint64) error {
+	if err := budgetkit.CheckIssuer(r, l, l.name); err != nil {
+		return err
+	}
+	if budgetkit.Settle(r) {
+		l.mu.Lock()
+		l.used = l.used - r.Tokens() + usage
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+func (l *ledger) Record(_ context.Context, r *budget.Reservation, p, c uint64) error {
+	return l.settle(r, p+c)
+}
+func (l *ledger) Release(_ context.Context, r *budget.Reservation) error { return l.settle(r, 0) }
+func (l *ledger) Consumed(context.Context) (uint64, error)               { return 0, nil }
+
+// TestThirdPartyBudgetIsNamedInSpansAndDenials: a budget from outside this module that
+// implements budget.Named and budget.RemainingReader is named in the span, the
+// denial and the denial metric, and its remaining is read without a Snapshot.
+func TestThirdPartyBudgetIsNamedInSpansAndDenials(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion, Usage: &providertest.Usage{Prompt: 40, Completion: 12}}))
+	defer srv.Close()
+	l := &ledger{name: "ledger-7", capacity: 170}
+	m, spend := budgetedModel(t, srv, e, l, middleware.WithCompletionAllowance(100))
+	if _, err := m.GenerateContent(context.Background(), human); err != nil {
+		t.Fatal(err)
+	}
+	if s := spend(); s.Budget.Name != "ledger-7" || !s.Budget.RemainingKnown || s.Budget.Remaining != 170-52 {
+		t.Fatalf("budget record %+v", s.Budget)
+	}
+	_, err := m.GenerateContent(context.Background(), human)
+	var d *budget.DeniedError
+	if !errors.As(err, &d) || d.Budget != "ledger-7" {
+		t.Fatalf("err = %v", err)
+	}
+	spans := e.ended(t)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for i, sp := range spans {
+		a := attrs(sp.Attributes())
+		if a["spendguard.budget.name"] != "ledger-7" {
+			t.Errorf("span %d: budget name %v", i, a["spendguard.budget.name"])
+		}
+	}
+	if a := attrs(spans[1].Attributes()); a["spendguard.budget.denied"] != true || a["spendguard.budget.remaining"] != int64(118) {
+		t.Errorf("denied span: %v", a)
+	}
+	den, ok := findMetric(e.collect(t), sgotel.BudgetDenialsMetric)
+	if !ok {
+		t.Fatal("no denial metric")
+	}
+	dp := den.Data.(metricdata.Sum[int64]).DataPoints[0]
+	if v, _ := dp.Attributes.Value(sgotel.BudgetNameKey); v.AsString() != "ledger-7" {
+		t.Errorf("denial metric budget %v", v)
+	}
+	if l.snapshots != 0 {
+		t.Errorf("%d Snapshot calls: Remaining should have been read instead", l.snapshots)
 	}
 }

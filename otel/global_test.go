@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	gotel "go.opentelemetry.io/otel"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
@@ -55,16 +56,34 @@ func TestGlobalProviderInstalledLater(t *testing.T) {
 	}
 }
 
+// TestExplicitNoopProvider: with an explicit no-op TracerProvider (and no meter that
+// records) the middleware starts no span and passes the very context it was given on
+// to the next layer, adding nothing to the call's allocations.
 func TestExplicitNoopProvider(t *testing.T) {
-	var inner bool
-	probe := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
-		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-			inner = true
-			return next(ctx, msgs, opts...)
+	var outer, inner context.Context
+	probe := func(dst *context.Context) llmwrap.Middleware {
+		return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+			return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+				*dst = ctx
+				return next(ctx, msgs, opts...)
+			}
 		}
 	}
-	m := llmwrap.Wrap(&fakeModel{text: "x"}, sgotel.Middleware(sgotel.WithTracerProvider(tracenoop.NewTracerProvider())), probe)
-	if _, err := m.GenerateContent(context.Background(), nil); err != nil || !inner {
-		t.Fatalf("err %v, next called %v", err, inner)
+	noop := sgotel.Middleware(sgotel.WithTracerProvider(tracenoop.NewTracerProvider()), sgotel.WithMeterProvider(metricnoop.NewMeterProvider()))
+	model := &fakeModel{text: "x"}
+	m := llmwrap.Wrap(model, probe(&outer), noop, probe(&inner))
+	if _, err := m.GenerateContent(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if outer == nil || inner != outer {
+		t.Fatal("a span was started: the context changed across the middleware")
+	}
+	bare := llmwrap.Wrap(model)
+	withNoop := llmwrap.Wrap(model, noop)
+	ctx := context.Background()
+	base := testing.AllocsPerRun(100, func() { _, _ = bare.GenerateContent(ctx, nil) })
+	got := testing.AllocsPerRun(100, func() { _, _ = withNoop.GenerateContent(ctx, nil) })
+	if got != base {
+		t.Errorf("allocations per call: %v with the no-op middleware, %v without", got, base)
 	}
 }

@@ -18,10 +18,7 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-start_redis
-
-echo "== go test -race ./..."
-go test -race -count=1 ./...
+./scripts/unit.sh
 
 if [ -x scripts/e2e.sh ]; then
 	./scripts/e2e.sh

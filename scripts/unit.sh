@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The root module's tests under -race, with the services they need: a redis-server is
+# started (installed first when missing) unless SPENDGUARD_REDIS_ADDR names a running
+# one. Tests that need a service fail instead of skipping when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+trap stop_services EXIT
+export SPENDGUARD_REQUIRE_SERVICES=1
+if [ -z "${SPENDGUARD_REDIS_ADDR:-}" ]; then
+	start_redis
+fi
+echo "== go test -race ./..."
+go test -race -count=1 ./...
