@@ -1,6 +1,7 @@
-# make test: every test, the real Redis and the real Jaeger ones included. It installs
-# and starts what it needs (redis-server from Debian's packages, Jaeger built from
-# e2e/go.mod's tool line) and stops it afterwards.
+# make test: every test, the real Redis (a server and a 3-master cluster), Jaeger and
+# Prometheus ones included. It installs and starts what it needs (redis-server and
+# prometheus from Debian's packages, Jaeger built from e2e/go.mod's tool line) and stops
+# it afterwards.
 SHELL := /bin/bash
 
 .PHONY: test unit e2e bench fuzz lint jaeger
@@ -8,8 +9,9 @@ SHELL := /bin/bash
 test:
 	./scripts/test.sh
 
-# Root-module tests only, with a redis-server of their own (or the one
-# SPENDGUARD_REDIS_ADDR names); they fail, never skip, without it.
+# Root-module tests only, with a redis-server and a Redis Cluster of their own (or the
+# ones SPENDGUARD_REDIS_ADDR and SPENDGUARD_REDIS_CLUSTER_ADDRS name); they fail, never
+# skip, without them.
 unit:
 	./scripts/unit.sh
 

@@ -51,9 +51,156 @@ start_redis() {
 	echo "== redis-server on $SPENDGUARD_REDIS_ADDR"
 }
 
+# http_ok PORT PATH: a GET on 127.0.0.1:PORT answered 200, through bash's /dev/tcp (no
+# curl needed).
+http_ok() {
+	(
+		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n' "$2" "$1" >&3
+		IFS= read -r -t 2 status <&3 || exit 1
+		case "$status" in *" 200 "*) exit 0 ;; *) exit 1 ;; esac
+	) 2>/dev/null
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_redis_cluster starts a Redis Cluster of 3 masters with one replica each (six
+# throw-away redis-servers, no persistence) on free loopback ports, exports
+# SPENDGUARD_REDIS_CLUSTER_ADDRS (the six host:port, comma-separated) and registers the
+# nodes for stop_services. Each node runs from a config file of its own (INFO server
+# names it), so that a test that kills a node can start it again, and it rejoins.
+start_redis_cluster() {
+	ensure_redis
+	local ports=() p i dir addrs=()
+	# A node also listens on its port + 10000 (the cluster bus).
+	while [ "${#ports[@]}" -lt 6 ]; do
+		p=$(free_port)
+		if port_open $((p + 10000)); then continue; fi
+		case " ${ports[*]:-} " in *" $p "* | *" $((p + 10000)) "* | *" $((p - 10000)) "*) continue ;; esac
+		ports+=("$p")
+	done
+	REDIS_CLUSTER_DIR=$(mktemp -d)
+	for p in "${ports[@]}"; do
+		dir="$REDIS_CLUSTER_DIR/$p"
+		mkdir -p "$dir"
+		# node-timeout 1s: a dead master is failed over in seconds, not the default 15s.
+		# Full coverage is not required, so that the slots of the other masters keep
+		# serving while one is failed over, as a fleet would want.
+		cat >"$dir/redis.conf" <<-EOF
+			port $p
+			bind 127.0.0.1
+			cluster-enabled yes
+			cluster-config-file nodes.conf
+			cluster-node-timeout 1000
+			cluster-require-full-coverage no
+			save ""
+			appendonly no
+			dir $dir
+			daemonize yes
+			pidfile $dir/redis.pid
+			logfile $dir/redis.log
+		EOF
+		redis-server "$dir/redis.conf"
+		addrs+=("127.0.0.1:$p")
+	done
+	for p in "${ports[@]}"; do
+		for _ in $(seq 1 100); do
+			if redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; then break; fi
+			sleep 0.1
+		done
+	done
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$REDIS_CLUSTER_DIR/create.log" 2>&1 || {
+		cat "$REDIS_CLUSTER_DIR/create.log" >&2
+		return 1
+	}
+	# Ready when every node sees the cluster ok and every replica is in sync.
+	local ok
+	for i in $(seq 1 300); do
+		ok=1
+		for p in "${ports[@]}"; do
+			if ! redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok'; then ok=; break; fi
+			if redis-cli -p "$p" info replication | grep -q '^role:slave' &&
+				! redis-cli -p "$p" info replication | grep -q '^master_link_status:up'; then ok=; break; fi
+		done
+		[ -n "$ok" ] && break
+		sleep 0.1
+	done
+	if [ -z "$ok" ]; then
+		echo "Redis Cluster not ready after 30s" >&2
+		return 1
+	fi
+	SPENDGUARD_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${addrs[*]}")
+	export SPENDGUARD_REDIS_CLUSTER_ADDRS
+	echo "== Redis Cluster (3 masters, 3 replicas) on $SPENDGUARD_REDIS_CLUSTER_ADDRS"
+}
+
+# ensure_prometheus installs Debian's prometheus when it is missing.
+ensure_prometheus() {
+	if command -v prometheus >/dev/null; then
+		return 0
+	fi
+	echo "== installing prometheus"
+	as_root apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	# The package starts a system-wide server on 9090; the tests use their own.
+	as_root service prometheus stop >/dev/null 2>&1 || true
+}
+
+# start_prometheus TARGET starts a throw-away Prometheus on a free loopback port that
+# scrapes TARGET (host:port, path /metrics) every second, with the scraped `job` and
+# `instance` labels kept (honor_labels: an OpenTelemetry Collector's Prometheus exporter
+# sets job to the service name). It exports SPENDGUARD_PROMETHEUS_URL and registers the
+# server for stop_services.
+start_prometheus() {
+	ensure_prometheus
+	local port dir
+	port=$(free_port)
+	dir=$(mktemp -d)
+	cat >"$dir/prometheus.yml" <<-EOF
+		global:
+		  scrape_interval: 1s
+		  scrape_timeout: 1s
+		scrape_configs:
+		  - job_name: otel-collector
+		    honor_labels: true
+		    static_configs:
+		      - targets: ['$1']
+	EOF
+	prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+		--web.listen-address="127.0.0.1:$port" >"$dir/prometheus.log" 2>&1 &
+	PROMETHEUS_PID=$!
+	PROMETHEUS_LOG="$dir/prometheus.log"
+	for _ in $(seq 1 300); do
+		if ! kill -0 "$PROMETHEUS_PID" 2>/dev/null; then
+			echo "Prometheus exited while starting:" >&2
+			cat "$PROMETHEUS_LOG" >&2
+			return 1
+		fi
+		if http_ok "$port" /-/ready; then
+			export SPENDGUARD_PROMETHEUS_URL="http://127.0.0.1:$port"
+			echo "== Prometheus (pid $PROMETHEUS_PID) on $SPENDGUARD_PROMETHEUS_URL, scraping $1"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "Prometheus not ready after 30s:" >&2
+	cat "$PROMETHEUS_LOG" >&2
+	return 1
+}
+
 stop_services() {
 	if [ -n "${REDIS_PIDFILE:-}" ] && [ -f "$REDIS_PIDFILE" ]; then
 		kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true
+	fi
+	if [ -n "${REDIS_CLUSTER_DIR:-}" ]; then
+		# The pid files, not pids kept here: a test may have killed a node and started
+		# it again.
+		for f in "$REDIS_CLUSTER_DIR"/*/redis.pid; do
+			[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+		done
+	fi
+	if [ -n "${PROMETHEUS_PID:-}" ]; then
+		kill "$PROMETHEUS_PID" 2>/dev/null || true
+		wait "$PROMETHEUS_PID" 2>/dev/null || true
 	fi
 	if [ -n "${JAEGER_PID:-}" ]; then
 		kill "$JAEGER_PID" 2>/dev/null || true

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and vet, the root module's tests under -race with a
-# real redis-server, then the e2e module against a real Jaeger.
+# real redis-server and a real Redis Cluster, then the e2e module against a real Jaeger
+# and a real Prometheus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The root module's tests under -race, with the services they need: a redis-server is
-# started (installed first when missing) unless SPENDGUARD_REDIS_ADDR names a running
-# one. Tests that need a service fail instead of skipping when it is missing.
+# The root module's tests under -race, with the services they need: a redis-server and
+# a Redis Cluster (3 masters, a replica each) are started (installed first when missing)
+# unless SPENDGUARD_REDIS_ADDR and SPENDGUARD_REDIS_CLUSTER_ADDRS name running ones.
+# Tests that need a service fail instead of skipping when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -9,6 +10,9 @@ trap stop_services EXIT
 export SPENDGUARD_REQUIRE_SERVICES=1
 if [ -z "${SPENDGUARD_REDIS_ADDR:-}" ]; then
 	start_redis
+fi
+if [ -z "${SPENDGUARD_REDIS_CLUSTER_ADDRS:-}" ]; then
+	start_redis_cluster
 fi
 echo "== go test -race ./..."
 go test -race -count=1 ./...

@@ -17,7 +17,7 @@ import (
 
 // waitExpired waits until Redis's own clock has passed every lease in the budget's
 // lease set, without running a budget script (which would reclaim them).
-func waitExpired(t *testing.T, rdb *redis.Client, b *redisbudget.Budget, n int) {
+func waitExpired(t *testing.T, rdb redis.UniversalClient, b *redisbudget.Budget, n int) {
 	t.Helper()
 	z := b.Keys()[1]
 	deadline := time.Now().Add(30 * time.Second)
@@ -40,7 +40,10 @@ func fmtMs(ms int64) string { return strconv.FormatInt(ms, 10) }
 // next script (a Snapshot here) exactly once; its late Record still charges the usage
 // without freeing the hold again.
 func TestLeaseReclaimedOnceLateSettleCharges(t *testing.T) {
-	rdb := client(t)
+	onEachRedis(t, testLeaseReclaimedOnceLateSettleCharges)
+}
+
+func testLeaseReclaimedOnceLateSettleCharges(t *testing.T, rdb redis.UniversalClient) {
 	name := uniqueName(t)
 	short, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(50*time.Millisecond))
 	require.NoError(t, err)
@@ -66,7 +69,10 @@ func TestLeaseReclaimedOnceLateSettleCharges(t *testing.T) {
 // TestExpiredOwnHoldFreedOnceBySettle: a settle whose own lease has ended but which no
 // script has reclaimed yet frees the hold itself, once.
 func TestExpiredOwnHoldFreedOnceBySettle(t *testing.T) {
-	rdb := client(t)
+	onEachRedis(t, testExpiredOwnHoldFreedOnceBySettle)
+}
+
+func testExpiredOwnHoldFreedOnceBySettle(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000, redisbudget.WithLease(30*time.Millisecond))
 	r1, err := b.TryReserve(ctx, 300)
 	require.NoError(t, err)
@@ -83,7 +89,10 @@ func TestExpiredOwnHoldFreedOnceBySettle(t *testing.T) {
 // for the next calls.
 func TestReclaimIsBounded(t *testing.T) {
 	t.Parallel() // waits out leases; its budget is its own
-	rdb := client(t)
+	onEachRedis(t, testReclaimIsBounded)
+}
+
+func testReclaimIsBounded(t *testing.T, rdb redis.UniversalClient) {
 	// Long enough that the reserves below do not reclaim each other.
 	b := newBudget(t, rdb, 1000, redisbudget.WithLease(3*time.Second))
 	var wg sync.WaitGroup
@@ -116,7 +125,10 @@ func TestReclaimIsBounded(t *testing.T) {
 // end the scripts keep is lowered by it).
 func TestShorterLeaseAfterLongerIsReclaimed(t *testing.T) {
 	t.Parallel() // waits out leases; its budget is its own
-	rdb := client(t)
+	onEachRedis(t, testShorterLeaseAfterLongerIsReclaimed)
+}
+
+func testShorterLeaseAfterLongerIsReclaimed(t *testing.T, rdb redis.UniversalClient) {
 	name := uniqueName(t)
 	long, err := redisbudget.New(rdb, name, 1000)
 	require.NoError(t, err)
@@ -146,7 +158,10 @@ func TestShorterLeaseAfterLongerIsReclaimed(t *testing.T) {
 // then nothing of it is left in Redis, and its settle changes nothing.
 func TestReclaimedHoldsAreForgotten(t *testing.T) {
 	t.Parallel() // waits out leases; its budget is its own
-	rdb := client(t)
+	onEachRedis(t, testReclaimedHoldsAreForgotten)
+}
+
+func testReclaimedHoldsAreForgotten(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000, redisbudget.WithLease(time.Second))
 	r, err := b.TryReserve(ctx, 100)
 	require.NoError(t, err)
@@ -171,7 +186,10 @@ func TestReclaimedHoldsAreForgotten(t *testing.T) {
 // does not cut short what a process with a longer lease reclaimed before.
 func TestReclaimedMemoryFollowsTheLongestLease(t *testing.T) {
 	t.Parallel()
-	rdb := client(t)
+	onEachRedis(t, testReclaimedMemoryFollowsTheLongestLease)
+}
+
+func testReclaimedMemoryFollowsTheLongestLease(t *testing.T, rdb redis.UniversalClient) {
 	name := uniqueName(t)
 	long, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(time.Second))
 	require.NoError(t, err)

@@ -74,11 +74,12 @@ var errCanceled = context.Canceled
 
 func contextWithCancel() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }
 
-// keysOf lists the keys of budget b's name (SCAN: never blocks the shared server).
-func keysOf(t *testing.T, rdb *redis.Client, b interface{ Name() string }) []string {
+// keysOf lists the keys of budget b's name (SCAN: never blocks the shared server; on
+// a cluster, the master holding the name's slot).
+func keysOf(t *testing.T, rdb redis.UniversalClient, b interface{ Name() string }) []string {
 	t.Helper()
 	var keys []string
-	iter := rdb.Scan(ctx, 0, "*{"+b.Name()+"}*", 1000).Iterator()
+	iter := nodeFor(t, rdb, "{"+b.Name()+"}").Scan(ctx, 0, "*{"+b.Name()+"}*", 1000).Iterator()
 	for iter.Next(ctx) {
 		keys = append(keys, iter.Val())
 	}

@@ -44,7 +44,7 @@ func helperMain(mode string) int {
 		fmt.Fprintf(os.Stderr, "helper %s: "+format+"\n", append([]any{mode}, args...)...)
 		return 1
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv("SPENDGUARD_REDIS_ADDR"), PoolSize: 16})
+	rdb := helperClient()
 	defer rdb.Close()
 	capacity, _ := strconv.ParseUint(os.Getenv(envCapacity), 10, 64)
 	lease, _ := time.ParseDuration(os.Getenv(envLease))
@@ -141,8 +141,9 @@ func helper(t *testing.T, mode string, env ...string) (*exec.Cmd, *bufio.Scanner
 
 // TestSeveralProcesses shares one budget between four OS processes, eight goroutines
 // each, and checks the budget's invariants from a fifth.
-func TestSeveralProcesses(t *testing.T) {
-	rdb := client(t)
+func TestSeveralProcesses(t *testing.T) { onEachRedis(t, testSeveralProcesses) }
+
+func testSeveralProcesses(t *testing.T, rdb redis.UniversalClient) {
 	const capacity = 20000
 	name := uniqueName(t)
 	b, err := redisbudget.New(rdb, name, capacity)
@@ -171,7 +172,7 @@ func TestSeveralProcesses(t *testing.T) {
 	var scanners []*bufio.Scanner
 	var cmds []*exec.Cmd
 	for p := range 4 {
-		cmd, sc := helper(t, "ops", envName+"="+name, envCapacity+"="+strconv.Itoa(capacity),
+		cmd, sc := helper(t, "ops", redisEnv(rdb), envName+"="+name, envCapacity+"="+strconv.Itoa(capacity),
 			envSeed+"="+strconv.FormatUint(s+uint64(p), 10))
 		cmds, scanners = append(cmds, cmd), append(scanners, sc)
 	}
@@ -199,13 +200,16 @@ func TestSeveralProcesses(t *testing.T) {
 // their lease the next script gives them back.
 func TestKilledProcessHoldsAreReclaimed(t *testing.T) {
 	t.Parallel() // waits out leases; its budget is its own
-	rdb := client(t)
+	onEachRedis(t, testKilledProcessHoldsAreReclaimed)
+}
+
+func testKilledProcessHoldsAreReclaimed(t *testing.T, rdb redis.UniversalClient) {
 	name := uniqueName(t)
 	const lease = 3 * time.Second // long enough to see the holds right after the kill
 	b, err := redisbudget.New(rdb, name, 1000, redisbudget.WithLease(time.Hour))
 	require.NoError(t, err)
 
-	cmd, sc := helper(t, "hold", envName+"="+name, envCapacity+"=1000", envHolds+"=6", envLease+"="+lease.String())
+	cmd, sc := helper(t, "hold", redisEnv(rdb), envName+"="+name, envCapacity+"=1000", envHolds+"=6", envLease+"="+lease.String())
 	for sc.Scan() && sc.Text() != "ready" {
 	}
 	require.Equal(t, "ready", sc.Text(), "helper did not get its holds: %v", sc.Err())

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -37,8 +38,9 @@ func (m *model) remaining() uint64 {
 
 // TestAgreesWithModel runs random operation sequences against a Redis budget and the
 // sequential model and requires the same decision and state after every step.
-func TestAgreesWithModel(t *testing.T) {
-	rdb := client(t)
+func TestAgreesWithModel(t *testing.T) { onEachRedis(t, testAgreesWithModel) }
+
+func testAgreesWithModel(t *testing.T, rdb redis.UniversalClient) {
 	rng := rand.New(rand.NewPCG(seed(t), 2))
 	for run := range 20 {
 		capacity := rng.Uint64N(2000)
@@ -106,8 +108,9 @@ func TestAgreesWithModel(t *testing.T) {
 // TestConcurrentInvariants drives one budget from many goroutines with random
 // interleavings of reserve, record, release and duplicate settles, while a sampler
 // checks every snapshot (each one atomic in Redis).
-func TestConcurrentInvariants(t *testing.T) {
-	rdb := client(t)
+func TestConcurrentInvariants(t *testing.T) { onEachRedis(t, testConcurrentInvariants) }
+
+func testConcurrentInvariants(t *testing.T, rdb redis.UniversalClient) {
 	s := seed(t)
 	for _, overage := range []bool{false, true} {
 		const capacity = 5000

@@ -42,8 +42,10 @@ func requireDenied(t testing.TB, err error, requested, remaining uint64) {
 	assert.Equal(t, remaining, d.Remaining, "remaining")
 }
 
-func TestReserveRecordRelease(t *testing.T) {
-	b := newBudget(t, client(t), 1000)
+func TestReserveRecordRelease(t *testing.T) { onEachRedis(t, testReserveRecordRelease) }
+
+func testReserveRecordRelease(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 1000)
 	r, err := b.TryReserve(ctx, 300)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(300), r.Tokens())
@@ -67,8 +69,10 @@ func TestReserveRecordRelease(t *testing.T) {
 	assert.Equal(t, uint64(800), snap(t, b).Remaining)
 }
 
-func TestDebtCarriedAndZeroDenied(t *testing.T) {
-	b := newBudget(t, client(t), 100)
+func TestDebtCarriedAndZeroDenied(t *testing.T) { onEachRedis(t, testDebtCarriedAndZeroDenied) }
+
+func testDebtCarriedAndZeroDenied(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 100)
 	r, err := b.TryReserve(ctx, 0) // an estimate of 0 is granted while something is left
 	require.NoError(t, err)
 	require.NoError(t, b.Record(ctx, r, 90, 60)) // 50 of debt
@@ -79,8 +83,10 @@ func TestDebtCarriedAndZeroDenied(t *testing.T) {
 	requireDenied(t, err, 0, 0)
 }
 
-func TestRange(t *testing.T) {
-	b := newBudget(t, client(t), 100)
+func TestRange(t *testing.T) { onEachRedis(t, testRange) }
+
+func testRange(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 100)
 	r, err := b.TryReserveRange(ctx, 10, 70)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(70), r.Tokens())
@@ -97,8 +103,10 @@ func TestRange(t *testing.T) {
 	assert.Equal(t, uint64(20), r3.Tokens())
 }
 
-func TestDuplicateSettlesIgnored(t *testing.T) {
-	b := newBudget(t, client(t), 1000)
+func TestDuplicateSettlesIgnored(t *testing.T) { onEachRedis(t, testDuplicateSettlesIgnored) }
+
+func testDuplicateSettlesIgnored(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 1000)
 	r, err := b.TryReserve(ctx, 100)
 	require.NoError(t, err)
 	require.NoError(t, b.Record(ctx, r, 40, 0))
@@ -134,8 +142,9 @@ func TestDuplicateSettlesIgnored(t *testing.T) {
 	assert.Equal(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 55, Remaining: 945}, snap(t, b))
 }
 
-func TestReserveRetryIsIdempotent(t *testing.T) {
-	rdb := client(t)
+func TestReserveRetryIsIdempotent(t *testing.T) { onEachRedis(t, testReserveRetryIsIdempotent) }
+
+func testReserveRetryIsIdempotent(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000)
 	// What a client library resends after losing the reply of a reserve that ran.
 	args := []any{"1200000", "0", "1000", "10", "300", "0123456789abcdef0123456789abcdef", "600000"}
@@ -147,8 +156,9 @@ func TestReserveRetryIsIdempotent(t *testing.T) {
 	assert.Equal(t, uint64(300), snap(t, b).Held)
 }
 
-func TestBadReservations(t *testing.T) {
-	rdb := client(t)
+func TestBadReservations(t *testing.T) { onEachRedis(t, testBadReservations) }
+
+func testBadReservations(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000)
 	other := newBudget(t, rdb, 1000)
 	require.ErrorIs(t, b.Record(ctx, nil, 1, 1), budget.ErrInvalidReservation)
@@ -207,8 +217,9 @@ func TestNewRejects(t *testing.T) {
 	assert.Equal(t, redisbudget.DefaultLease, b.Lease())
 }
 
-func TestWrongTypeKeyIsAClearError(t *testing.T) {
-	rdb := client(t)
+func TestWrongTypeKeyIsAClearError(t *testing.T) { onEachRedis(t, testWrongTypeKeyIsAClearError) }
+
+func testWrongTypeKeyIsAClearError(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000)
 	r, err := b.TryReserve(ctx, 10)
 	require.NoError(t, err)
@@ -247,8 +258,10 @@ func TestWrongTypeKeyIsAClearError(t *testing.T) {
 	require.ErrorContains(t, err, "WRONGTYPE")
 }
 
-func TestSaturation(t *testing.T) {
-	b := newBudget(t, client(t), redisbudget.MaxCapacity)
+func TestSaturation(t *testing.T) { onEachRedis(t, testSaturation) }
+
+func testSaturation(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, redisbudget.MaxCapacity)
 	_, err := b.TryReserve(ctx, math.MaxUint64)
 	requireDenied(t, err, math.MaxUint64, redisbudget.MaxCapacity)
 	_, err = b.TryReserve(ctx, redisbudget.MaxCapacity+1)
@@ -330,21 +343,27 @@ func TestFailOpen(t *testing.T) {
 }
 
 func TestFailOpenStillDeniesWhenReachable(t *testing.T) {
-	b := newBudget(t, client(t), 10, redisbudget.WithFailOpen())
+	onEachRedis(t, testFailOpenStillDeniesWhenReachable)
+}
+
+func testFailOpenStillDeniesWhenReachable(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 10, redisbudget.WithFailOpen())
 	r, err := b.TryReserve(ctx, 10)
 	require.NoError(t, err)
 	assert.False(t, r.FailedOpen())
 	_, err = b.TryReserve(ctx, 1)
 	requireDenied(t, err, 1, 0)
 	// A data error is not an outage: no fail-open grant for it.
-	rdb := client(t)
 	require.NoError(t, rdb.Set(ctx, b.Keys()[0], "x", 0).Err())
 	_, err = b.TryReserve(ctx, 1)
 	require.ErrorContains(t, err, "WRONGTYPE")
 }
 
 func TestScriptCacheFlushFallsBackToEval(t *testing.T) {
-	rdb := client(t)
+	onEachRedis(t, testScriptCacheFlushFallsBackToEval)
+}
+
+func testScriptCacheFlushFallsBackToEval(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 100)
 	require.NoError(t, rdb.ScriptFlush(ctx).Err())
 	r, err := b.TryReserve(ctx, 10)
@@ -355,8 +374,9 @@ func TestScriptCacheFlushFallsBackToEval(t *testing.T) {
 	assert.Equal(t, uint64(7), snap(t, b).Consumed)
 }
 
-func TestKeysCarryHashTag(t *testing.T) {
-	rdb := client(t)
+func TestKeysCarryHashTag(t *testing.T) { onEachRedis(t, testKeysCarryHashTag) }
+
+func testKeysCarryHashTag(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 100, redisbudget.WithLease(time.Minute), redisbudget.WithKeyPrefix("sgtest"))
 	r, err := b.TryReserve(ctx, 10)
 	require.NoError(t, err)
@@ -372,7 +392,11 @@ func TestKeysCarryHashTag(t *testing.T) {
 }
 
 func TestCanceledContextIsNotUnavailable(t *testing.T) {
-	b := newBudget(t, client(t), 100)
+	onEachRedis(t, testCanceledContextIsNotUnavailable)
+}
+
+func testCanceledContextIsNotUnavailable(t *testing.T, rdb redis.UniversalClient) {
+	b := newBudget(t, rdb, 100)
 	c, cancel := contextWithCancel()
 	cancel()
 	_, err := b.TryReserve(c, 1)

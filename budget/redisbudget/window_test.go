@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -18,8 +19,9 @@ func (c *fakeClock) Now() time.Time          { return time.Unix(0, c.ns.Load()) 
 func (c *fakeClock) Set(t time.Time)         { c.ns.Store(t.UnixNano()) }
 func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-func TestWindowRollover(t *testing.T) {
-	rdb := client(t)
+func TestWindowRollover(t *testing.T) { onEachRedis(t, testWindowRollover) }
+
+func testWindowRollover(t *testing.T, rdb redis.UniversalClient) {
 	clock := &fakeClock{}
 	t0 := time.Date(2030, 5, 1, 10, 15, 0, 0, time.UTC)
 	clock.Set(t0)
@@ -67,8 +69,9 @@ func TestWindowRollover(t *testing.T) {
 	assert.Equal(t, uint64(10), c)
 }
 
-func TestWindowDailyInLocation(t *testing.T) {
-	rdb := client(t)
+func TestWindowDailyInLocation(t *testing.T) { onEachRedis(t, testWindowDailyInLocation) }
+
+func testWindowDailyInLocation(t *testing.T, rdb redis.UniversalClient) {
 	loc := time.FixedZone("X", 5*3600)
 	clock := &fakeClock{}
 	clock.Set(time.Date(2031, 1, 2, 23, 30, 0, 0, loc))
