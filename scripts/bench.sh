@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap stop_services EXIT
 start_redis
+start_redis_cluster
 out=$(mktemp)
 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-5}" ./... | tee "$out"
 echo

@@ -2,7 +2,9 @@ package redisbudget_test
 
 import (
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
@@ -87,6 +89,41 @@ func BenchmarkRedisRateAllowN(b *testing.B) {
 			res, err := lim.AllowN(ctx, key, limit, 1)
 			if err != nil || res.Allowed != 1 {
 				b.Error(err, res)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkClusterReserveRecord is BenchmarkRedisReserveRecord on the Redis Cluster:
+// the baseline of BenchmarkClusterReserveRecordReplicaAck.
+func BenchmarkClusterReserveRecord(b *testing.B) { benchCluster(b) }
+
+// BenchmarkClusterReserveRecordReplicaAck is one TryReserve and one Record that each
+// wait for the replica (WithReplicaAck(1, …)): what acknowledged writes cost.
+func BenchmarkClusterReserveRecordReplicaAck(b *testing.B) {
+	benchCluster(b, redisbudget.WithReplicaAck(1, time.Second))
+}
+
+func benchCluster(b *testing.B, opts ...redisbudget.Option) {
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs:    strings.Split(needService(b, envCluster), ","),
+		PoolSize: 64, MinIdleConns: 32,
+	})
+	b.Cleanup(func() { _ = rdb.Close() })
+	bud, err := redisbudget.New(rdb, uniqueName(b), redisbudget.MaxCapacity, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	parallel32(b, func(pb *testing.PB) {
+		for pb.Next() {
+			r, err := bud.TryReserve(ctx, 1000)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if err := bud.Record(ctx, r, 300, 200); err != nil {
+				b.Error(err)
 				return
 			}
 		}

@@ -45,6 +45,27 @@
 // settles do nothing. Any other error (a key holding the wrong type, a script error)
 // is returned as it is, named after the budget, and never wraps ErrUnavailable.
 //
+// # Redis Cluster and failover
+//
+// A budget's keys share one hash slot, so a Budget works on a *redis.ClusterClient
+// as on a single server; the tests run the whole suite on a 3-master cluster. When a
+// master fails, calls to its slots fail with budget.ErrUnavailable until a replica
+// has taken over (seconds, with cluster-node-timeout), then succeed again with the
+// same client: an outage makes the cluster client reread the slots at once instead
+// of at its next periodic reload (a minute by default).
+//
+// Replication is asynchronous: a failover loses the reserves and settles that the old
+// master acknowledged but its replica had not received (on a healthy link the last
+// milliseconds of writes; a replica that was cut off misses everything since). A lost
+// settle leaves its usage uncharged; a lost reserve's later settle finds no hold and
+// charges nothing either. That is the bound without WithReplicaAck: the usage whose
+// reserve or settle was acknowledged after the promoted replica last heard from its
+// master (Redis's min-replicas-max-lag caps how long that can be). With
+// WithReplicaAck(n, timeout) each reserve and settle returns only once n replicas
+// have it, so a failover loses nothing that was acknowledged, at the price of the
+// replica's round trip on every call, and of failing closed while a master has fewer
+// than n replicas (after a failover, until the failed node rejoins as a replica).
+//
 // # Keys
 //
 // For a budget named n with the default prefix, in window W ("all" for an unwindowed

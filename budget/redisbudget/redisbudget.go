@@ -62,7 +62,12 @@ type Budget struct {
 	window   budget.Window
 	clock    func() time.Time
 	failOpen bool
-	prefix   string
+	// WithReplicaAck: how many replicas must have a reserve or settle before it
+	// returns (0: do not wait), and for how long at most.
+	acks         int
+	ackTimeout   time.Duration
+	ackTimeoutMs int64
+	prefix     string
 	base     string // prefix:{name}
 	cur      atomic.Pointer[winKeys]
 	err      error // the first bad option
@@ -127,6 +132,40 @@ func WithKeyPrefix(p string) Option {
 	}
 }
 
+// WithReplicaAck makes every reserve and settle wait until n replicas of the master
+// holding the budget have it before returning: the script and Redis's WAIT n timeout
+// go down one connection, in one round trip, to the master of the budget's slot.
+// Replication is asynchronous, so without it a master that fails right after a settle
+// may take that settle with it, and its replica, promoted, never saw it (on a healthy
+// link that is the last milliseconds of writes; a replica cut off from its master
+// misses everything since). With it, a reserve or settle that returned nil is on n
+// replicas, and a failover that promotes one of them (Redis Cluster promotes the most
+// up-to-date replica) loses nothing that was acknowledged. It costs the replica's
+// round trip on every reserve and settle; Snapshot does not wait.
+//
+// A write that n replicas did not acknowledge within timeout returns an error wrapping
+// budget.ErrUnavailable (with WithFailOpen, a reserve then fails open). The write may
+// still have happened on the master: a settle stays unsettled, and retrying it is safe
+// (settles are idempotent); a reserve's hold is given back by its lease.
+//
+// The client must be a *redis.Client (a single master, or a Sentinel failover client)
+// or a *redis.ClusterClient whose ReadTimeout, if set, is longer than timeout, else
+// New fails, as it does for n outside [1, 16] or a timeout outside [1ms, 1 minute]
+// (WAIT 0 would block forever).
+func WithReplicaAck(n int, timeout time.Duration) Option {
+	return func(b *Budget) {
+		if n < 1 || n > 16 {
+			b.fail(fmt.Errorf("replica acknowledgements %d are outside [1, 16]", n))
+			return
+		}
+		if timeout < time.Millisecond || timeout > time.Minute {
+			b.fail(fmt.Errorf("replica acknowledgement timeout %v is outside [1ms, 1 minute]", timeout))
+			return
+		}
+		b.acks, b.ackTimeout, b.ackTimeoutMs = n, timeout, timeout.Milliseconds()
+	}
+}
+
 func (b *Budget) fail(err error) {
 	if b.err == nil {
 		b.err = err
@@ -157,6 +196,20 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 	for _, o := range opts {
 		if o != nil {
 			o(b)
+		}
+	}
+	if b.acks > 0 {
+		var read time.Duration
+		switch c := rdb.(type) {
+		case *redis.Client:
+			read = c.Options().ReadTimeout
+		case *redis.ClusterClient:
+			read = c.Options().ReadTimeout
+		default:
+			b.fail(fmt.Errorf("WithReplicaAck needs a *redis.Client or a *redis.ClusterClient, not a %T", rdb))
+		}
+		if read > 0 && read <= b.ackTimeout {
+			b.fail(fmt.Errorf("the client's ReadTimeout %v would end a wait for replicas (WithReplicaAck) of %v first", read, b.ackTimeout))
 		}
 	}
 	if b.err != nil {
@@ -292,8 +345,8 @@ func (b *Budget) TryReserveRange(ctx context.Context, min, max uint64) (*budget.
 func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservation, error) {
 	w, now := b.current()
 	id := newID()
-	res, err := reserveScript.Run(ctx, b.rdb, w.keys,
-		b.markArg, b.ttlArg(w, now), b.capArg, arg(min), arg(max), id, b.leaseArg).Int64Slice()
+	res, err := b.run(ctx, reserveScript, w.keys,
+		b.markArg, b.ttlArg(w, now), b.capArg, arg(min), arg(max), id, b.leaseArg)
 	if err != nil {
 		err = b.wrap("reserve", err)
 		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
@@ -368,7 +421,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	res, err := settleScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage)).Int64Slice()
+	res, err := b.run(ctx, settleScript, w.keys, b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
 	if err != nil {
 		return b.wrap("settle", err)
 	}
@@ -378,6 +431,54 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	budgetkit.Settle(r)
 	return nil
 }
+
+// run runs a reserve or settle script: one EVALSHA (EVAL when the server does not have
+// it), or with WithReplicaAck the script and a WAIT on one connection.
+func (b *Budget) run(ctx context.Context, s *redis.Script, keys []string, args ...any) ([]int64, error) {
+	if b.acks == 0 {
+		return s.Run(ctx, b.rdb, keys, args...).Int64Slice()
+	}
+	// WAIT counts the replicas that have every write made on its own connection, so the
+	// script goes to the master of the keys' slot directly, pipelined with the WAIT.
+	node := b.rdb
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		node = m
+	}
+	var res *redis.Cmd
+	var acked *redis.Cmd
+	for _, sha := range [...]bool{true, false} {
+		pipe := node.Pipeline()
+		if sha {
+			res = s.EvalSha(ctx, pipe, keys, args...)
+		} else {
+			res = s.Eval(ctx, pipe, keys, args...)
+		}
+		acked = pipe.Do(ctx, "wait", b.acks, b.ackTimeoutMs)
+		_, _ = pipe.Exec(ctx) // the errors are the commands'
+		if !sha || !redis.HasErrorPrefix(res.Err(), "NOSCRIPT") {
+			break
+		}
+	}
+	v, err := res.Int64Slice()
+	var n int64
+	if err == nil {
+		n, err = acked.Int64()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n < int64(b.acks) {
+		return nil, fmt.Errorf("%w: %d of %d replicas acknowledged within %v", errNotReplicated, n, b.acks, b.ackTimeout)
+	}
+	return v, nil
+}
+
+// errNotReplicated: WAIT returned with fewer replicas than WithReplicaAck asked for.
+var errNotReplicated = errors.New("not on enough replicas")
 
 // Consumed is the usage recorded in the current window, in one round trip (which also
 // reclaims expired holds). Failures are as for Snapshot.
@@ -415,6 +516,13 @@ func (b *Budget) wrap(op string, err error) error {
 	if !unavailable(err) {
 		return fmt.Errorf("redisbudget: budget %q: %s failed in Redis: %w", b.name, op, err)
 	}
+	if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+		// The outage may be a failover. go-redis rereads which master holds a slot only
+		// on a redirect or once a minute (ClusterStateReloadInterval), and a dead master
+		// sends no redirect: without this, calls would fail for up to a minute after a
+		// replica took over. Reloads are asynchronous and coalesced.
+		cc.ReloadState(context.Background())
+	}
 	return fmt.Errorf("%w: redisbudget: budget %q: %s: %w", budget.ErrUnavailable, b.name, op, err)
 }
 
@@ -427,7 +535,9 @@ func unavailable(err error) bool {
 		return true
 	}
 	msg := strings.TrimPrefix(rerr.Error(), "ERR ")
-	for _, p := range [...]string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "max number of clients"} {
+	// MOVED and ASK reach here only from WithReplicaAck's direct calls to a master
+	// (the cluster client follows them itself): the slot's master has changed.
+	for _, p := range [...]string{"LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "NOREPLICAS", "MOVED", "ASK", "max number of clients"} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
