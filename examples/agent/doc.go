@@ -24,16 +24,23 @@
 // words and prints a summary. -json prints the same as one JSON document.
 //
 // Traces go to an OTLP/HTTP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (the exporter reads the other standard
-// OTEL_EXPORTER_OTLP_* variables itself; the service name is OTEL_SERVICE_NAME,
-// default "spendguard-agent"). With a Jaeger on its default ports:
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and metrics (token usage, call duration,
+// denials, and the budget's remaining/consumed/held/capacity gauges) when
+// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is; the exporters
+// read the other standard OTEL_EXPORTER_OTLP_* variables themselves, and
+// OTEL_TRACES_EXPORTER=none or OTEL_METRICS_EXPORTER=none turns either off. Metrics
+// are exported in the background (every OTEL_METRIC_EXPORT_INTERVAL, a minute by
+// default) and once more at exit, so a short run loses no point. The service name is
+// OTEL_SERVICE_NAME, default "spendguard-agent". With a Jaeger on its default ports:
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
 //
 // then open http://127.0.0.1:16686. `make jaeger` builds and runs one bound to
 // 127.0.0.1, but a Jaeger built from Go sources has no UI assets: read the trace from
 // its API (http://127.0.0.1:16686/api/traces?service=spendguard-agent), or run the
-// jaegertracing/jaeger container image for the UI.
+// jaegertracing/jaeger container image for the UI. `make jaeger` also turns the
+// metrics into Prometheus's format on http://127.0.0.1:8889/metrics, for a Prometheus
+// to scrape.
 //
 // With -provider anthropic the agent's functions are offered to Claude as tools
 // (langchaingo's anthropic client reads tools, not functions). langchaingo's ollama

@@ -148,13 +148,18 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		return err
 	}
 	rep := &report{Provider: c.provider, Model: c.model, Budget: c.budgetName, Capacity: c.capacity, HardCap: c.hardCap, ToolBudget: c.toolCalls}
-	defer func() {
-		// Flush the spans even when the run failed: the trace shows why.
-		if cerr := tr.close(ctx); cerr != nil {
+	// Flush the spans and metrics even when the run failed: they show why. A run that
+	// gets to its report flushes before printing it, so the report has the outcome.
+	flush := func() {
+		if cerr := tr.close(ctx); cerr != nil && rep.ExportError == "" {
 			rep.ExportError = cerr.Error()
-			fmt.Fprintf(e.stderr, "agent: exporting the trace: %v\n", cerr)
+			fmt.Fprintf(e.stderr, "agent: exporting telemetry: %v\n", cerr)
 		}
-	}()
+	}
+	defer flush()
+	if err := tr.observe(b); err != nil {
+		return err
+	}
 
 	rp := &reporter{b: b, capacity: c.capacity, hardCap: c.hardCap, rep: rep}
 	if !c.asJSON {
@@ -180,7 +185,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	model := llmwrap.Wrap(llm,
 		llmwrap.WithModelName(c.model),
 		llmwrap.OnSpend(rp.observe),
-		traceModel(tr.tp),
+		tr.traceModel(),
 		middleware.Budget(b, budgetOpts...),
 		adapt,
 	)
@@ -189,7 +194,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	guard := budget.NewAtomicGuard(c.toolCalls)
 	var toolset []tools.Tool
 	for _, t := range []tools.Tool{tools.Calculator{}, wordCount{}, clock{now: e.now}} {
-		toolset = append(toolset, traceTool(middleware.GuardTool(counted{Tool: t, n: &dispatched}, guard, 1), tr.tp))
+		toolset = append(toolset, tr.traceTool(middleware.GuardTool(counted{Tool: t, n: &dispatched}, guard, 1)))
 	}
 	agent := agents.NewOpenAIFunctionsAgent(model, toolset)
 	exec := agents.NewExecutor(agent, agents.WithMaxIterations(c.maxCalls))
@@ -212,10 +217,14 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	case runErr == nil:
 		rep.Answer = fmt.Sprint(out["output"])
 	}
+	flush()
 	if err := rep.print(stdout, c.asJSON); err != nil {
 		return err
 	}
 	if !c.asJSON {
+		if tr.metrics {
+			fmt.Fprintf(stdout, "Metrics of service %q exported over OTLP (with `make jaeger`: in Prometheus format on http://127.0.0.1:8889/metrics).\n", tr.service)
+		}
 		if tr.exporting {
 			fmt.Fprintf(stdout, "Trace %s of service %q exported over OTLP.\n", rep.TraceID, rep.Service)
 		} else {

@@ -367,8 +367,11 @@ func TestOTLPExportFlushesOnExit(t *testing.T) {
 	rec := &recorder{}
 	var out bytes.Buffer
 	e := env{getenv: func(k string) string {
-		if k == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+		switch k {
+		case "OTEL_EXPORTER_OTLP_ENDPOINT":
 			return col.URL
+		case "OTEL_METRICS_EXPORTER": // this collector takes no metrics: an attempt would be an export error
+			return "none"
 		}
 		return ""
 	}, stderr: io.Discard, now: fixedNow, scripted: rec.wrap}
@@ -621,10 +624,11 @@ func TestJSONToolArgumentsCopies(t *testing.T) {
 }
 
 // TestRun goes through run itself, as main does (with the process's environment,
-// OTLP export switched off).
+// OTLP export of traces and metrics switched off).
 func TestRun(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "")
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"-json"}, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())

@@ -6,10 +6,16 @@ import (
 	"fmt"
 	"time"
 
+	"strings"
+	"sync"
+
 	"github.com/tmc/langchaingo/tools"
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
@@ -25,30 +31,59 @@ import (
 // OTEL_RESOURCE_ATTRIBUTES) does not give one.
 const defaultService = "spendguard-agent"
 
-// tracing is where the run's spans go: an OTLP/HTTP exporter when the environment
-// names an endpoint, else nowhere.
+// tracing is where the run's spans and metrics go: each to an OTLP/HTTP exporter when
+// the environment names an endpoint for it, else nowhere.
 type tracing struct {
 	tp        trace.TracerProvider
-	exporting bool
+	mp        metric.MeterProvider
+	exporting bool // spans
+	metrics   bool
 	service   string
-	shutdown  func(context.Context) error
+	shutdown  []func(context.Context) error // the meter provider first, then the tracer provider
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// exportingTo reports whether the standard variables ask for OTLP trace export.
+// exportingTo reports whether the standard variables ask for OTLP trace export:
+// an endpoint, and OTEL_TRACES_EXPORTER not "none".
 func exportingTo(getenv func(string) string) bool {
-	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	return getenv("OTEL_TRACES_EXPORTER") != "none" &&
+		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "")
 }
 
-// newTracing builds the tracer provider. The exporter reads the OTEL_EXPORTER_OTLP_*
-// variables itself (endpoint, headers, timeout, ...); the resource reads
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES, over the default service name.
-func newTracing(ctx context.Context, getenv func(string) string) (*tracing, error) {
-	if !exportingTo(getenv) {
-		return &tracing{tp: noop.NewTracerProvider(), shutdown: func(context.Context) error { return nil }}, nil
+// exportingMetrics reports whether the standard variables ask for OTLP metric
+// export: an endpoint, and OTEL_METRICS_EXPORTER not "none".
+func exportingMetrics(getenv func(string) string) bool {
+	return getenv("OTEL_METRICS_EXPORTER") != "none" &&
+		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "")
+}
+
+// checkExporters refuses an OTEL_TRACES_EXPORTER or OTEL_METRICS_EXPORTER this program
+// cannot honour: it exports over OTLP ("otlp", or unset) or not at all ("none").
+func checkExporters(getenv func(string) string) error {
+	for _, k := range []string{"OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER"} {
+		switch v := strings.TrimSpace(getenv(k)); v {
+		case "", "otlp", "none":
+		default:
+			return fmt.Errorf("%s=%q: this program exports over OTLP (otlp) or not at all (none)", k, v)
+		}
 	}
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+	return nil
+}
+
+// newTracing builds the tracer and meter providers. The exporters read the
+// OTEL_EXPORTER_OTLP_* variables themselves (endpoint, headers, timeout, ...), the
+// periodic reader OTEL_METRIC_EXPORT_INTERVAL; the resource reads OTEL_SERVICE_NAME
+// and OTEL_RESOURCE_ATTRIBUTES, over the default service name.
+func newTracing(ctx context.Context, getenv func(string) string) (*tracing, error) {
+	if err := checkExporters(getenv); err != nil {
+		return nil, err
+	}
+	t := &tracing{tp: noop.NewTracerProvider(), mp: metricnoop.NewMeterProvider(), service: defaultService}
+	spans, metrics := exportingTo(getenv), exportingMetrics(getenv)
+	if !spans && !metrics {
+		return t, nil
 	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(defaultService)), // later detectors win
@@ -56,26 +91,49 @@ func newTracing(ctx context.Context, getenv func(string) string) (*tracing, erro
 		resource.WithFromEnv(),
 	)
 	if err != nil && res == nil {
-		_ = exp.Shutdown(ctx)
 		return nil, fmt.Errorf("OTel resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(res),
-	)
-	service := defaultService
 	if v, ok := res.Set().Value(semconv.ServiceNameKey); ok {
-		service = v.AsString()
+		t.service = v.AsString()
 	}
-	return &tracing{tp: tp, exporting: true, service: service, shutdown: tp.Shutdown}, nil
+	if metrics {
+		exp, err := otlpmetrichttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("OTLP metric exporter: %w", err)
+		}
+		// The reader exports in the background, never on a call's path; Shutdown
+		// collects and exports once more, so the run's last points are not lost.
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)), sdkmetric.WithResource(res))
+		t.mp, t.metrics = mp, true
+		t.shutdown = append(t.shutdown, mp.Shutdown)
+	}
+	if spans {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			_ = t.close(ctx)
+			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
+		}
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		t.tp, t.exporting = tp, true
+		t.shutdown = append(t.shutdown, tp.Shutdown)
+	}
+	return t, nil
 }
 
-// close flushes the spans still buffered (the batcher would drop them at exit) and
-// stops the exporter, waiting at most a few seconds for the collector.
+// close flushes the spans and metric points still buffered (they would be dropped at
+// exit) and stops the exporters, waiting at most a few seconds for the collector. Only
+// the first call does anything; later ones return its error.
 func (t *tracing) close(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	return t.shutdown(ctx)
+	t.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		var errs []error
+		for _, f := range t.shutdown {
+			errs = append(errs, f(ctx))
+		}
+		t.closeErr = errors.Join(errs...)
+	})
+	return t.closeErr
 }
 
 // startRun starts the span every model call and tool dispatch of the run is a child
@@ -106,13 +164,25 @@ func endRun(span trace.Span, err error) {
 }
 
 // traceModel is the otel middleware for the model calls: a `chat {model}` span each,
-// denied ones included. Metrics go nowhere: this program has no metrics exporter
-// (Jaeger takes traces only), and the global meter provider is left alone.
-func traceModel(tp trace.TracerProvider) llmwrap.Middleware {
-	return otel.Middleware(otel.WithTracerProvider(tp), otel.WithMeterProvider(metricnoop.NewMeterProvider()))
+// denied ones included, and the token usage, duration and denial metrics. The global
+// providers are left alone.
+func (t *tracing) traceModel() llmwrap.Middleware {
+	return otel.Middleware(otel.WithTracerProvider(t.tp), otel.WithMeterProvider(t.mp))
 }
 
 // traceTool traces a tool's dispatches as `execute_tool {name}` spans.
-func traceTool(t tools.Tool, tp trace.TracerProvider) tools.Tool {
-	return otel.Tool(t, otel.WithTracerProvider(tp), otel.WithMeterProvider(metricnoop.NewMeterProvider()))
+func (t *tracing) traceTool(tool tools.Tool) tools.Tool {
+	return otel.Tool(tool, otel.WithTracerProvider(t.tp), otel.WithMeterProvider(t.mp))
+}
+
+// observe exports b's gauges (remaining, consumed, held, capacity) when metrics are
+// exported and b can be observed. The last collection, at close, reads b as the run
+// left it.
+func (t *tracing) observe(b budget.TokenBudget) error {
+	o, ok := b.(budget.Observable)
+	if !t.metrics || !ok {
+		return nil
+	}
+	_, err := otel.ObserveBudget(o, otel.WithMeterProvider(t.mp))
+	return err
 }
