@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -65,4 +67,33 @@ func ExampleWithFailOpen() {
 	// fail closed: true
 	// fail open: true 500 tokens, not accounted: true
 	// settle: <nil>
+}
+
+// A budget on Redis Cluster whose reserves and settles each wait until a replica has
+// them, so that a failover loses no acknowledged spend. It needs a cluster
+// (SPENDGUARD_REDIS_CLUSTER_ADDRS, comma-separated), so it has no checked output.
+func ExampleWithReplicaAck() {
+	ctx := context.Background()
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: strings.Split(os.Getenv("SPENDGUARD_REDIS_CLUSTER_ADDRS"), ","),
+	})
+	defer rdb.Close()
+
+	b, err := redisbudget.New(rdb, "example-fleet", 5_000_000,
+		redisbudget.WithReplicaAck(1, 250*time.Millisecond))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := b.TryReserve(ctx, 1500)
+	if err != nil { // ErrDenied, or ErrUnavailable: no master, or no replica acknowledged
+		fmt.Println(err)
+		return
+	}
+	// ... call the model ...
+	if err := b.Record(ctx, r, 1200, 250); err != nil {
+		// Not acknowledged: retrying later is safe (a settle is charged once); if no
+		// retry succeeds, the hold's lease gives it back.
+		fmt.Println(err)
+	}
 }

@@ -214,7 +214,7 @@ func failover(t *testing.T, bin string, addrs []string, acks bool, opts ...redis
 	var (
 		mu          sync.Mutex
 		res         failoverResult
-		pending     []settle // settles that failed: retried once the cluster is back
+		pending     []settle  // settles that failed: retried once the cluster is back
 		cutAt       time.Time // the replica fell behind
 		killedAt    time.Time
 		promotedAt  time.Time

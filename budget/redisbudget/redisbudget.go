@@ -62,15 +62,16 @@ type Budget struct {
 	window   budget.Window
 	clock    func() time.Time
 	failOpen bool
+	prefix   string
+	base     string // prefix:{name}
+	cur      atomic.Pointer[winKeys]
+	err      error // the first bad option
+
 	// WithReplicaAck: how many replicas must have a reserve or settle before it
 	// returns (0: do not wait), and for how long at most.
 	acks         int
 	ackTimeout   time.Duration
 	ackTimeoutMs int64
-	prefix     string
-	base     string // prefix:{name}
-	cur      atomic.Pointer[winKeys]
-	err      error // the first bad option
 }
 
 // winKeys are the keys of one window (or of the whole life of an unwindowed budget).
