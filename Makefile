@@ -33,9 +33,11 @@ lint:
 # A Jaeger v2 to look at the example's traces, in the foreground (Ctrl-C stops it):
 # OTLP/HTTP on 127.0.0.1:4318, query API on http://127.0.0.1:16686, in memory. Built
 # from Go sources it has no UI (its assets come from npm); for the UI run the
-# jaegertracing/jaeger container image on the same ports instead.
+# jaegertracing/jaeger container image on the same ports instead. The OTLP metrics it
+# receives are served in Prometheus's format on http://127.0.0.1:8889/metrics.
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 go run ./examples/agent
 #   curl 'http://127.0.0.1:16686/api/traces?service=spendguard-agent'
+#   curl http://127.0.0.1:8889/metrics
 jaeger:
 	cd e2e && go build -o .bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger
 	JAEGER_LOG_LEVEL=info exec e2e/.bin/jaeger --config e2e/jaeger.yaml

@@ -52,7 +52,10 @@ type agentReport struct {
 	ToolCalls   int    `json:"tool_calls"`
 	Prompt      uint64 `json:"prompt_tokens"`
 	Completion  uint64 `json:"completion_tokens"`
+	Budget      string `json:"budget"`
+	Capacity    uint64 `json:"capacity"`
 	Consumed    uint64 `json:"consumed"`
+	Remaining   uint64 `json:"remaining"`
 	ExportError string `json:"export_error"`
 }
 

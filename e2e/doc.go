@@ -1,6 +1,8 @@
-// Package e2e holds the end-to-end tests that need a real Jaeger v2: they run the
-// example agent (../examples/agent) with OTLP export pointed at Jaeger and read the
-// trace back through Jaeger's query API.
+// Package e2e holds the end-to-end tests that need a real Jaeger v2 and a real
+// Prometheus: they run the example agent (../examples/agent) with OTLP export pointed
+// at Jaeger, read the trace back through Jaeger's query API, and read the run's spend
+// (token usage, denials, budget gauges) back through Prometheus's query API from the
+// metrics Jaeger's collector serves in Prometheus's format.
 //
 // It is a module of its own, so that Jaeger (a tool dependency, see go.mod) never
 // reaches the library's users. It does not require the root module: Jaeger v1.76.0
@@ -10,5 +12,7 @@
 //
 // scripts/e2e.sh builds and starts Jaeger on free loopback ports and sets
 // SPENDGUARD_JAEGER_OTLP (OTLP/HTTP base URL) and SPENDGUARD_JAEGER_QUERY (query API
-// base URL). Without them the tests skip, or fail when SPENDGUARD_REQUIRE_SERVICES=1.
+// base URL), starts a Prometheus scraping Jaeger's metrics endpoint and sets
+// SPENDGUARD_PROMETHEUS_URL. Without them the tests skip, or fail when
+// SPENDGUARD_REQUIRE_SERVICES=1.
 package e2e

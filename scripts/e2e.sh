@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The end-to-end tests: a real Jaeger v2, built from e2e/go.mod's tool line (Go's build
 # cache makes it fast after the first, slow, build), started with in-memory storage on
-# free loopback ports, then `go test` in e2e/ against it. Needs nothing but Go.
+# free loopback ports, a real Prometheus (Debian's) scraping the metrics Jaeger's
+# collector exposes, then `go test` in e2e/ against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -10,31 +11,22 @@ trap stop_services EXIT
 echo "== building Jaeger (e2e/go.mod tool; minutes the first time, then cached)"
 (cd e2e && go build -o .bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger)
 
-# Three distinct free ports: OTLP/HTTP in, query HTTP (API and UI) and query gRPC out.
+# Four distinct free ports: OTLP/HTTP in, query HTTP (API and UI) and query gRPC out,
+# and the metrics in Prometheus's format.
 ports=()
-while [ "${#ports[@]}" -lt 3 ]; do
+while [ "${#ports[@]}" -lt 4 ]; do
 	p=$(free_port)
 	case " ${ports[*]:-} " in *" $p "*) ;; *) ports+=("$p") ;; esac
 done
-otlp_port=${ports[0]} query_port=${ports[1]} grpc_port=${ports[2]}
+otlp_port=${ports[0]} query_port=${ports[1]} grpc_port=${ports[2]} prom_port=${ports[3]}
 
 log=$(mktemp)
 JAEGER_OTLP_HTTP="127.0.0.1:$otlp_port" \
 	JAEGER_QUERY_HTTP="127.0.0.1:$query_port" \
 	JAEGER_QUERY_GRPC="127.0.0.1:$grpc_port" \
+	JAEGER_PROMETHEUS="127.0.0.1:$prom_port" \
 	e2e/.bin/jaeger --config e2e/jaeger.yaml >"$log" 2>&1 &
 JAEGER_PID=$!
-
-# http_ok PORT PATH: a GET answered 200, through bash's /dev/tcp (no curl needed).
-http_ok() {
-	(
-		exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-		printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\n\r\n' "$2" "$1" >&3
-		IFS= read -r -t 2 status <&3 || exit 1
-		case "$status" in *" 200 "*) exit 0 ;; *) exit 1 ;; esac
-	) 2>/dev/null
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 ready=
 for _ in $(seq 1 300); do
@@ -43,7 +35,7 @@ for _ in $(seq 1 300); do
 		cat "$log" >&2
 		exit 1
 	fi
-	if http_ok "$query_port" /api/services && port_open "$otlp_port"; then
+	if http_ok "$query_port" /api/services && port_open "$otlp_port" && http_ok "$prom_port" /metrics; then
 		ready=1
 		break
 	fi
@@ -56,11 +48,14 @@ if [ -z "$ready" ]; then
 fi
 export SPENDGUARD_JAEGER_OTLP="http://127.0.0.1:$otlp_port"
 export SPENDGUARD_JAEGER_QUERY="http://127.0.0.1:$query_port"
-echo "== Jaeger (pid $JAEGER_PID): OTLP $SPENDGUARD_JAEGER_OTLP, query $SPENDGUARD_JAEGER_QUERY"
+echo "== Jaeger (pid $JAEGER_PID): OTLP $SPENDGUARD_JAEGER_OTLP, query $SPENDGUARD_JAEGER_QUERY, metrics http://127.0.0.1:$prom_port/metrics"
+start_prometheus "127.0.0.1:$prom_port"
 
 echo "== go test -race ./... (e2e)"
 if ! (cd e2e && go test -race -count=1 ./...); then
 	echo "== Jaeger's log:" >&2
 	cat "$log" >&2
+	echo "== Prometheus's log:" >&2
+	cat "$PROMETHEUS_LOG" >&2
 	exit 1
 fi

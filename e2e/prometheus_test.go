@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// prometheus returns the base URL of the Prometheus started by scripts/e2e.sh, which
+// scrapes the metrics Jaeger's collector serves in Prometheus's format.
+func prometheus(t *testing.T) string {
+	t.Helper()
+	if u := os.Getenv("SPENDGUARD_PROMETHEUS_URL"); u != "" {
+		return u
+	}
+	if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+		t.Fatal("SPENDGUARD_PROMETHEUS_URL is not set but SPENDGUARD_REQUIRE_SERVICES=1")
+	}
+	t.Skip("needs a Prometheus: SPENDGUARD_PROMETHEUS_URL is not set (scripts/e2e.sh, run by make test, sets it)")
+	return ""
+}
+
+// The PromQL the README gives for a service's spend, with the service (the job label)
+// filled in. The token and denial sums are exact totals over the run: the run is
+// shorter than a scrape, and the counters start at zero.
+const (
+	queryTokens    = `sum(gen_ai_client_token_usage_sum{job=%q})`
+	queryTokensBy  = `sum by (gen_ai_request_model, gen_ai_token_type) (gen_ai_client_token_usage_sum{job=%q})`
+	queryDenials   = `sum(spendguard_budget_denials_total{job=%q})`
+	queryRemaining = `spendguard_budget_remaining{job=%q}`
+	queryConsumed  = `spendguard_budget_consumed{job=%q}`
+	queryCapacity  = `spendguard_budget_capacity{job=%q}`
+	queryHeld      = `spendguard_budget_held{job=%q}`
+)
+
+// TestAgentSpendInPrometheus runs the example with OTLP export to Jaeger, whose
+// collector serves the metrics for the real Prometheus of scripts/e2e.sh to scrape,
+// and reads the run's spend back through Prometheus's query API: the token usage
+// sums to what the budget consumed, per model and token type as reported, one denial,
+// and the budget gauges as the run's summary left them.
+func TestAgentSpendInPrometheus(t *testing.T) {
+	otlp, _ := jaeger(t)
+	prom := prometheus(t)
+	bin := buildAgent(t)
+
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	service := "spendguard-e2e-metrics-" + hex.EncodeToString(rnd[:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-json")
+	cmd.Env = append(cleanEnv(),
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SERVICE_NAME="+service,
+		"OTEL_TRACES_EXPORTER=none", // the trace is TestAgentTraceInJaeger's
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var rep agentReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("agent -json: %v\n%s", err, stdout.String())
+	}
+	if rep.ExportError != "" || rep.Denial == nil || rep.Consumed == 0 {
+		t.Fatalf("the run: export error %q, denial %v, consumed %d", rep.ExportError, rep.Denial, rep.Consumed)
+	}
+
+	want := map[string]float64{
+		queryTokens:    float64(rep.Consumed),
+		queryDenials:   1,
+		queryRemaining: float64(rep.Remaining),
+		queryConsumed:  float64(rep.Consumed),
+		queryCapacity:  float64(rep.Capacity),
+		queryHeld:      0,
+	}
+	for q, v := range want {
+		q = fmt.Sprintf(q, service)
+		got := pollQuery(ctx, t, prom, q, func(s []sample) bool { return len(s) == 1 && s[0].value == v })
+		if len(got) == 1 && q != fmt.Sprintf(queryTokens, service) && q != fmt.Sprintf(queryDenials, service) {
+			if b := got[0].labels["spendguard_budget_name"]; b != rep.Budget {
+				t.Errorf("%s: budget label %q, want %q", q, b, rep.Budget)
+			}
+		}
+	}
+	byType := pollQuery(ctx, t, prom, fmt.Sprintf(queryTokensBy, service), func(s []sample) bool { return len(s) == 2 })
+	for _, s := range byType {
+		want := map[string]uint64{"input": rep.Prompt, "output": rep.Completion}[s.labels["gen_ai_token_type"]]
+		if s.labels["gen_ai_request_model"] != rep.Model || s.value != float64(want) {
+			t.Errorf("tokens by model and type: %v = %v, want model %q and %d", s.labels, s.value, rep.Model, want)
+		}
+	}
+}
+
+// sample is one series of an instant vector.
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
+// pollQuery runs the instant query q until ok accepts its result (Prometheus scrapes
+// every second), or fails the test after 30s with the last result.
+func pollQuery(ctx context.Context, t *testing.T, prom, q string, ok func([]sample) bool) []sample {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for {
+		s, err := query(ctx, client, prom, q)
+		if err == nil && ok(s) {
+			return s
+		}
+		last = fmt.Sprintf("%v (error %v)", s, err)
+		if time.Now().After(deadline) {
+			t.Errorf("Prometheus: %s is %s after 30s", q, last)
+			return s
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("Prometheus: %s: %v; last %s", q, ctx.Err(), last)
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// query runs an instant query through Prometheus's HTTP API (/api/v1/query).
+func query(ctx context.Context, client *http.Client, prom, q string) ([]sample, error) {
+	u := prom + "/api/v1/query?" + url.Values{"query": {q}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Value  [2]any            `json:"value"` // [unix time, "value"]
+			} `json:"result"`
+		} `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", u, err)
+	}
+	if body.Status != "success" || body.Data.ResultType != "vector" {
+		return nil, fmt.Errorf("%s: status %q (%s), result type %q", u, body.Status, body.Error, body.Data.ResultType)
+	}
+	var out []sample
+	for _, r := range body.Data.Result {
+		s, _ := r.Value[1].(string)
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: value %v: %w", u, r.Value[1], err)
+		}
+		out = append(out, sample{labels: r.Metric, value: v})
+	}
+	return out, nil
+}
