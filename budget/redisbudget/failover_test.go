@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 )
 
@@ -65,9 +66,9 @@ func TestReplicaAckWithoutReplicaFailsClosed(t *testing.T) {
 
 	r, err := plain.TryReserve(ctx, 10)
 	require.NoError(t, err)
-	r = budget.NewReservation(acked, r.ID(), r.Tokens())
+	r = budgetkit.NewReservation(acked, budgetkit.ID(r), r.Tokens())
 	require.ErrorIs(t, acked.Record(ctx, r, 5, 0), budget.ErrUnavailable)
-	assert.False(t, r.Settled(), "an unacknowledged settle can be retried")
+	assert.False(t, budgetkit.Settled(r), "an unacknowledged settle can be retried")
 	require.ErrorIs(t, acked.Record(ctx, r, 5, 0), budget.ErrUnavailable)
 	// The master did settle, once: the retry found nothing to do.
 	assert.Equal(t, budget.Snapshot{Name: name, Capacity: 1000, Consumed: 5, Held: 10, Remaining: 985}, snap(t, plain),
@@ -77,7 +78,7 @@ func TestReplicaAckWithoutReplicaFailsClosed(t *testing.T) {
 	require.NoError(t, err)
 	r, err = open.TryReserve(ctx, 10)
 	require.NoError(t, err)
-	require.ErrorIs(t, r.FailedOpen(), budget.ErrUnavailable)
+	require.ErrorIs(t, budgetkit.FailOpenCause(r), budget.ErrUnavailable)
 }
 
 // TestReplicaAckOnCluster: with the acknowledgement, what a reserve or settle wrote
