@@ -63,21 +63,22 @@ http_ok() {
 }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# start_redis_cluster starts a Redis Cluster of 3 masters with one replica each (six
-# throw-away redis-servers, no persistence) on free loopback ports, exports
-# SPENDGUARD_REDIS_CLUSTER_ADDRS (the six host:port, comma-separated) and registers the
-# nodes for stop_services. Each node runs from a config file of its own (INFO server
-# names it), so that a test that kills a node can start it again, and it rejoins.
-start_redis_cluster() {
-	ensure_redis
-	local ports=() p i dir addrs=()
-	# A node also listens on its port + 10000 (the cluster bus).
+# start_cluster_nodes starts six empty cluster-enabled redis-servers, each from a config
+# file of its own in REDIS_CLUSTER_DIR, on REDIS_CLUSTER_PORTS; it fails when one does
+# not answer. A node also listens on its port + 10000 (the cluster bus), so both are
+# picked below the kernel's ephemeral range, where no outgoing connection can hold them.
+start_cluster_nodes() {
+	local low span p dir ports=()
+	low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+	span=$((low - 20000))
+	[ "$span" -ge 1000 ] || span=1000
 	while [ "${#ports[@]}" -lt 6 ]; do
-		p=$(free_port)
-		if port_open $((p + 10000)); then continue; fi
+		p=$((10000 + RANDOM % span))
+		if port_open "$p" || port_open $((p + 10000)); then continue; fi
 		case " ${ports[*]:-} " in *" $p "* | *" $((p + 10000)) "* | *" $((p - 10000)) "*) continue ;; esac
 		ports+=("$p")
 	done
+	REDIS_CLUSTER_PORTS=("${ports[@]}")
 	REDIS_CLUSTER_DIR=$(mktemp -d)
 	for p in "${ports[@]}"; do
 		dir="$REDIS_CLUSTER_DIR/$p"
@@ -99,15 +100,44 @@ start_redis_cluster() {
 			pidfile $dir/redis.pid
 			logfile $dir/redis.log
 		EOF
-		redis-server "$dir/redis.conf"
-		addrs+=("127.0.0.1:$p")
+		redis-server "$dir/redis.conf" || return 1
 	done
 	for p in "${ports[@]}"; do
-		for _ in $(seq 1 100); do
-			if redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; then break; fi
+		for _ in $(seq 1 50); do
+			if redis-cli -p "$p" ping 2>/dev/null | grep -q PONG; then continue 2; fi
 			sleep 0.1
 		done
+		return 1
 	done
+}
+
+# stop_cluster_nodes stops the nodes of REDIS_CLUSTER_DIR, by their pid files (a test
+# may have killed a node and started it again).
+stop_cluster_nodes() {
+	local f
+	for f in "${REDIS_CLUSTER_DIR:-/nonexistent}"/*/redis.pid; do
+		[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+	done
+}
+
+# start_redis_cluster starts a Redis Cluster of 3 masters with one replica each (six
+# throw-away redis-servers, no persistence) on free loopback ports, exports
+# SPENDGUARD_REDIS_CLUSTER_ADDRS (the six host:port, comma-separated) and registers the
+# nodes for stop_services. Each node runs from a config file of its own (INFO server
+# names it), so that a test that kills a node can start it again, and it rejoins.
+start_redis_cluster() {
+	ensure_redis
+	local attempt
+	for attempt in 1 2 3; do
+		if start_cluster_nodes; then break; fi
+		echo "== a cluster node did not start (attempt $attempt), trying other ports:" >&2
+		tail -n 3 "$REDIS_CLUSTER_DIR"/*/redis.log >&2 || true
+		stop_cluster_nodes
+		REDIS_CLUSTER_DIR=
+		[ "$attempt" = 3 ] && return 1
+	done
+	local p addrs=()
+	for p in "${REDIS_CLUSTER_PORTS[@]}"; do addrs+=("127.0.0.1:$p"); done
 	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >"$REDIS_CLUSTER_DIR/create.log" 2>&1 || {
 		cat "$REDIS_CLUSTER_DIR/create.log" >&2
 		return 1
@@ -116,7 +146,7 @@ start_redis_cluster() {
 	local ok
 	for i in $(seq 1 300); do
 		ok=1
-		for p in "${ports[@]}"; do
+		for p in "${REDIS_CLUSTER_PORTS[@]}"; do
 			if ! redis-cli -p "$p" cluster info | grep -q '^cluster_state:ok'; then ok=; break; fi
 			if redis-cli -p "$p" info replication | grep -q '^role:slave' &&
 				! redis-cli -p "$p" info replication | grep -q '^master_link_status:up'; then ok=; break; fi
@@ -192,11 +222,7 @@ stop_services() {
 		kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true
 	fi
 	if [ -n "${REDIS_CLUSTER_DIR:-}" ]; then
-		# The pid files, not pids kept here: a test may have killed a node and started
-		# it again.
-		for f in "$REDIS_CLUSTER_DIR"/*/redis.pid; do
-			[ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
-		done
+		stop_cluster_nodes
 	fi
 	if [ -n "${PROMETHEUS_PID:-}" ]; then
 		kill "$PROMETHEUS_PID" 2>/dev/null || true
