@@ -50,9 +50,11 @@ func testLeaseReclaimedOnceLateSettleCharges(t *testing.T, rdb redis.UniversalCl
 	long, err := redisbudget.New(rdb, name, 1000)
 	require.NoError(t, err)
 
-	rs, err := short.TryReserve(ctx, 300)
-	require.NoError(t, err)
+	// The long hold first: a reserve after the short one could already reclaim it (a
+	// loaded machine easily takes 50ms between two calls).
 	rl, err := long.TryReserve(ctx, 200)
+	require.NoError(t, err)
+	rs, err := short.TryReserve(ctx, 300)
 	require.NoError(t, err)
 	waitExpired(t, rdb, short, 1)
 
@@ -73,7 +75,8 @@ func TestExpiredOwnHoldFreedOnceBySettle(t *testing.T) {
 }
 
 func testExpiredOwnHoldFreedOnceBySettle(t *testing.T, rdb redis.UniversalClient) {
-	b := newBudget(t, rdb, 1000, redisbudget.WithLease(30*time.Millisecond))
+	// Long enough that r2's reserve does not reclaim r1 even on a loaded machine.
+	b := newBudget(t, rdb, 1000, redisbudget.WithLease(300*time.Millisecond))
 	r1, err := b.TryReserve(ctx, 300)
 	require.NoError(t, err)
 	r2, err := b.TryReserve(ctx, 100)
