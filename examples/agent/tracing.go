@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tmc/langchaingo/tools"
 	"go.opentelemetry.io/otel/codes"
@@ -48,14 +47,14 @@ type tracing struct {
 // exportingTo reports whether the standard variables ask for OTLP trace export:
 // an endpoint, and OTEL_TRACES_EXPORTER not "none".
 func exportingTo(getenv func(string) string) bool {
-	return getenv("OTEL_TRACES_EXPORTER") != "none" &&
+	return strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")) != "none" &&
 		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "")
 }
 
 // exportingMetrics reports whether the standard variables ask for OTLP metric
 // export: an endpoint, and OTEL_METRICS_EXPORTER not "none".
 func exportingMetrics(getenv func(string) string) bool {
-	return getenv("OTEL_METRICS_EXPORTER") != "none" &&
+	return strings.TrimSpace(getenv("OTEL_METRICS_EXPORTER")) != "none" &&
 		(getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "")
 }
 
