@@ -11,7 +11,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -103,6 +106,114 @@ func TestAgentSpendInPrometheus(t *testing.T) {
 			t.Errorf("tokens by model and type: %v = %v, want model %q and %d", s.labels, s.value, rep.Model, want)
 		}
 	}
+
+	checkDashboard(ctx, t, prom, service, rep)
+}
+
+// dashboard is the part of a Grafana dashboard the test reads.
+type dashboard struct {
+	Panels []struct {
+		Title   string `json:"title"`
+		Targets []struct {
+			Expr string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name       string `json:"name"`
+			Type       string `json:"type"`
+			Definition string `json:"definition"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+// checkDashboard runs every query of grafana/spendguard.json against the real
+// Prometheus, with the dashboard's variables as Grafana would fill them for the
+// run's service: each returns data, the stat and gauge panels the run's exact
+// figures, and the service variable's label_values lists the service.
+func checkDashboard(ctx context.Context, t *testing.T, prom, service string, rep agentReport) {
+	t.Helper()
+	raw, err := os.ReadFile("grafana/spendguard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("grafana/spendguard.json: %v", err)
+	}
+	exact := map[string]float64{
+		"Tokens used":      float64(rep.Consumed),
+		"Denials":          1,
+		"Budget remaining": float64(rep.Remaining),
+		"Budget used":      float64(rep.Consumed) / float64(rep.Capacity),
+	}
+	// $__rate_interval is at least four scrape intervals; a minute covers this run.
+	grafana := strings.NewReplacer("$service", regexp.QuoteMeta(service), "$__rate_interval", "1m")
+	queries := 0
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			q := grafana.Replace(tg.Expr)
+			queries++
+			if want, ok := exact[p.Title]; ok {
+				delete(exact, p.Title)
+				pollQuery(ctx, t, prom, q, func(s []sample) bool { return len(s) == 1 && s[0].value == want })
+				continue
+			}
+			pollQuery(ctx, t, prom, q, func(s []sample) bool { return len(s) > 0 })
+		}
+	}
+	for title := range exact {
+		t.Errorf("the dashboard has no panel %q", title)
+	}
+
+	var vars int
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		vars++
+		m := regexp.MustCompile(`^label_values\((\w+), *(\w+)\)$`).FindStringSubmatch(v.Definition)
+		if m == nil {
+			t.Errorf("variable %s: %q is not label_values(metric, label)", v.Name, v.Definition)
+			continue
+		}
+		values, err := labelValues(ctx, prom, m[2], m[1])
+		if err != nil || !slices.Contains(values, service) {
+			t.Errorf("variable %s (%s): %v (error %v), want %q among them", v.Name, v.Definition, values, err, service)
+		}
+	}
+	if queries < 8 || vars != 1 {
+		t.Errorf("the dashboard has %d queries and %d query variables; the test expects 8 and 1", queries, vars)
+	}
+}
+
+// labelValues is what Grafana's label_values(metric, label) asks Prometheus:
+// /api/v1/label/<label>/values?match[]=<metric>.
+func labelValues(ctx context.Context, prom, label, metric string) ([]string, error) {
+	u := prom + "/api/v1/label/" + label + "/values?" + url.Values{"match[]": {metric}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string   `json:"status"`
+		Data   []string `json:"data"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return nil, fmt.Errorf("decoding %s: %w", u, err)
+	}
+	if body.Status != "success" {
+		return nil, fmt.Errorf("%s: status %q", u, body.Status)
+	}
+	return body.Data, nil
 }
 
 // sample is one series of an instant vector.
