@@ -2,7 +2,9 @@
 // Prometheus: they run the example agent (../examples/agent) with OTLP export pointed
 // at Jaeger, read the trace back through Jaeger's query API, and read the run's spend
 // (token usage, denials, budget gauges) back through Prometheus's query API from the
-// metrics Jaeger's collector serves in Prometheus's format.
+// metrics Jaeger's collector serves in Prometheus's format. grafana/spendguard.json is a
+// Grafana dashboard of that spend; the tests run each of its queries against the same
+// Prometheus.
 //
 // It is a module of its own, so that Jaeger (a tool dependency, see go.mod) never
 // reaches the library's users. It does not require the root module: Jaeger v1.76.0
