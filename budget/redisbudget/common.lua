@@ -1,12 +1,16 @@
 -- Shared prelude of every spendguard script, concatenated in front of each script's
 -- own body so that a script is one self-contained EVAL.
 --
--- KEYS[1]  the window's hash: c = consumed, h = held (the sum of live holds), and
---          n = a lower bound of the earliest lease end (absent: unknown).
+-- KEYS[1]  the window's hash: c = consumed, h = held (the sum of live holds),
+--          n = a lower bound of the earliest lease end (absent: unknown), and, for
+--          operators (cmd/spendguard), what the reserving processes were built with:
+--          d = default capacity, l = lease (ms), e = window end (ms, 0: no window).
 -- KEYS[2]  the window's live holds, a sorted set: member = "<reservation id>:<size>",
 --          score = the Redis TIME (ms) at which its lease ends.
 -- KEYS[3]  the window's reclaimed holds, a sorted set: the same members, scored with
 --          the TIME until which a late settle of theirs is still charged.
+-- KEYS[4]  (reserve, snapshot) the budget's capacity override, a string holding an
+--          integer, shared by all its windows; absent: the caller's default.
 -- ARGV[1]  how long (ms) a reclaimed hold is remembered: twice the lease.
 -- ARGV[2]  the TTL (ms) of the window's keys, 0 for none (an unwindowed budget).
 --
@@ -50,4 +54,17 @@ end
 -- expire gives a window's key its TTL (a key that existed keeps the one it has).
 local function expire(key)
   if ARGV[2] ~= '0' then redis.call('PEXPIRE', key, ARGV[2]) end
+end
+
+-- limit is the capacity in force and where it comes from: the override in KEYS[4]
+-- (1), read on every call so that an operator's change takes effect on the next
+-- reservation of every process, else def, the caller's default (0).
+local function limit(def)
+  local v = redis.call('GET', KEYS[4])
+  if not v then return def, 0 end
+  local n = tonumber(v)
+  if not n or n < 0 or n > MAXC or n ~= math.floor(n) then
+    error('spendguard: corrupt capacity in ' .. KEYS[4] .. ': ' .. tostring(v))
+  end
+  return n, 1
 end

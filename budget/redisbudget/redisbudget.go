@@ -40,18 +40,35 @@ var (
 	settleLua string
 	//go:embed snapshot.lua
 	snapshotLua string
+	//go:embed reset.lua
+	resetLua string
+	//go:embed capacity.lua
+	capacityLua string
 
 	reserveScript  = redis.NewScript(commonLua + reclaimLua + reserveLua)
 	settleScript   = redis.NewScript(commonLua + settleLua)
 	snapshotScript = redis.NewScript(commonLua + reclaimLua + snapshotLua)
+	resetScript    = redis.NewScript(commonLua + resetLua)
+	capacityScript = redis.NewScript(capacityLua)
 )
 
 // Budget is a TokenBudget whose state lives in Redis, shared by every process that
 // builds one with the same client target, key prefix and name. It is safe for
 // concurrent use.
+//
+// Its capacity is a default: an override stored in Redis (Admin.SetCapacity, or
+// `spendguard set`) takes precedence from the next reservation on, in every process.
 type Budget struct {
+	settings
+	name string
+	base string // prefix:{name}
+	cur  atomic.Pointer[winKeys]
+}
+
+// settings are what New's arguments and options decide, shared by every budget of a
+// Family.
+type settings struct {
 	rdb      redis.UniversalClient
-	name     string
 	capacity uint64
 	lease    time.Duration
 	// Script arguments that never change, boxed once so that calls do not allocate
@@ -63,8 +80,6 @@ type Budget struct {
 	clock    func() time.Time
 	failOpen bool
 	prefix   string
-	base     string // prefix:{name}
-	cur      atomic.Pointer[winKeys]
 	err      error // the first bad option
 
 	// WithReplicaAck: how many replicas must have a reserve or settle before it
@@ -79,7 +94,8 @@ type winKeys struct {
 	tag   string    // "all", or the window's start in RFC 3339
 	start time.Time // zero when unwindowed
 	end   time.Time // zero when unwindowed
-	keys  []string  // hash, lease set, reclaimed set; shared read-only by every call
+	endMs any       // end in Unix ms, 0 when unwindowed: the hash's e, for operators
+	keys  []string  // hash, lease set, reclaimed set, capacity override; read-only
 }
 
 // Option configures a Budget built by New.
@@ -184,16 +200,22 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 	if isNil(rdb) {
 		return nil, errors.New("redisbudget: nil Redis client")
 	}
-	if name == "" {
-		return nil, errors.New("redisbudget: empty budget name")
+	if err := checkName(name); err != nil {
+		return nil, err
 	}
-	if strings.ContainsAny(name, "{}") {
-		return nil, fmt.Errorf("redisbudget: budget name %q contains '{' or '}', which would break its Redis Cluster hash tag", name)
+	s, err := newSettings(rdb, capacity, opts)
+	if err != nil {
+		return nil, fmt.Errorf("redisbudget: budget %q: %w", name, err)
 	}
+	return s.budget(name), nil
+}
+
+// newSettings checks the capacity and applies the options.
+func newSettings(rdb redis.UniversalClient, capacity uint64, opts []Option) (settings, error) {
 	if capacity > MaxCapacity {
-		return nil, fmt.Errorf("redisbudget: capacity %d of budget %q is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, name, uint64(MaxCapacity))
+		return settings{}, fmt.Errorf("capacity %d is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, uint64(MaxCapacity))
 	}
-	b := &Budget{rdb: rdb, name: name, capacity: capacity, lease: DefaultLease, prefix: DefaultKeyPrefix}
+	b := &Budget{settings: settings{rdb: rdb, capacity: capacity, lease: DefaultLease, prefix: DefaultKeyPrefix}}
 	for _, o := range opts {
 		if o != nil {
 			o(b)
@@ -214,7 +236,7 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 		}
 	}
 	if b.err != nil {
-		return nil, fmt.Errorf("redisbudget: budget %q: %w", name, b.err)
+		return settings{}, b.err
 	}
 	if b.clock == nil {
 		b.clock = time.Now
@@ -222,16 +244,39 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 	b.capArg = capacity
 	b.leaseArg = b.lease.Milliseconds()
 	b.markArg = 2 * b.lease.Milliseconds()
-	b.base = "{" + name + "}"
-	if b.prefix != "" {
-		b.base = b.prefix + ":" + b.base
+	return b.settings, nil
+}
+
+// checkName returns why name cannot name a budget, or nil.
+func checkName(name string) error {
+	if name == "" {
+		return errors.New("redisbudget: empty budget name")
 	}
+	if strings.ContainsAny(name, "{}") {
+		return fmt.Errorf("redisbudget: budget name %q contains '{' or '}', which would break its Redis Cluster hash tag", name)
+	}
+	return nil
+}
+
+// budget builds the budget called name (already checked) with s; it makes no call to
+// Redis.
+func (s *settings) budget(name string) *Budget {
+	b := &Budget{settings: *s, name: name}
+	b.base = baseKey(s.prefix, name)
 	if b.window == nil {
 		b.cur.Store(b.keysFor("all", time.Time{}, time.Time{}))
 	} else {
 		b.cur.Store(b.windowAt(b.clock()))
 	}
-	return b, nil
+	return b
+}
+
+// baseKey starts every key of budget name: prefix:{name}, or {name}.
+func baseKey(prefix, name string) string {
+	if prefix == "" {
+		return "{" + name + "}"
+	}
+	return prefix + ":{" + name + "}"
 }
 
 func isNil(rdb redis.UniversalClient) bool {
@@ -250,7 +295,12 @@ func isNil(rdb redis.UniversalClient) bool {
 
 func (b *Budget) keysFor(tag string, start, end time.Time) *winKeys {
 	p := b.base + ":" + tag
-	return &winKeys{tag: tag, start: start, end: end, keys: []string{p + ":h", p + ":z", p + ":r"}}
+	var endMs any = int64(0)
+	if !end.IsZero() {
+		endMs = end.UnixMilli()
+	}
+	return &winKeys{tag: tag, start: start, end: end, endMs: endMs,
+		keys: []string{p + ":h", p + ":z", p + ":r", b.base + ":" + capSuffix}}
 }
 
 // windowAt builds the keys of the window holding t.
@@ -299,7 +349,8 @@ func (b *Budget) ttlArg(w *winKeys, now time.Time) any {
 // Name is the budget's name, as given to New.
 func (b *Budget) Name() string { return b.name }
 
-// Capacity is the number of tokens the budget grants per window.
+// Capacity is the number of tokens the budget grants per window unless Redis holds an
+// override for it (Snapshot reports the capacity in force).
 func (b *Budget) Capacity() uint64 { return b.capacity }
 
 // Lease is how long a hold lives before it is reclaimed.
@@ -347,7 +398,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 	w, now := b.current()
 	id := newID()
 	res, err := b.run(ctx, reserveScript, w.keys,
-		b.markArg, b.ttlArg(w, now), b.capArg, arg(min), arg(max), id, b.leaseArg)
+		b.markArg, b.ttlArg(w, now), b.capArg, arg(min), arg(max), id, b.leaseArg, w.endMs)
 	if err != nil {
 		err = b.wrap("reserve", err)
 		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
@@ -422,7 +473,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	res, err := b.run(ctx, settleScript, w.keys, b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
+	res, err := b.run(ctx, settleScript, w.keys[:3], b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
 	if err != nil {
 		return b.wrap("settle", err)
 	}
@@ -489,23 +540,44 @@ func (b *Budget) Consumed(ctx context.Context) (uint64, error) {
 }
 
 // Snapshot reports the current window as one atomic read, in one round trip; it first
-// reclaims holds whose lease has ended. When Redis cannot be reached the error wraps
-// budget.ErrUnavailable, whatever the failure policy.
+// reclaims holds whose lease has ended. Its Capacity is the one in force: Redis's
+// override when there is one, else the budget's own. When Redis cannot be reached the
+// error wraps budget.ErrUnavailable, whatever the failure policy.
 func (b *Budget) Snapshot(ctx context.Context) (budget.Snapshot, error) {
 	w, now := b.current()
 	s := budget.Snapshot{Name: b.name, Capacity: b.capacity, WindowEnd: w.end}
-	res, err := snapshotScript.Run(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now)).Int64Slice()
+	st, err := snapshot(ctx, b.rdb, w.keys, b.markArg, b.ttlArg(w, now), b.capArg)
 	if err != nil {
 		return s, b.wrap("snapshot", err)
 	}
-	if len(res) != 2 || res[0] < 0 || res[1] < 0 {
-		return s, fmt.Errorf("redisbudget: budget %q: snapshot: unexpected reply %v", b.name, res)
-	}
-	s.Consumed, s.Held = uint64(res[0]), uint64(res[1])
-	if c := sat.Add(s.Consumed, s.Held); c < b.capacity {
-		s.Remaining = b.capacity - c
-	}
+	s.Capacity, s.Consumed, s.Held, s.Remaining = st.capacity, st.consumed, st.held, st.remaining()
 	return s, nil
+}
+
+// counts are what the snapshot script reports.
+type counts struct {
+	consumed, held, capacity uint64
+	fromRedis                bool
+}
+
+func (c counts) remaining() uint64 {
+	if u := sat.Add(c.consumed, c.held); u < c.capacity {
+		return c.capacity - u
+	}
+	return 0
+}
+
+// snapshot runs the snapshot script on one window's keys (hash, lease set, reclaimed
+// set, capacity override).
+func snapshot(ctx context.Context, rdb redis.UniversalClient, keys []string, mark, ttl, defCap any) (counts, error) {
+	res, err := snapshotScript.Run(ctx, rdb, keys, mark, ttl, defCap).Int64Slice()
+	if err != nil {
+		return counts{}, err
+	}
+	if len(res) != 4 || res[0] < 0 || res[1] < 0 || res[2] < 0 {
+		return counts{}, replyError{fmt.Errorf("unexpected reply %v", res)}
+	}
+	return counts{uint64(res[0]), uint64(res[1]), uint64(res[2]), res[3] == 1}, nil
 }
 
 // wrap names the budget and the operation, and marks the failures that mean Redis
@@ -531,6 +603,9 @@ func (b *Budget) wrap(op string, err error) error {
 // errors, timeouts, a closed client, a server loading or failing over) from one that
 // answered with an error about the data or the script.
 func unavailable(err error) bool {
+	if errors.As(err, new(replyError)) {
+		return false
+	}
 	var rerr redis.Error
 	if !errors.As(err, &rerr) {
 		return true
@@ -545,6 +620,10 @@ func unavailable(err error) bool {
 	}
 	return false
 }
+
+// replyError is a reply of a shape the scripts never send: Redis answered, so it does
+// not mean Redis is unavailable.
+type replyError struct{ error }
 
 var (
 	_ budget.TokenBudget   = (*Budget)(nil)

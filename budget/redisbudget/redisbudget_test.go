@@ -147,7 +147,7 @@ func TestReserveRetryIsIdempotent(t *testing.T) { onEachRedis(t, testReserveRetr
 func testReserveRetryIsIdempotent(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000)
 	// What a client library resends after losing the reply of a reserve that ran.
-	args := []any{"1200000", "0", "1000", "10", "300", "0123456789abcdef0123456789abcdef", "600000"}
+	args := []any{"1200000", "0", "1000", "10", "300", "0123456789abcdef0123456789abcdef", "600000", "0"}
 	for range 2 {
 		res, err := redisbudget.ReserveScript.Run(ctx, rdb, b.Keys(), args...).Int64Slice()
 		require.NoError(t, err)

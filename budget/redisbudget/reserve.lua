@@ -1,11 +1,13 @@
 -- reserve: grant as much as is left between min and max, or nothing.
--- ARGV[3] capacity, ARGV[4] min, ARGV[5] max, ARGV[6] reservation id, ARGV[7] lease (ms).
+-- ARGV[3] default capacity, ARGV[4] min, ARGV[5] max, ARGV[6] reservation id,
+-- ARGV[7] lease (ms), ARGV[8] window end (ms, 0: no window).
 -- Returns {1, granted, remaining after} or {0, remaining}.
-local cap, lo, hi = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n')
+local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n', 'd', 'l')
 local c, h, n = count(f[1], 'consumed'), count(f[2], 'held'), tonumber(f[3])
+local cap = limit(tonumber(ARGV[3]))
 local fresh = not (f[1] or f[2] or f[3])
 local freed, nxt = reclaim(now, n)
 local moved = freed ~= nil -- h and n must be written
@@ -30,12 +32,19 @@ if rem > 0 and rem >= lo then
   end
   expire(KEYS[2])
 end
+local w = {}
 if moved then
-  redis.call('HSET', KEYS[1], 'h', str(h), 'n', str(n))
+  w = {'h', str(h), 'n', str(n)}
 elseif added == 1 then
-  redis.call('HSET', KEYS[1], 'h', str(h))
+  w = {'h', str(h)}
 end
-if fresh and (moved or added == 1) then expire(KEYS[1]) end
+-- The settings operators read are written with a write the call makes anyway (so a
+-- denial never creates a hash), or when a process built differently comes along.
+if (#w > 0 or not fresh) and (f[4] ~= ARGV[3] or f[5] ~= ARGV[7]) then
+  w[#w + 1], w[#w + 2], w[#w + 3], w[#w + 4], w[#w + 5], w[#w + 6] = 'd', ARGV[3], 'l', ARGV[7], 'e', ARGV[8]
+end
+if #w > 0 then redis.call('HSET', KEYS[1], unpack(w)) end
+if fresh and #w > 0 then expire(KEYS[1]) end
 if rem == 0 or rem < lo then return {0, rem} end
 if added == 1 then rem = rem - g end
 return {1, g, rem}

@@ -1,0 +1,9 @@
+-- reset: start a window over. Consumed becomes 0; held and the holds are untouched,
+-- so holds in flight still settle, once, and charge their usage to the fresh count.
+-- Returns the consumed it cleared, or -1 when the window's hash does not exist (a
+-- reset never creates one: it would have no TTL).
+local f = redis.call('HMGET', KEYS[1], 'c', 'h') -- a hash of the wrong type fails here
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local c = count(f[1], 'consumed')
+redis.call('HSET', KEYS[1], 'c', '0')
+return c
