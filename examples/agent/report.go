@@ -166,7 +166,7 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	if rep.Consumed, err = r.b.Consumed(ctx); err != nil {
 		return fmt.Errorf("reading what budget %q consumed: %w", rep.Budget, err)
 	}
-	rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
+	rep.Capacity, rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
 	var d *budget.DeniedError
 	var td *middleware.ToolDeniedError
 	switch {
@@ -178,18 +178,19 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	return nil
 }
 
-// remaining is what the next reservation may take: the budget's own view when it
-// has one (it knows about holds and debt), else capacity − consumed.
-func remaining(ctx context.Context, b budget.TokenBudget, capacity, consumed uint64) uint64 {
+// remaining is the capacity in force and what the next reservation may take: the
+// budget's own view when it has one (it knows about holds, debt, and a capacity an
+// operator set in Redis), else capacity and capacity − consumed.
+func remaining(ctx context.Context, b budget.TokenBudget, capacity, consumed uint64) (uint64, uint64) {
 	if o, ok := b.(budget.Observable); ok {
 		if s, err := o.Snapshot(ctx); err == nil {
-			return s.Remaining
+			return s.Capacity, s.Remaining
 		}
 	}
 	if consumed >= capacity {
-		return 0
+		return capacity, 0
 	}
-	return capacity - consumed
+	return capacity, capacity - consumed
 }
 
 // print writes the end of the run in words, or the whole report as JSON.

@@ -1,0 +1,425 @@
+// Command spendguard is the operator's view of the token budgets that
+// budget/redisbudget keeps in Redis: it lists them, shows one with its holds, sets
+// or removes a budget's live capacity, starts a budget's window over, and watches
+// them, through the same keys and Lua scripts as the library (redisbudget.Admin).
+//
+// Usage:
+//
+//	spendguard [-redis ADDR] [-prefix PREFIX] [-json] COMMAND [ARGS]
+//
+//	list [PATTERN]          every budget (a Redis glob over names), sorted by name
+//	show NAME               one budget, with its live holds and where its capacity comes from
+//	set NAME CAPACITY       store NAME's capacity in Redis: in force from the next reservation
+//	                        of every process (-new: for a budget no process has used yet)
+//	unset NAME              remove it: the processes' own capacity is in force again
+//	reset NAME -yes         start NAME's current window over (consumed 0); holds in
+//	                        flight still settle, once
+//	watch [PATTERN]         list, refreshed every second until interrupted
+//
+// -redis is host:port or a redis:// URL; without it REDIS_URL is used. -prefix is
+// the key prefix the budgets were built with (redisbudget.WithKeyPrefix; default
+// "spendguard"). -json makes list and show print JSON: objects with name, capacity,
+// capacity_source ("redis" or "default"), default_capacity, consumed, held,
+// remaining (in the budget's units, tokens by default) and window_end (RFC 3339, or
+// null when the budget has no window or its current window has not begun); show adds
+// holds, each with tokens and lease_end.
+//
+// Bad input (an unknown command, flag or budget, a capacity that is not an integer in
+// [1, 2^53], a name that is not a budget's, an unreachable Redis) prints one line on
+// stderr, exits non-zero and changes nothing. Exit status: 0 done, 1 the command
+// failed, 2 the command line was wrong.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError is a wrong command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+const commands = "list, show, set, unset, reset or watch"
+
+type config struct {
+	redis, prefix   string
+	json, yes, new_ bool
+	interval        time.Duration
+	cmd             string
+	args            []string
+}
+
+// run is the whole command; its result is the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	c, err := parse(args, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err == nil {
+		err = c.run(ctx, getenv, stdout)
+	}
+	if err == nil {
+		return 0
+	}
+	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	msg = strings.TrimPrefix(msg, "redisbudget: ")
+	fmt.Fprintln(stderr, "spendguard: "+msg)
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// parse reads the command line. Flags may come before or after the command and its
+// arguments (`reset NAME -yes`).
+func parse(args []string, stdout io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("spendguard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by run
+	fs.StringVar(&c.redis, "redis", "", "Redis `address` (host:port or redis:// URL); default: $REDIS_URL")
+	fs.StringVar(&c.prefix, "prefix", redisbudget.DefaultKeyPrefix, "key `prefix` the budgets were built with")
+	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
+	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
+	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
+	fs.DurationVar(&c.interval, "interval", time.Second, "watch: time between refreshes")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(stdout)
+				fmt.Fprintln(stdout, "usage: spendguard [-redis ADDR] [-prefix PREFIX] [-json] list [PATTERN] | show NAME | set NAME CAPACITY [-new] | unset NAME | reset NAME -yes | watch [PATTERN]")
+				fs.PrintDefaults()
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+	if len(pos) == 0 {
+		return nil, usagef("no command: want %s (spendguard -h for help)", commands)
+	}
+	c.cmd, c.args = pos[0], pos[1:]
+	want := map[string][2]int{"list": {0, 1}, "show": {1, 1}, "set": {2, 2}, "unset": {1, 1}, "reset": {1, 1}, "watch": {0, 1}}
+	n, ok := want[c.cmd]
+	if !ok {
+		return nil, usagef("unknown command %q: want %s", c.cmd, commands)
+	}
+	if len(c.args) < n[0] || len(c.args) > n[1] {
+		return nil, usagef("%s takes %s, got %d argument(s): %q", c.cmd, map[string]string{
+			"list": "at most a PATTERN", "show": "a NAME", "set": "a NAME and a CAPACITY",
+			"unset": "a NAME", "reset": "a NAME", "watch": "at most a PATTERN"}[c.cmd], len(c.args), c.args)
+	}
+	switch {
+	case c.json && c.cmd != "list" && c.cmd != "show":
+		return nil, usagef("-json applies to list and show, not %s", c.cmd)
+	case c.yes && c.cmd != "reset":
+		return nil, usagef("-yes applies to reset, not %s", c.cmd)
+	case c.new_ && c.cmd != "set":
+		return nil, usagef("-new applies to set, not %s", c.cmd)
+	case c.interval <= 0:
+		return nil, usagef("-interval %v is not positive", c.interval)
+	case c.cmd == "reset" && !c.yes:
+		return nil, usagef("reset starts budget %q's current window over (its consumption back to 0) and refuses without -yes", c.args[0])
+	case strings.ContainsAny(c.prefix, "{}"):
+		return nil, usagef("-prefix %q contains '{' or '}'", c.prefix)
+	}
+	for i, a := range c.args {
+		if c.cmd == "set" && i == 1 {
+			break
+		}
+		if strings.ContainsAny(a, "{}") {
+			what := "budget name"
+			if c.cmd == "list" || c.cmd == "watch" {
+				what = "pattern"
+			}
+			return nil, usagef("%s %q contains '{' or '}': give the name between the braces of its keys, not a Redis key", what, a)
+		}
+		if a == "" {
+			return nil, usagef("empty budget name")
+		}
+	}
+	return c, nil
+}
+
+// parseCapacity reads a capacity given on the command line: a decimal integer in
+// [1, 2^53], nothing else.
+func parseCapacity(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 || n > redisbudget.MaxCapacity {
+		return 0, usagef("capacity %q is not an integer from 1 to 2^53 (%d)", s, uint64(redisbudget.MaxCapacity))
+	}
+	return n, nil
+}
+
+// connect opens the Redis named by -redis or REDIS_URL and checks that it answers.
+func (c *config) connect(ctx context.Context, getenv func(string) string) (*redis.Client, error) {
+	target, from := c.redis, "-redis"
+	if target == "" {
+		target, from = getenv("REDIS_URL"), "REDIS_URL"
+	}
+	if target == "" {
+		return nil, usagef("no Redis to talk to: give -redis ADDR or set REDIS_URL")
+	}
+	opts := &redis.Options{Addr: target}
+	if strings.Contains(target, "://") {
+		var err error
+		if opts, err = redis.ParseURL(target); err != nil {
+			return nil, usagef("%s %q is not a Redis URL: %v", from, target, err)
+		}
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+	opts.MaxRetries = 1
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("cannot reach Redis at %s: %v", opts.Addr, err)
+	}
+	return rdb, nil
+}
+
+func (c *config) run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+	var capacity uint64
+	if c.cmd == "set" {
+		var err error
+		if capacity, err = parseCapacity(c.args[1]); err != nil {
+			return err
+		}
+	}
+	rdb, err := c.connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	a, err := redisbudget.NewAdmin(rdb, c.prefix)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	arg := func(i int) string {
+		if i < len(c.args) {
+			return c.args[i]
+		}
+		return ""
+	}
+	switch c.cmd {
+	case "list":
+		l, err := a.List(ctx, arg(0))
+		if err != nil {
+			return err
+		}
+		return printList(stdout, l, c.json)
+	case "show":
+		s, err := a.Status(ctx, arg(0))
+		if err != nil {
+			return err
+		}
+		return printShow(stdout, s, c.json)
+	case "set":
+		before, err := a.Status(ctx, arg(0))
+		if errors.Is(err, redisbudget.ErrUnknownBudget) && c.new_ {
+			err = nil
+		}
+		if err != nil {
+			if errors.Is(err, redisbudget.ErrUnknownBudget) {
+				err = fmt.Errorf("%w (set -new gives a budget no process has used yet its capacity)", err)
+			}
+			return err
+		}
+		if err := a.SetCapacity(ctx, arg(0), capacity); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: capacity %d from Redis, in force from the next reservation (was %s); consumed %d, held %d\n",
+			arg(0), capacity, describe(before), before.Consumed, before.Held)
+		return nil
+	case "unset":
+		before, err := a.Status(ctx, arg(0))
+		if err != nil {
+			return err
+		}
+		if err := a.UnsetCapacity(ctx, arg(0)); err != nil {
+			return err
+		}
+		if !before.FromRedis {
+			fmt.Fprintf(stdout, "%s: had no capacity in Redis; nothing changed (%s)\n", arg(0), describe(before))
+			return nil
+		}
+		fmt.Fprintf(stdout, "%s: capacity %d removed from Redis; the processes' own capacity is in force from the next reservation%s\n",
+			arg(0), before.Capacity, defaultNote(before))
+		return nil
+	case "reset":
+		n, err := a.Reset(ctx, arg(0))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: current window started over: consumed %d -> 0; holds in flight still settle\n", arg(0), n)
+		return nil
+	case "watch":
+		return c.watch(ctx, a, arg(0), stdout)
+	}
+	return usagef("unknown command %q", c.cmd) // parse let no other through
+}
+
+func describe(s redisbudget.Status) string {
+	if s.FromRedis {
+		return fmt.Sprintf("%d from Redis%s", s.Capacity, defaultNote(s))
+	}
+	if s.DefaultCapacity == 0 {
+		return "the processes' default, not yet known"
+	}
+	return fmt.Sprintf("%d, the processes' default", s.Capacity)
+}
+
+func defaultNote(s redisbudget.Status) string {
+	if s.DefaultCapacity == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; their default is %d", s.DefaultCapacity)
+}
+
+// watch prints the list every interval until ctx ends (an interrupt), clearing the
+// screen first when stdout is a terminal.
+func (c *config) watch(ctx context.Context, a *redisbudget.Admin, pattern string, stdout io.Writer) error {
+	clear := false
+	if f, ok := stdout.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			clear = true
+		}
+	}
+	t := time.NewTicker(c.interval)
+	defer t.Stop()
+	for {
+		if clear {
+			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
+		}
+		fmt.Fprintf(stdout, "spendguard watch %q at %s (Ctrl-C to stop)\n", pattern, time.Now().Format(time.TimeOnly))
+		if l, err := a.List(ctx, pattern); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			fmt.Fprintln(stdout, "error:", err) // keep watching: Redis may come back
+		} else if err := printList(stdout, l, false); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// budgetJSON is one budget in -json output.
+type budgetJSON struct {
+	Name            string  `json:"name"`
+	Capacity        uint64  `json:"capacity"`
+	CapacitySource  string  `json:"capacity_source"`
+	DefaultCapacity uint64  `json:"default_capacity"`
+	Consumed        uint64  `json:"consumed"`
+	Held            uint64  `json:"held"`
+	Remaining       uint64  `json:"remaining"`
+	WindowEnd       *string `json:"window_end"`
+}
+
+type holdJSON struct {
+	Tokens   uint64 `json:"tokens"`
+	LeaseEnd string `json:"lease_end"`
+}
+
+type showJSON struct {
+	budgetJSON
+	Holds []holdJSON `json:"holds"`
+}
+
+func toJSON(s redisbudget.Status) budgetJSON {
+	j := budgetJSON{Name: s.Name, Capacity: s.Capacity, CapacitySource: source(s), DefaultCapacity: s.DefaultCapacity,
+		Consumed: s.Consumed, Held: s.Held, Remaining: s.Remaining}
+	if !s.WindowEnd.IsZero() {
+		e := s.WindowEnd.UTC().Format(time.RFC3339)
+		j.WindowEnd = &e
+	}
+	return j
+}
+
+func source(s redisbudget.Status) string {
+	if s.FromRedis {
+		return "redis"
+	}
+	return "default"
+}
+
+func windowEnd(s redisbudget.Status) string {
+	if s.WindowEnd.IsZero() {
+		return "-"
+	}
+	return s.WindowEnd.UTC().Format(time.RFC3339)
+}
+
+func printList(w io.Writer, l []redisbudget.Status, asJSON bool) error {
+	if asJSON {
+		out := make([]budgetJSON, len(l))
+		for i, s := range l {
+			out[i] = toJSON(s)
+		}
+		return json.NewEncoder(w).Encode(out)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCAPACITY\tSOURCE\tCONSUMED\tHELD\tREMAINING\tWINDOW END\t")
+	for _, s := range l {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t\n", s.Name, s.Capacity, source(s), s.Consumed, s.Held, s.Remaining, windowEnd(s))
+	}
+	return tw.Flush()
+}
+
+func printShow(w io.Writer, s redisbudget.Status, asJSON bool) error {
+	if asJSON {
+		j := showJSON{budgetJSON: toJSON(s), Holds: []holdJSON{}}
+		for _, h := range s.Holds {
+			j.Holds = append(j.Holds, holdJSON{Tokens: h.Tokens, LeaseEnd: h.LeaseEnd.UTC().Format(time.RFC3339Nano)})
+		}
+		return json.NewEncoder(w).Encode(j)
+	}
+	fmt.Fprintf(w, "budget      %s\n", s.Name)
+	fmt.Fprintf(w, "capacity    %s\n", describe(s))
+	fmt.Fprintf(w, "consumed    %d\n", s.Consumed)
+	fmt.Fprintf(w, "held        %d in %d hold(s)\n", s.Held, len(s.Holds))
+	fmt.Fprintf(w, "remaining   %d\n", s.Remaining)
+	fmt.Fprintf(w, "window end  %s\n", windowEnd(s))
+	if s.Lease > 0 {
+		fmt.Fprintf(w, "lease       %v\n", s.Lease)
+	}
+	for _, h := range s.Holds {
+		fmt.Fprintf(w, "  hold %d tokens, lease ends %s\n", h.Tokens, h.LeaseEnd.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
