@@ -1,0 +1,350 @@
+package redisbudget_test
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/redisbudget"
+)
+
+// family builds a family under a prefix of the test's own, and the Admin of it.
+func family(t *testing.T, rdb *redis.Client, capacity uint64, opts ...redisbudget.Option) (*redisbudget.Family, *redisbudget.Admin, string) {
+	t.Helper()
+	prefix := uniqueName(t)
+	f, err := redisbudget.NewFamily(rdb, capacity, append([]redisbudget.Option{redisbudget.WithKeyPrefix(prefix)}, opts...)...)
+	require.NoError(t, err)
+	a, err := redisbudget.NewAdmin(rdb, prefix)
+	require.NoError(t, err)
+	return f, a, prefix
+}
+
+func member(t *testing.T, f *redisbudget.Family, key string) *redisbudget.Budget {
+	t.Helper()
+	b, err := f.Budget(key)
+	require.NoError(t, err)
+	return b
+}
+
+func TestFamilyKeysShareStateAcrossBudgets(t *testing.T) {
+	rdb := client(t)
+	f, _, prefix := family(t, rdb, 1000)
+	assert.Equal(t, uint64(1000), f.Capacity())
+	assert.Equal(t, prefix, f.Prefix())
+
+	a1, a2, b := member(t, f, "tenant-a"), member(t, f, "tenant-a"), member(t, f, "tenant-b")
+	assert.NotSame(t, a1, a2, "no cache: a new *Budget per call")
+	r, err := a1.TryReserve(ctx, 600)
+	require.NoError(t, err)
+	requireDenied(t, fst(a2.TryReserve(ctx, 600)), 600, 400)
+	require.ErrorIs(t, a2.Record(ctx, r, 1, 1), budget.ErrInvalidReservation, "settled by the budget that granted it")
+	require.NoError(t, a1.Record(ctx, r, 300, 200))
+	assert.Equal(t, uint64(500), snap(t, a2).Consumed)
+	assert.Equal(t, uint64(0), snap(t, b).Consumed, "keys are independent")
+
+	// The same state as New with the same prefix and name.
+	named, err := redisbudget.New(rdb, "tenant-a", 1000, redisbudget.WithKeyPrefix(prefix))
+	require.NoError(t, err)
+	assert.Equal(t, uint64(500), snap(t, named).Consumed)
+}
+
+func fst[T any](_ T, err error) error { return err }
+
+func TestFamilyBadInput(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	_, err := redisbudget.NewFamily(nil, 10)
+	require.ErrorContains(t, err, "nil Redis client")
+	_, err = redisbudget.NewFamily(rdb, redisbudget.MaxCapacity+1)
+	require.ErrorContains(t, err, "above 2^53")
+	_, err = redisbudget.NewFamily(rdb, 10, redisbudget.WithLease(0))
+	require.ErrorContains(t, err, "lease")
+	f, err := redisbudget.NewFamily(rdb, 10)
+	require.NoError(t, err)
+	for _, k := range []string{"", "a{b", "}"} {
+		b, err := f.Budget(k)
+		require.Error(t, err, "%q", k)
+		assert.Nil(t, b)
+	}
+}
+
+func TestCapacityOverrideReachesEveryProcessOnItsNextReserve(t *testing.T) {
+	// Two clients stand for two processes built with the same default.
+	f1, a, prefix := family(t, client(t), 1000)
+	f2, err := redisbudget.NewFamily(client(t), 1000, redisbudget.WithKeyPrefix(prefix))
+	require.NoError(t, err)
+	p1, p2 := member(t, f1, "t"), member(t, f2, "t")
+	r, err := p1.TryReserve(ctx, 100)
+	require.NoError(t, err)
+	require.NoError(t, p1.Record(ctx, r, 100, 0))
+
+	require.NoError(t, a.SetCapacity(ctx, "t", 300))
+	requireDenied(t, fst(p2.TryReserve(ctx, 201)), 201, 200)
+	requireDenied(t, fst(p1.TryReserve(ctx, 201)), 201, 200)
+	s := snap(t, p2)
+	assert.Equal(t, uint64(300), s.Capacity, "Snapshot reports the capacity in force")
+	assert.Equal(t, uint64(200), s.Remaining)
+	assert.Equal(t, uint64(1000), p2.Capacity(), "the budget's own capacity is unchanged")
+	st, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	assert.True(t, st.FromRedis)
+	assert.Equal(t, uint64(1000), st.DefaultCapacity)
+
+	require.NoError(t, a.UnsetCapacity(ctx, "t"))
+	require.NoError(t, a.UnsetCapacity(ctx, "t"), "removing a missing override does nothing")
+	r, err = p2.TryReserve(ctx, 900)
+	require.NoError(t, err, "back to the default")
+	require.NoError(t, p2.Release(ctx, r))
+	st, err = a.Status(ctx, "t")
+	require.NoError(t, err)
+	assert.False(t, st.FromRedis)
+	assert.Equal(t, uint64(1000), st.Capacity)
+}
+
+func TestLoweringBelowConsumedDeniesAndKeepsUsage(t *testing.T) {
+	f, a, _ := family(t, client(t), 1000)
+	b := member(t, f, "t")
+	r1, err := b.TryReserve(ctx, 800)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r1, 800, 0))
+	hold, err := b.TryReserve(ctx, 100)
+	require.NoError(t, err)
+
+	require.NoError(t, a.SetCapacity(ctx, "t", 500))
+	requireDenied(t, fst(b.TryReserve(ctx, 0)), 0, 0)
+	requireDenied(t, fst(b.TryReserveRange(ctx, 1, 10)), 1, 0)
+	s := snap(t, b)
+	assert.Equal(t, budget.Snapshot{Name: "t", Capacity: 500, Consumed: 800, Held: 100}, s, "usage and holds untouched")
+
+	// The hold in flight settles, once, with its usage charged in full.
+	require.NoError(t, b.Record(ctx, hold, 100, 50))
+	require.NoError(t, b.Record(ctx, hold, 100, 50))
+	st, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(950), st.Consumed)
+	assert.Equal(t, uint64(0), st.Held)
+	assert.Equal(t, uint64(0), st.Remaining)
+	assert.Equal(t, uint64(500), st.Capacity)
+}
+
+func TestResetKeepsHoldsInFlight(t *testing.T) {
+	f, a, _ := family(t, client(t), 1000)
+	b := member(t, f, "t")
+	r, err := b.TryReserve(ctx, 400)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 400, 0))
+	holds := make([]*budget.Reservation, 3)
+	for i := range holds {
+		holds[i], err = b.TryReserve(ctx, 100)
+		require.NoError(t, err)
+	}
+	st, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	require.Len(t, st.Holds, 3)
+	for _, h := range st.Holds {
+		assert.Equal(t, uint64(100), h.Tokens)
+		assert.WithinDuration(t, time.Now().Add(redisbudget.DefaultLease), h.LeaseEnd, time.Minute)
+	}
+
+	cleared, err := a.Reset(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(400), cleared)
+	assert.Equal(t, budget.Snapshot{Name: "t", Capacity: 1000, Held: 300, Remaining: 700}, snap(t, b))
+	require.NoError(t, b.Record(ctx, holds[0], 60, 10))
+	require.NoError(t, b.Release(ctx, holds[1]))
+	require.NoError(t, b.Record(ctx, holds[2], 200, 0)) // more than held: debt
+	require.NoError(t, b.Record(ctx, holds[0], 60, 10), "a duplicate")
+	assert.Equal(t, budget.Snapshot{Name: "t", Capacity: 1000, Consumed: 270, Remaining: 730}, snap(t, b))
+}
+
+func TestAdminWindowedBudget(t *testing.T) {
+	rdb := client(t)
+	f, a, _ := family(t, rdb, 1000, redisbudget.WithWindow(budget.Every(time.Hour)))
+	b := member(t, f, "w")
+	r, err := b.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, b.Record(ctx, r, 7, 0))
+	st, err := a.Status(ctx, "w")
+	require.NoError(t, err)
+	assert.Equal(t, snap(t, b).WindowEnd.UnixMilli(), st.WindowEnd.UnixMilli())
+	assert.Equal(t, uint64(7), st.Consumed)
+
+	// A window of the past whose keys have not expired yet is not the current one.
+	pastF, err := redisbudget.NewFamily(rdb, 1000, redisbudget.WithKeyPrefix(f.Prefix()),
+		redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }))
+	require.NoError(t, err)
+	old := member(t, pastF, "old")
+	r, err = old.TryReserve(ctx, 10)
+	require.NoError(t, err)
+	require.NoError(t, old.Record(ctx, r, 9, 0))
+	require.NoError(t, a.SetCapacity(ctx, "old", 50))
+	st, err = a.Status(ctx, "old")
+	require.NoError(t, err)
+	assert.Equal(t, redisbudget.Status{Name: "old", Capacity: 50, FromRedis: true, DefaultCapacity: 1000, Remaining: 50, Lease: redisbudget.DefaultLease}, st,
+		"its current window has not begun")
+	n, err := a.Reset(ctx, "old")
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing to reset")
+}
+
+func TestAdminList(t *testing.T) {
+	rdb := client(t)
+	f, a, prefix := family(t, rdb, 100)
+	l, err := a.List(ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, l)
+	for _, k := range []string{"b", "a", "c:x", "a*b"} {
+		b := member(t, f, k)
+		r, err := b.TryReserve(ctx, 5)
+		require.NoError(t, err)
+		require.NoError(t, b.Record(ctx, r, uint64(len(k)), 0))
+	}
+	require.NoError(t, a.SetCapacity(ctx, "new", 7)) // known by its override alone
+	l, err = a.List(ctx, "")
+	require.NoError(t, err)
+	var names []string
+	for _, s := range l {
+		names = append(names, s.Name)
+	}
+	assert.Equal(t, []string{"a", "a*b", "b", "c:x", "new"}, names)
+	assert.Equal(t, redisbudget.Status{Name: "c:x", Capacity: 100, DefaultCapacity: 100, Consumed: 3, Remaining: 97, Lease: redisbudget.DefaultLease}, l[3])
+	assert.Equal(t, redisbudget.Status{Name: "new", Capacity: 7, FromRedis: true, Remaining: 7}, l[4])
+
+	l, err = a.List(ctx, "a*")
+	require.NoError(t, err)
+	assert.Len(t, l, 2)
+	l, err = a.List(ctx, `a\*b`)
+	require.NoError(t, err)
+	require.Len(t, l, 1)
+	assert.Equal(t, "a*b", l[0].Name)
+
+	// Another prefix sees none of them.
+	other, err := redisbudget.NewAdmin(rdb, prefix+"x")
+	require.NoError(t, err)
+	l, err = other.List(ctx, "")
+	require.NoError(t, err)
+	assert.Empty(t, l)
+}
+
+func TestAdminBadInput(t *testing.T) {
+	rdb := client(t)
+	f, a, prefix := family(t, rdb, 100)
+	_, err := redisbudget.NewAdmin(nil, "")
+	require.Error(t, err)
+	_, err = redisbudget.NewAdmin(rdb, "a{")
+	require.Error(t, err)
+
+	_, err = a.Status(ctx, "nobody")
+	require.ErrorIs(t, err, redisbudget.ErrUnknownBudget)
+	_, err = a.Reset(ctx, "nobody")
+	require.ErrorIs(t, err, redisbudget.ErrUnknownBudget)
+	for _, n := range []string{"", "x{y}"} {
+		_, err = a.Status(ctx, n)
+		require.Error(t, err)
+		require.Error(t, a.SetCapacity(ctx, n, 1))
+		require.Error(t, a.UnsetCapacity(ctx, n))
+	}
+	_, err = a.List(ctx, "{x}")
+	require.Error(t, err)
+	require.ErrorContains(t, a.SetCapacity(ctx, "x", redisbudget.MaxCapacity+1), "2^53")
+
+	// A plain Redis key named like the budget.
+	plain := uniqueName(t)
+	require.NoError(t, rdb.Set(ctx, plain, "v", time.Minute).Err())
+	nameless, err := redisbudget.NewAdmin(rdb, "")
+	require.NoError(t, err)
+	_, err = nameless.Status(ctx, plain)
+	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+
+	// Keys shaped like a budget's that hold something else.
+	require.NoError(t, rdb.Set(ctx, prefix+":{str}:all:h", "v", time.Minute).Err())
+	_, err = a.Status(ctx, "str")
+	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+	_, err = a.Reset(ctx, "str")
+	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+	require.NoError(t, rdb.HSet(ctx, prefix+":{bad}:all:h", "c", "12", "d", "lots").Err())
+	_, err = a.Status(ctx, "bad")
+	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+	require.NoError(t, rdb.HSet(ctx, prefix+":{hash}:cap", "x", "1").Err())
+	require.ErrorIs(t, a.SetCapacity(ctx, "hash", 5), redisbudget.ErrNotBudget)
+	assert.Equal(t, "1", rdb.HGet(ctx, prefix+":{hash}:cap", "x").Val(), "left alone")
+	_, err = a.List(ctx, "")
+	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+
+	// A corrupt override fails the reserve (changing nothing) instead of being ignored.
+	b := member(t, f, "corrupt")
+	require.NoError(t, rdb.Set(ctx, prefix+":{corrupt}:cap", "-5", time.Minute).Err())
+	_, err = b.TryReserve(ctx, 1)
+	require.ErrorContains(t, err, "corrupt capacity")
+	require.NotErrorIs(t, err, budget.ErrUnavailable)
+	_, err = b.Snapshot(ctx)
+	require.ErrorContains(t, err, "corrupt capacity")
+}
+
+// TestCapacityChangesUnderLoad changes the override while goroutines reserve and
+// record: a grant never takes consumed+held past the capacity in force when it was
+// made, and nothing recorded is lost.
+func TestCapacityChangesUnderLoad(t *testing.T) {
+	rdb := client(t)
+	f, a, _ := family(t, rdb, 1_000_000)
+	s := seed(t)
+	var recorded sync.Map
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(s, uint64(g)))
+			b := member(t, f, "t")
+			var sum uint64
+			defer func() { recorded.Store(g, sum) }()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r, err := b.TryReserve(ctx, 1+rng.Uint64N(20))
+				if err != nil {
+					if !assert.ErrorIs(t, err, budget.ErrDenied) {
+						return
+					}
+					continue
+				}
+				u := rng.Uint64N(r.Tokens() + 1)
+				if !assert.NoError(t, b.Record(ctx, r, u, 0)) {
+					return
+				}
+				sum += u
+			}
+		}()
+	}
+	// Lower the capacity below what is used; every later grant is refused until it
+	// is raised again.
+	time.Sleep(50 * time.Millisecond)
+	require.NoError(t, a.SetCapacity(ctx, "t", 1))
+	st1, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	time.Sleep(50 * time.Millisecond)
+	st2, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	assert.LessOrEqual(t, st2.Consumed, st1.Consumed+st1.Held, "no grant after the capacity fell below the use")
+	require.NoError(t, a.UnsetCapacity(ctx, "t"))
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	var total uint64
+	recorded.Range(func(_, v any) bool { total += v.(uint64); return true })
+	st, err := a.Status(ctx, "t")
+	require.NoError(t, err)
+	assert.Equal(t, total, st.Consumed, "consumed is the sum recorded")
+	assert.Zero(t, st.Held)
+	assert.Greater(t, st.Consumed, st2.Consumed, "grants resumed after the override was removed")
+}
