@@ -46,6 +46,7 @@ var comparisons = []comparison{
 	{"redisbudget reserve+record vs two no-op EVALSHA (32 goroutines)", "RedisReserveRecord", "RedisFloorTwoEvalsha", "speedup", ">= 0.7x"},
 	{"redisbudget reserve+record vs redis_rate AllowN (reference)", "RedisReserveRecord", "RedisRateAllowN", "speedup", "reference"},
 	{"redisbudget on Redis Cluster, WithReplicaAck(1) vs without (32 goroutines)", "ClusterReserveRecordReplicaAck", "ClusterReserveRecord", "slowdown", "reference"},
+	{"redisbudget Family reserve+record, 10,000 keys, vs one named budget", "RedisFamilyReserveRecord", "RedisReserveRecord", "slowdown", "<= 1.2x"},
 	{"Wrap+Budget(Atomic) vs bare model, per call", "WrapBudget", "BareModel", "delta", "<= 150 ns, <= 2 allocs"},
 	{"default estimator vs exact tiktoken o200k, 4,000 chars", "EstimateDefault4000", "EstimateExact4000", "speedup", ">= 20x"},
 	{"llmwrap.UsageOf (openai) vs two bare type assertions", "UsageOfOpenAI", "UsageOfOpenAINaive", "slowdown", "reference"},

@@ -2,6 +2,8 @@ package redisbudget_test
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -347,4 +349,40 @@ func TestCapacityChangesUnderLoad(t *testing.T) {
 	assert.Equal(t, total, st.Consumed, "consumed is the sum recorded")
 	assert.Zero(t, st.Held)
 	assert.Greater(t, st.Consumed, st2.Consumed, "grants resumed after the override was removed")
+}
+
+// TestFamilyKeepsNothingPerKey builds the budgets of 100,000 distinct keys: the heap
+// left once they are dropped does not grow with the number of keys (a per-key cache
+// of even 50 bytes a key would keep 5 MB).
+func TestFamilyKeepsNothingPerKey(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
+	defer rdb.Close()
+	f, err := redisbudget.NewFamily(rdb, 100, redisbudget.WithWindow(budget.Daily(nil)))
+	require.NoError(t, err)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	for i := range 100_000 {
+		b, err := f.Budget("tenant-" + strconv.Itoa(i))
+		require.NoError(t, err)
+		require.Equal(t, uint64(100), b.Capacity())
+	}
+	after := heap()
+	assert.Less(t, int64(after)-int64(before), int64(1<<20), "heap grew from %d to %d bytes", before, after)
+}
+
+func TestFamilyBudgetKeys(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	f, err := redisbudget.NewFamily(rdb, 100, redisbudget.WithKeyPrefix("p"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"p:{t:1}:all:h", "p:{t:1}:all:z", "p:{t:1}:all:r", "p:{t:1}:cap"}, member(t, f, "t:1").Keys())
+	f, err = redisbudget.NewFamily(rdb, 100, redisbudget.WithKeyPrefix(""),
+		redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"{x}:2026-01-02T03:00:00Z:h", "{x}:2026-01-02T03:00:00Z:z", "{x}:2026-01-02T03:00:00Z:r", "{x}:cap"}, member(t, f, "x").Keys())
 }

@@ -96,6 +96,7 @@ type winKeys struct {
 	end   time.Time // zero when unwindowed
 	endMs any       // end in Unix ms, 0 when unwindowed: the hash's e, for operators
 	keys  []string  // hash, lease set, reclaimed set, capacity override; read-only
+	arr   [4]string // keys' backing array
 }
 
 // Option configures a Budget built by New.
@@ -294,13 +295,31 @@ func isNil(rdb redis.UniversalClient) bool {
 }
 
 func (b *Budget) keysFor(tag string, start, end time.Time) *winKeys {
-	p := b.base + ":" + tag
 	var endMs any = int64(0)
 	if !end.IsZero() {
 		endMs = end.UnixMilli()
 	}
-	return &winKeys{tag: tag, start: start, end: end, endMs: endMs,
-		keys: []string{p + ":h", p + ":z", p + ":r", b.base + ":" + capSuffix}}
+	w := &winKeys{tag: tag, start: start, end: end, endMs: endMs}
+	// One string holds the four keys, so that a Family's budget built per request
+	// costs one allocation for them, not four.
+	p := len(b.base) + 1 + len(tag)
+	var sb strings.Builder
+	sb.Grow(3*(p+2) + len(b.base) + 1 + len(capSuffix))
+	for _, s := range [...]string{":h", ":z", ":r"} {
+		sb.WriteString(b.base)
+		sb.WriteByte(':')
+		sb.WriteString(tag)
+		sb.WriteString(s)
+	}
+	sb.WriteString(b.base)
+	sb.WriteString(":" + capSuffix)
+	all := sb.String()
+	for i := range 3 {
+		w.arr[i] = all[i*(p+2) : (i+1)*(p+2)]
+	}
+	w.arr[3] = all[3*(p+2):]
+	w.keys = w.arr[:]
+	return w
 }
 
 // windowAt builds the keys of the window holding t.
