@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
@@ -96,4 +100,30 @@ func ExampleWithReplicaAck() {
 		// retry succeeds, the hold's lease gives it back.
 		fmt.Println(err)
 	}
+}
+
+// TestExampleFamilyHTTPService runs the example (which needs Redis) and checks its
+// output, the comment at its end.
+func TestExampleFamilyHTTPService(t *testing.T) {
+	t.Setenv("SPENDGUARD_REDIS_ADDR", needService(t, "SPENDGUARD_REDIS_ADDR"))
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	stdout := os.Stdout
+	os.Stdout = w
+	func() {
+		defer func() { os.Stdout = stdout }()
+		ExampleFamily_httpService()
+	}()
+	require.NoError(t, w.Close())
+	out, err := io.ReadAll(r)
+	require.NoError(t, err)
+	assert.Equal(t, `acme: 200 ok
+globex: 200 ok
+globex: 429 over the budget of globex
+acme: 200 ok
+: 400 redisbudget: empty budget name
+acme used 2000 of 5000 (from Redis: false)
+globex used 1000 of 500 (from Redis: true)
+all tenants used 3000
+`, string(out))
 }
