@@ -51,11 +51,16 @@ import (
 )
 
 func main() {
+	redis.SetLogger(quiet{}) // its errors are reported once, in one line
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
 
 // usageError is a wrong command line: exit status 2.
 type usageError struct{ msg string }
@@ -109,8 +114,18 @@ func parse(args []string, stdout io.Writer) (*config, error) {
 	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
 	fs.DurationVar(&c.interval, "interval", time.Second, "watch: time between refreshes")
 	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
+	for len(args) > 0 {
+		// A negative number is an argument (a capacity refused later with its own
+		// message), not a flag.
+		seg := args
+		for i, a := range args {
+			if len(a) > 1 && a[0] == '-' && a[1] >= '0' && a[1] <= '9' {
+				seg = args[:i]
+				break
+			}
+		}
+		rest := args[len(seg):]
+		if err := fs.Parse(seg); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				fs.SetOutput(stdout)
 				fmt.Fprintln(stdout, "usage: spendguard [-redis ADDR] [-prefix PREFIX] [-json] list [PATTERN] | show NAME | set NAME CAPACITY [-new] | unset NAME | reset NAME -yes | watch [PATTERN]")
@@ -119,11 +134,15 @@ func parse(args []string, stdout io.Writer) (*config, error) {
 			}
 			return nil, usageError{err.Error()}
 		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
+		if left := fs.Args(); len(left) > 0 {
+			pos, args = append(pos, left[0]), append(left[1:len(left):len(left)], rest...)
+			continue
 		}
-		pos, args = append(pos, args[0]), args[1:]
+		if len(rest) > 0 {
+			pos = append(pos, rest[0])
+			rest = rest[1:]
+		}
+		args = rest
 	}
 	if len(pos) == 0 {
 		return nil, usagef("no command: want %s (spendguard -h for help)", commands)
@@ -198,7 +217,7 @@ func (c *config) connect(ctx context.Context, getenv func(string) string) (*redi
 		}
 	}
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
-	opts.MaxRetries = 1
+	opts.MaxRetries, opts.DialerRetries = 1, 1
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
