@@ -8,6 +8,31 @@
 // does not have it cached. All keys of one budget share the hash tag {name}, so the
 // budget works on Redis Cluster.
 //
+// # Families and live limits
+//
+// A Family hands out the budget of any key (a tenant id, a user id, an API key) on
+// demand: Family.Budget makes no call to Redis and keeps nothing per key, so a
+// service can build a tenant's budget per request, put it in the request's context
+// with budget.NewContext, and let the middleware charge it together with a global
+// budget, all-or-nothing (see the Family example).
+//
+// A budget's capacity (New's, or the Family's default) can be overridden in Redis,
+// per name: Admin.SetCapacity, or `spendguard set NAME CAPACITY`. Every reserve and
+// Snapshot reads the override, so a change takes effect on the next reservation of
+// every process, without a restart; Admin.UnsetCapacity returns the budget to the
+// processes' own capacity. Lowering a capacity below what is consumed denies further
+// reservations; it never rewrites recorded usage, and holds in flight still settle
+// exactly once. Snapshot reports the capacity in force.
+//
+// # Operating budgets
+//
+// Admin reads and changes budgets from outside the processes that use them, through
+// the same keys and scripts: their status and live holds, the override, and Reset,
+// which starts the current window over (consumed 0) without touching holds in flight.
+// cmd/spendguard is the operator's command line over it. So that Admin can report
+// them, every reserve that writes records next to the counters the capacity, lease
+// and window end the reserving process was built with.
+//
 // # Leases
 //
 // Every hold has a lease (WithLease, DefaultLease by default), timed by the Redis
@@ -72,7 +97,10 @@
 // budget, else the window's start in RFC 3339, UTC): spendguard:{n}:W:h, a hash of
 // the counters (consumed, held, a lower bound of the earliest lease end);
 // spendguard:{n}:W:z, the live holds (member "id:size", scored by lease end); and
-// spendguard:{n}:W:r, the holds reclaimed in the last two leases. A settle whose
+// spendguard:{n}:W:r, the holds reclaimed in the last two leases. The hash also holds
+// d, l and e: the default capacity, lease (ms) and window end (Unix ms, 0 for none) of
+// the last process that reserved, for Admin. spendguard:{n}:cap, shared by all
+// windows and never expiring, holds the capacity override when one is set. A settle whose
 // window's keys have expired, or whose hold Redis lost (a restart without
 // persistence), finds nothing to settle and changes nothing.
 //

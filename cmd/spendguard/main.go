@@ -413,9 +413,9 @@ func printList(w io.Writer, l []redisbudget.Status, asJSON bool) error {
 		return json.NewEncoder(w).Encode(out)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCAPACITY\tSOURCE\tCONSUMED\tHELD\tREMAINING\tWINDOW END\t")
+	fmt.Fprintln(tw, "NAME\tCAPACITY\tSOURCE\tCONSUMED\tHELD\tREMAINING\tWINDOW END")
 	for _, s := range l {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\t\n", s.Name, s.Capacity, source(s), s.Consumed, s.Held, s.Remaining, windowEnd(s))
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%d\t%d\t%s\n", s.Name, s.Capacity, source(s), s.Consumed, s.Held, s.Remaining, windowEnd(s))
 	}
 	return tw.Flush()
 }
