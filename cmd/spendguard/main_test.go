@@ -646,6 +646,7 @@ func TestManyKeysFromSeveralProcesses(t *testing.T) {
 func TestCapacitySetWhileFourProcessesReserve(t *testing.T) {
 	rdb, addr := client(t)
 	prefix := unique(t)
+	binary(t, "spendguard") // built before the clock of the race below starts
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for range 4 {
@@ -667,8 +668,8 @@ func TestCapacitySetWhileFourProcessesReserve(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Far enough above what is used for the change to land before it is reached
-	// (four processes use at most 40 tokens a millisecond).
-	limit := seen + 40_000
+	// (four processes use at most 40 tokens a millisecond: this is 1.5 s of them).
+	limit := seen + 60_000
 	ok(t, addr, prefix, "set", "t", strconv.FormatUint(limit, 10))
 	var sum uint64
 	for i, cmd := range cmds {
