@@ -407,7 +407,7 @@ func (a *Admin) idle(ctx context.Context, name string, f *found) (Status, error)
 	switch {
 	case errors.Is(err, redis.Nil):
 		if !f.override && len(f.tags) == 0 {
-			return s, fmt.Errorf("redisbudget: %w %q: its keys have expired", ErrUnknownBudget, name)
+			return s, fmt.Errorf("redisbudget: %w %q: no counters or capacity of it in Redis (expired, or never written)", ErrUnknownBudget, name)
 		}
 	case err != nil:
 		return s, a.fail(name, "read capacity", err)

@@ -47,3 +47,36 @@ func FuzzSettleID(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAdminParseKey feeds Admin the key names a SCAN may return: a key it takes for
+// a budget's is exactly that budget's prefix, {name}, ':' and the rest, with a name
+// New accepts.
+func FuzzAdminParseKey(f *testing.F) {
+	for _, k := range []string{"spendguard:{a}:all:h", "spendguard:{a}:cap", "spendguard:{}:x", "spendguard:{a{b}:x",
+		"spendguard:{a}", "{a}:all:h", "spendguard:{a}:}:x", "other:{a}:all:h", "spendguard:{a:b}:2026-01-01T00:00:00Z:z"} {
+		f.Add("spendguard", k)
+		f.Add("", k)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	defer rdb.Close()
+	f.Fuzz(func(t *testing.T, prefix, key string) {
+		a, err := redisbudget.NewAdmin(rdb, prefix)
+		if err != nil {
+			return
+		}
+		name, rest, ok := a.ParseKey(key)
+		if !ok {
+			return
+		}
+		if _, err := redisbudget.New(rdb, name, 1); err != nil {
+			t.Fatalf("%q parsed as budget %q, which New refuses: %v", key, name, err)
+		}
+		base := "{" + name + "}:"
+		if prefix != "" {
+			base = prefix + ":" + base
+		}
+		if base+rest != key {
+			t.Fatalf("%q parsed as %q + %q", key, name, rest)
+		}
+	})
+}
