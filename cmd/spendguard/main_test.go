@@ -31,6 +31,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/internal/testseed"
 )
 
 // bin holds the CLI and the example agent, built by the first test that runs one.
@@ -606,10 +607,11 @@ func TestManyKeysFromSeveralProcesses(t *testing.T) {
 	_, addr := client(t)
 	prefix := unique(t)
 	const nkeys = 300
+	seed := testseed.Get(t)
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
 	for p := range 4 {
-		cmd := helper(t, addr, prefix, "keys", envKeys+"="+strconv.Itoa(nkeys), envSeed+"="+strconv.Itoa(int(time.Now().UnixNano())+p))
+		cmd := helper(t, addr, prefix, "keys", envKeys+"="+strconv.Itoa(nkeys), envSeed+"="+strconv.FormatUint(seed+uint64(p), 10))
 		var out bytes.Buffer
 		cmd.Stdout = &out
 		require.NoError(t, cmd.Start())
