@@ -14,7 +14,7 @@
 //	unset NAME              remove it: the processes' own capacity is in force again
 //	reset NAME -yes         start NAME's current window over (consumed 0); holds in
 //	                        flight still settle, once
-//	watch [PATTERN]         list, refreshed every second until interrupted
+//	watch [PATTERN]         list, refreshed every second (-interval) until interrupted
 //
 // -redis is host:port or a redis:// URL; without it REDIS_URL is used. -prefix is
 // the key prefix the budgets were built with (redisbudget.WithKeyPrefix; default
