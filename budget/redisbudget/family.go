@@ -21,7 +21,7 @@ const capSuffix = "cap"
 //
 // A Family is safe for concurrent use.
 type Family struct {
-	s settings
+	s *settings // shared, read-only, by every budget it builds
 }
 
 // NewFamily returns a family of budgets of capacity tokens per window by default,

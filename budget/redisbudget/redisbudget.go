@@ -59,10 +59,14 @@ var (
 // Its capacity is a default: an override stored in Redis (Admin.SetCapacity, or
 // `spendguard set`) takes precedence from the next reservation on, in every process.
 type Budget struct {
-	settings
+	*settings
 	name string
 	base string // prefix:{name}
 	cur  atomic.Pointer[winKeys]
+	// first holds the keys of the window the budget was built in (of its whole life
+	// when unwindowed) in the budget's own allocation: a Family's budget built per
+	// request costs two allocations, this struct and one string for all its keys.
+	first winKeys
 }
 
 // settings are what New's arguments and options decide, shared by every budget of a
@@ -212,11 +216,11 @@ func New(rdb redis.UniversalClient, name string, capacity uint64, opts ...Option
 }
 
 // newSettings checks the capacity and applies the options.
-func newSettings(rdb redis.UniversalClient, capacity uint64, opts []Option) (settings, error) {
+func newSettings(rdb redis.UniversalClient, capacity uint64, opts []Option) (*settings, error) {
 	if capacity > MaxCapacity {
-		return settings{}, fmt.Errorf("capacity %d is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, uint64(MaxCapacity))
+		return nil, fmt.Errorf("capacity %d is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, uint64(MaxCapacity))
 	}
-	b := &Budget{settings: settings{rdb: rdb, capacity: capacity, lease: DefaultLease, prefix: DefaultKeyPrefix}}
+	b := &Budget{settings: &settings{rdb: rdb, capacity: capacity, lease: DefaultLease, prefix: DefaultKeyPrefix}}
 	for _, o := range opts {
 		if o != nil {
 			o(b)
@@ -237,7 +241,7 @@ func newSettings(rdb redis.UniversalClient, capacity uint64, opts []Option) (set
 		}
 	}
 	if b.err != nil {
-		return settings{}, b.err
+		return nil, b.err
 	}
 	if b.clock == nil {
 		b.clock = time.Now
@@ -262,22 +266,15 @@ func checkName(name string) error {
 // budget builds the budget called name (already checked) with s; it makes no call to
 // Redis.
 func (s *settings) budget(name string) *Budget {
-	b := &Budget{settings: *s, name: name}
-	b.base = baseKey(s.prefix, name)
+	b := &Budget{settings: s, name: name}
 	if b.window == nil {
-		b.cur.Store(b.keysFor("all", time.Time{}, time.Time{}))
+		b.fill(&b.first, "all", time.Time{}, time.Time{})
 	} else {
-		b.cur.Store(b.windowAt(b.clock()))
+		tag, start, end := b.bounds(b.clock())
+		b.fill(&b.first, tag, start, end)
 	}
+	b.cur.Store(&b.first)
 	return b
-}
-
-// baseKey starts every key of budget name: prefix:{name}, or {name}.
-func baseKey(prefix, name string) string {
-	if prefix == "" {
-		return "{" + name + "}"
-	}
-	return prefix + ":{" + name + "}"
 }
 
 func isNil(rdb redis.UniversalClient) bool {
@@ -294,41 +291,69 @@ func isNil(rdb redis.UniversalClient) bool {
 	return false
 }
 
-func (b *Budget) keysFor(tag string, start, end time.Time) *winKeys {
-	var endMs any = int64(0)
+// fill sets w to the keys of window tag. The four keys are slices of one string, so
+// that they cost one allocation; while b.base is unset (the budget being built) it is
+// written from the prefix and name, and b.base becomes a slice of the same string.
+func (b *Budget) fill(w *winKeys, tag string, start, end time.Time) {
+	*w = winKeys{tag: tag, start: start, end: end, endMs: int64(0)}
 	if !end.IsZero() {
-		endMs = end.UnixMilli()
+		w.endMs = end.UnixMilli()
 	}
-	w := &winKeys{tag: tag, start: start, end: end, endMs: endMs}
-	// One string holds the four keys, so that a Family's budget built per request
-	// costs one allocation for them, not four.
-	p := len(b.base) + 1 + len(tag)
+	n := len(b.base)
+	if n == 0 {
+		n = len(b.name) + 2
+		if b.prefix != "" {
+			n += len(b.prefix) + 1
+		}
+	}
+	p := n + 1 + len(tag) + 2 // base:tag:h
 	var sb strings.Builder
-	sb.Grow(3*(p+2) + len(b.base) + 1 + len(capSuffix))
+	sb.Grow(3*p + n + 1 + len(capSuffix))
 	for _, s := range [...]string{":h", ":z", ":r"} {
-		sb.WriteString(b.base)
+		if b.base != "" {
+			sb.WriteString(b.base)
+		} else {
+			if b.prefix != "" {
+				sb.WriteString(b.prefix)
+				sb.WriteByte(':')
+			}
+			sb.WriteByte('{')
+			sb.WriteString(b.name)
+			sb.WriteByte('}')
+		}
 		sb.WriteByte(':')
 		sb.WriteString(tag)
 		sb.WriteString(s)
 	}
+	all := sb.String()
+	if b.base == "" {
+		b.base = all[:n]
+	}
 	sb.WriteString(b.base)
 	sb.WriteString(":" + capSuffix)
-	all := sb.String()
+	all = sb.String() // the same bytes, grown in place: Grow reserved them
 	for i := range 3 {
-		w.arr[i] = all[i*(p+2) : (i+1)*(p+2)]
+		w.arr[i] = all[i*p : (i+1)*p]
 	}
-	w.arr[3] = all[3*(p+2):]
+	w.arr[3] = all[3*p:]
 	w.keys = w.arr[:]
-	return w
 }
 
-// windowAt builds the keys of the window holding t.
-func (b *Budget) windowAt(t time.Time) *winKeys {
+// bounds returns the tag and bounds of the window holding t.
+func (b *Budget) bounds(t time.Time) (string, time.Time, time.Time) {
 	start, end := b.window.Bounds(t)
 	if !end.After(t) { // a broken Window; never loop on it
 		end = t.Add(time.Nanosecond)
 	}
-	return b.keysFor(start.UTC().Format(time.RFC3339Nano), start, end)
+	return start.UTC().Format(time.RFC3339Nano), start, end
+}
+
+// windowAt builds the keys of the window holding t.
+func (b *Budget) windowAt(t time.Time) *winKeys {
+	w := new(winKeys)
+	tag, start, end := b.bounds(t)
+	b.fill(w, tag, start, end)
+	return w
 }
 
 // current returns the keys of the window in force by the budget's clock.
@@ -482,7 +507,8 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 				return fmt.Errorf("%w: malformed reservation id %q for budget %q", budget.ErrInvalidReservation, id, b.name)
 			}
 			_, end := b.window.Bounds(start)
-			w = b.keysFor(tag, start, end)
+			w = new(winKeys)
+			b.fill(w, tag, start, end)
 		}
 		id = rest
 	} else if w.tag != "all" {
