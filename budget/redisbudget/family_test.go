@@ -17,7 +17,7 @@ import (
 )
 
 // family builds a family under a prefix of the test's own, and the Admin of it.
-func family(t *testing.T, rdb *redis.Client, capacity uint64, opts ...redisbudget.Option) (*redisbudget.Family, *redisbudget.Admin, string) {
+func family(t *testing.T, rdb redis.UniversalClient, capacity uint64, opts ...redisbudget.Option) (*redisbudget.Family, *redisbudget.Admin, string) {
 	t.Helper()
 	prefix := uniqueName(t)
 	f, err := redisbudget.NewFamily(rdb, capacity, append([]redisbudget.Option{redisbudget.WithKeyPrefix(prefix)}, opts...)...)
@@ -77,9 +77,19 @@ func TestFamilyBadInput(t *testing.T) {
 }
 
 func TestCapacityOverrideReachesEveryProcessOnItsNextReserve(t *testing.T) {
+	onEachRedis(t, testCapacityOverride)
+}
+
+func testCapacityOverride(t *testing.T, rdb redis.UniversalClient) {
 	// Two clients stand for two processes built with the same default.
-	f1, a, prefix := family(t, client(t), 1000)
-	f2, err := redisbudget.NewFamily(client(t), 1000, redisbudget.WithKeyPrefix(prefix))
+	f1, a, prefix := family(t, rdb, 1000)
+	var rdb2 redis.UniversalClient
+	if _, ok := rdb.(*redis.ClusterClient); ok {
+		rdb2 = clusterClient(t)
+	} else {
+		rdb2 = client(t)
+	}
+	f2, err := redisbudget.NewFamily(rdb2, 1000, redisbudget.WithKeyPrefix(prefix))
 	require.NoError(t, err)
 	p1, p2 := member(t, f1, "t"), member(t, f2, "t")
 	r, err := p1.TryReserve(ctx, 100)
@@ -110,7 +120,11 @@ func TestCapacityOverrideReachesEveryProcessOnItsNextReserve(t *testing.T) {
 }
 
 func TestLoweringBelowConsumedDeniesAndKeepsUsage(t *testing.T) {
-	f, a, _ := family(t, client(t), 1000)
+	onEachRedis(t, testLoweringBelowConsumed)
+}
+
+func testLoweringBelowConsumed(t *testing.T, rdb redis.UniversalClient) {
+	f, a, _ := family(t, rdb, 1000)
 	b := member(t, f, "t")
 	r1, err := b.TryReserve(ctx, 800)
 	require.NoError(t, err)
@@ -135,8 +149,10 @@ func TestLoweringBelowConsumedDeniesAndKeepsUsage(t *testing.T) {
 	assert.Equal(t, uint64(500), st.Capacity)
 }
 
-func TestResetKeepsHoldsInFlight(t *testing.T) {
-	f, a, _ := family(t, client(t), 1000)
+func TestResetKeepsHoldsInFlight(t *testing.T) { onEachRedis(t, testResetKeepsHolds) }
+
+func testResetKeepsHolds(t *testing.T, rdb redis.UniversalClient) {
+	f, a, _ := family(t, rdb, 1000)
 	b := member(t, f, "t")
 	r, err := b.TryReserve(ctx, 400)
 	require.NoError(t, err)
@@ -195,8 +211,11 @@ func TestAdminWindowedBudget(t *testing.T) {
 	assert.Zero(t, n, "nothing to reset")
 }
 
-func TestAdminList(t *testing.T) {
-	rdb := client(t)
+// TestAdminList lists budgets; on the cluster their keys live on the masters their
+// hash tags pick, and Admin scans every master.
+func TestAdminList(t *testing.T) { onEachRedis(t, testAdminList) }
+
+func testAdminList(t *testing.T, rdb redis.UniversalClient) {
 	f, a, prefix := family(t, rdb, 100)
 	l, err := a.List(ctx, "")
 	require.NoError(t, err)
