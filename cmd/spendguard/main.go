@@ -16,7 +16,8 @@
 //	                        flight still settle, once
 //	watch [PATTERN]         list, refreshed every second (-interval) until interrupted
 //
-// -redis is host:port or a redis:// URL; without it REDIS_URL is used. -prefix is
+// -redis is host:port, a redis:// URL, or the comma-separated host:port of a Redis
+// Cluster's nodes; without it REDIS_URL is used. -prefix is
 // the key prefix the budgets were built with (redisbudget.WithKeyPrefix; default
 // "spendguard"). -json makes list and show print JSON: objects with name, capacity,
 // capacity_source ("redis" or "default"), default_capacity, consumed, held,
@@ -107,7 +108,7 @@ func parse(args []string, stdout io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("spendguard", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are reported in one line by run
-	fs.StringVar(&c.redis, "redis", "", "Redis `address` (host:port or redis:// URL); default: $REDIS_URL")
+	fs.StringVar(&c.redis, "redis", "", "Redis `address` (host:port, redis:// URL, or a cluster's host:port,host:port,...); default: $REDIS_URL")
 	fs.StringVar(&c.prefix, "prefix", redisbudget.DefaultKeyPrefix, "key `prefix` the budgets were built with")
 	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
 	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
@@ -201,7 +202,7 @@ func parseCapacity(s string) (uint64, error) {
 }
 
 // connect opens the Redis named by -redis or REDIS_URL and checks that it answers.
-func (c *config) connect(ctx context.Context, getenv func(string) string) (*redis.Client, error) {
+func (c *config) connect(ctx context.Context, getenv func(string) string) (redis.UniversalClient, error) {
 	target, from := c.redis, "-redis"
 	if target == "" {
 		target, from = getenv("REDIS_URL"), "REDIS_URL"
@@ -209,21 +210,32 @@ func (c *config) connect(ctx context.Context, getenv func(string) string) (*redi
 	if target == "" {
 		return nil, usagef("no Redis to talk to: give -redis ADDR or set REDIS_URL")
 	}
-	opts := &redis.Options{Addr: target}
-	if strings.Contains(target, "://") {
-		var err error
-		if opts, err = redis.ParseURL(target); err != nil {
+	var rdb redis.UniversalClient
+	addr := target
+	switch {
+	case strings.Contains(target, "://"):
+		opts, err := redis.ParseURL(target)
+		if err != nil {
 			return nil, usagef("%s %q is not a Redis URL: %v", from, target, err)
 		}
+		addr = opts.Addr
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
+		opts.MaxRetries, opts.DialerRetries = 1, 1
+		rdb = redis.NewClient(opts)
+	case strings.Contains(target, ","): // the nodes of a Redis Cluster
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(target, ","),
+			DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+			MaxRetries: 1, DialerRetries: 1})
+	default:
+		rdb = redis.NewClient(&redis.Options{Addr: target,
+			DialTimeout: 2 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second,
+			MaxRetries: 1, DialerRetries: 1})
 	}
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 2*time.Second, 5*time.Second, 5*time.Second
-	opts.MaxRetries, opts.DialerRetries = 1, 1
-	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s: %v", opts.Addr, err)
+		return nil, fmt.Errorf("cannot reach Redis at %s: %v", addr, err)
 	}
 	return rdb, nil
 }

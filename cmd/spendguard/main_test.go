@@ -799,3 +799,56 @@ func TestAgentAndCLIAgree(t *testing.T) {
 	assert.Greater(t, third.Consumed, first.Consumed)
 	assert.Equal(t, third.Consumed, showDefault().Consumed, "the CLI reports what the last run printed")
 }
+
+// TestCommandsOnCluster runs the CLI against a Redis Cluster (-redis with every
+// node): budgets whose keys live on different masters are all listed, and the
+// commands reach each budget's master.
+func TestCommandsOnCluster(t *testing.T) {
+	addrs := os.Getenv("SPENDGUARD_REDIS_CLUSTER_ADDRS")
+	if addrs == "" {
+		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+			t.Fatal("SPENDGUARD_REDIS_CLUSTER_ADDRS is empty but SPENDGUARD_REQUIRE_SERVICES=1")
+		}
+		t.Skip("SPENDGUARD_REDIS_CLUSTER_ADDRS is empty: no Redis Cluster for this test (scripts/unit.sh starts one)")
+	}
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+	t.Cleanup(func() { _ = rdb.Close() })
+	prefix := unique(t)
+	f, err := redisbudget.NewFamily(rdb, 1000, redisbudget.WithKeyPrefix(prefix))
+	require.NoError(t, err)
+	var names []string
+	masters := map[string]bool{}
+	for i := range 12 {
+		name := "tenant-" + strconv.Itoa(i)
+		names = append(names, name)
+		b, err := f.Budget(name)
+		require.NoError(t, err)
+		r, err := b.TryReserve(ctx, 100)
+		require.NoError(t, err)
+		require.NoError(t, b.Record(ctx, r, uint64(i), 0))
+		m, err := rdb.MasterForKey(ctx, prefix+":{"+name+"}:all:h")
+		require.NoError(t, err)
+		masters[m.Options().Addr] = true
+	}
+	require.Greater(t, len(masters), 1, "the budgets are spread over several masters")
+	sort.Strings(names)
+
+	l := list(t, addrs, prefix)
+	var got []string
+	for _, s := range l {
+		got = append(got, s.Name)
+	}
+	assert.Equal(t, names, got)
+	ok(t, addrs, prefix, "set", "tenant-7", "5")
+	s := show(t, addrs, prefix, "tenant-7")
+	assert.Equal(t, shown{Name: "tenant-7", Capacity: 5, CapacitySource: "redis", DefaultCapacity: 1000, Consumed: 7, Holds: s.Holds[:0]}, s)
+	b, err := f.Budget("tenant-7")
+	require.NoError(t, err)
+	_, err = b.TryReserve(ctx, 1)
+	require.ErrorIs(t, err, budget.ErrDenied)
+	ok(t, addrs, prefix, "reset", "tenant-7", "-yes")
+	ok(t, addrs, prefix, "unset", "tenant-7")
+	s = show(t, addrs, prefix, "tenant-7")
+	assert.Equal(t, uint64(0), s.Consumed)
+	assert.Equal(t, uint64(1000), s.Remaining)
+}
