@@ -118,7 +118,7 @@ func LoopMaxCycle(n int) LoopOption {
 // observation, with nothing between them; there, rounds compare their results
 // together with the thought that follows, and the last result (followed by
 // langchaingo's "Thought:") matches when the earlier ones start with it and the
-// thought begins at a word boundary.
+// thought begins at a word boundary (so an empty last result matches none there).
 //
 // Stateless. Every call is judged from its own messages alone, so the guard keeps no
 // per-run state and gives the same answer on every replica of a fleet.

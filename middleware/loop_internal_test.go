@@ -245,13 +245,13 @@ func TestConversationalBoundary(t *testing.T) {
 
 func TestCanonicalJSON(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"b":1,"a":[true,null,"x"]}`:     `{"a":[true,null,"x"],"b":1}`,
+		`{"b":1,"a":[true,null,"x"]}`:        `{"a":[true,null,"x"],"b":1}`,
 		" { \"a\" : { \"d\":1, \"c\":2 } } ": `{"a":{"c":2,"d":1}}`,
-		`{"a":1,"a":2}`:                   `{"a":2}`,
-		`1.50`:                            `1.50`,
-		`"\u0041<&>"`:                     `"A<&>"`,
-		`12345678901234567890123`:         `12345678901234567890123`,
-		`"\ud83d\ude00"`:                  `"😀"`,
+		`{"a":1,"a":2}`:                      `{"a":2}`,
+		`1.50`:                               `1.50`,
+		`"\u0041<&>"`:                        `"A<&>"`,
+		`12345678901234567890123`:            `12345678901234567890123`,
+		`"\ud83d\ude00"`:                     `"😀"`,
 	} {
 		if got, ok := canonicalJSON(in); !ok || got != want {
 			t.Errorf("canonicalJSON(%q) = %q, %v; want %q", in, got, ok, want)
@@ -372,6 +372,9 @@ func FuzzScratchpad(f *testing.F) {
 			}
 		}
 		for view, le := range views(defaults, same) {
+			if view == "conversational" && result == "" {
+				continue // an empty last result cannot be told from the thought after the others
+			}
 			if (le != nil) != (k >= DefaultLoopRepeats) {
 				t.Fatalf("%s: %d identical rounds: loop %v", view, k, le)
 			}

@@ -76,7 +76,7 @@ func parseScratchpad(text string, rs []round) []round {
 // layout the next round's thought, if any, follows the result's last blank line.
 func innerResult(region string, conversational bool) string {
 	if !conversational {
-		if j := strings.LastIndex(region, "\n\n"); j >= 0 {
+		if j := lastIndex(region, "\n\n"); j >= 0 {
 			region = region[:j]
 		}
 	}
@@ -87,20 +87,35 @@ func innerResult(region string, conversational bool) string {
 // returns its tool (trimmed, "" when empty), its arguments (trimmed: up to the end of
 // region) and where the line of the "Action:" starts.
 func lastAction(region string) (tool, args string, lineStart int, ok bool) {
-	in := strings.LastIndex(region, inputMarker)
-	if alt := strings.LastIndex(region, inputMarkerAlt); alt > in {
+	in := lastIndex(region, inputMarker)
+	if alt := lastIndex(region, inputMarkerAlt); alt > in {
 		in = alt
 	}
 	if in < 0 {
 		return "", "", 0, false
 	}
-	a := strings.LastIndex(region[:in], actionMarker)
+	a := lastIndex(region[:in], actionMarker)
 	if a < 0 {
 		return "", "", 0, false
 	}
 	tool = strings.TrimSpace(region[a+len(actionMarker) : in])
 	args = strings.TrimSpace(region[in+len(inputMarker):])
 	return tool, args, strings.LastIndexByte(region[:a], '\n') + 1, true
+}
+
+// lastIndex is strings.LastIndex by repeated strings.Index: the forward search is
+// vectorized, the backward one is not, and a marker that is absent costs the backward
+// search the whole text at several times the forward one's cost per byte.
+func lastIndex(s, sub string) int {
+	last := -1
+	for off := 0; ; {
+		i := strings.Index(s[off:], sub)
+		if i < 0 {
+			return last
+		}
+		last = off + i
+		off = last + 1
+	}
 }
 
 // wordBoundary reports whether a thought rest may start right after a result clean:

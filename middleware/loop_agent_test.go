@@ -1,0 +1,163 @@
+package middleware_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tmc/langchaingo/agents"
+	"github.com/tmc/langchaingo/chains"
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/openai"
+	"github.com/tmc/langchaingo/tools"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+)
+
+// answerTool answers what answer says for the n-th call (from 1) and counts calls.
+type answerTool struct {
+	calls  atomic.Int64
+	answer func(n int64) string
+}
+
+func (*answerTool) Name() string        { return "lookup" }
+func (*answerTool) Description() string { return "looks something up" }
+func (a *answerTool) Call(context.Context, string) (string, error) {
+	return a.answer(a.calls.Add(1)), nil
+}
+
+func sameAnswer(int64) string  { return "found nothing, keep looking" }
+func newAnswer(n int64) string { return fmt.Sprintf("found %d new things", n) }
+
+// agentKind builds a langchaingo agent of one kind over model.
+type agentKind struct {
+	name string
+	new  func(llms.Model, []tools.Tool) agents.Agent
+	// reply is the scripted model's answer asking for the tool, and done its final
+	// answer, in the agent's format.
+	reply, done providertest.Reply
+}
+
+var (
+	toolCall = providertest.Reply{
+		ToolCalls: []providertest.ToolCall{{Name: "lookup", Arguments: `{"__arg1":"more"}`}},
+		Usage:     &providertest.Usage{Prompt: 120, Completion: 15},
+	}
+	kinds = []agentKind{
+		{
+			name:  "openai functions",
+			new:   func(m llms.Model, ts []tools.Tool) agents.Agent { return agents.NewOpenAIFunctionsAgent(m, ts) },
+			reply: toolCall,
+			done:  providertest.Reply{Text: "All done.", Usage: &providertest.Usage{Prompt: 120, Completion: 5}},
+		},
+		{
+			name: "mrkl",
+			new:  func(m llms.Model, ts []tools.Tool) agents.Agent { return agents.NewOneShotAgent(m, ts) },
+			reply: providertest.Reply{Text: "Thought: I should look it up\nAction: lookup\nAction Input: more",
+				Usage: &providertest.Usage{Prompt: 300, Completion: 20}},
+			done: providertest.Reply{Text: "Thought: I now know the final answer\nFinal Answer: All done.",
+				Usage: &providertest.Usage{Prompt: 300, Completion: 12}},
+		},
+		{
+			name: "conversational",
+			new: func(m llms.Model, ts []tools.Tool) agents.Agent {
+				return agents.NewConversationalAgent(m, ts)
+			},
+			// A chat model starts its answer on a line of its own: no space after the
+			// prompt's "Thought:", so the scratchpad glues it to the observation.
+			reply: providertest.Reply{Text: "Do I need to use a tool? Yes\nAction: lookup\nAction Input: more",
+				Usage: &providertest.Usage{Prompt: 400, Completion: 20}},
+			done: providertest.Reply{Text: "Do I need to use a tool? No\nAI: All done.",
+				Usage: &providertest.Usage{Prompt: 400, Completion: 10}},
+		},
+	}
+)
+
+// runAgent runs a real agent of kind k through the real openai client and executor
+// against a scripted server that asks for the tool `asks` times (for ever when asks
+// is 0), then answers. The model is Wrap(client, log, LoopGuard, Budget(b)).
+func runAgent(t *testing.T, k agentKind, asks int, tool *answerTool, b *budget.Atomic, opts ...middleware.LoopOption) (error, *providertest.Server, *spendLog) {
+	t.Helper()
+	script := providertest.Fixed(k.reply)
+	if asks > 0 {
+		replies := make([]providertest.Reply, asks+1)
+		for i := range asks {
+			replies[i] = k.reply
+		}
+		replies[asks] = k.done
+		script = providertest.Sequence(replies...)
+	}
+	srv := providertest.NewOpenAI(script)
+	t.Cleanup(srv.Close)
+	llm, err := srv.OpenAIClient(openai.WithModel("gpt-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &spendLog{}
+	model := llmwrap.Wrap(llm, log.middleware, middleware.LoopGuard(opts...), middleware.Budget(b))
+	exec := agents.NewExecutor(k.new(model, []tools.Tool{tool}), agents.WithMaxIterations(50))
+	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find the answer"})
+	return err, srv, log
+}
+
+// A stuck agent of every kind is stopped after the configured repeats, with the
+// typed error, before the refused call is sent or reserved.
+func TestLoopGuardStopsStuckAgents(t *testing.T) {
+	for _, k := range kinds {
+		for _, repeats := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s/%d", k.name, repeats), func(t *testing.T) {
+				b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+				tool := &answerTool{answer: sameAnswer}
+				err, srv, log := runAgent(t, k, 0, tool, b, middleware.LoopRepeats(repeats))
+				var le *middleware.LoopError
+				if !errors.Is(err, middleware.ErrLoop) || !errors.As(err, &le) {
+					t.Fatalf("run ended with %v, want a loop stop", err)
+				}
+				if errors.Is(err, budget.ErrDenied) {
+					t.Errorf("a loop stop is a budget denial: %v", err)
+				}
+				if le.Tool != "lookup" || le.Repeats != repeats || le.Arguments != "more" || le.Cycle != nil {
+					t.Errorf("LoopError %+v, want %d repeats of lookup(more)", le, repeats)
+				}
+				if got := len(srv.Requests()); got != repeats {
+					t.Errorf("server saw %d requests, want %d: the refused call must not be sent", got, repeats)
+				}
+				if got := tool.calls.Load(); got != int64(repeats) {
+					t.Errorf("tool called %d times, want %d", got, repeats)
+				}
+				spends := log.spends
+				if len(spends) != repeats+1 {
+					t.Fatalf("%d calls through the model, want %d", len(spends), repeats+1)
+				}
+				refused := spends[repeats]
+				if refused.Budgeted || refused.Reserved != 0 || refused.Charged != 0 {
+					t.Errorf("refused call's spend %+v: want nothing reserved or charged", refused)
+				}
+				wantSettled(t, b, sumCharged(spends))
+			})
+		}
+	}
+}
+
+// An agent that calls the same tool with the same input but learns something new
+// every time is never stopped: it finishes.
+func TestLoopGuardLetsVariedAgentsFinish(t *testing.T) {
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+			tool := &answerTool{answer: newAnswer}
+			err, srv, _ := runAgent(t, k, 12, tool, b)
+			if err != nil {
+				t.Fatalf("run ended with %v, want it finished", err)
+			}
+			if got := len(srv.Requests()); got != 13 {
+				t.Errorf("server saw %d requests, want 13", got)
+			}
+		})
+	}
+}
