@@ -105,8 +105,8 @@ func LoopMaxCycle(n int) LoopOption {
 // missing, or whose tool name is empty, matches no other round.
 //
 // Where it looks. Tool calls as structured message parts (llms.ToolCall in the AI
-// messages, each paired with the llms.ToolCallResponse carrying its ID, or the next
-// one of the same name when IDs are empty): langchaingo's OpenAI functions/tools
+// messages, each paired in order with the llms.ToolCallResponse carrying its ID, or
+// its name when IDs are empty): langchaingo's OpenAI functions/tools
 // agent, and Anthropic tool_use and Gemini function calls, which langchaingo's
 // clients map to and from the same parts. And the text scratchpad of OneShotAgent
 // (MRKL) and ConversationalAgent: in each text part, every "Observation:" closes a
@@ -255,26 +255,17 @@ func (c *loopConfig) find(msgs []llms.MessageContent) *LoopError {
 	return c.loopIn(*structured)
 }
 
-// answer gives resp to the round it answers: the newest one with its ID, or, when the
-// ID is empty, the oldest unanswered one of the same name. It returns the new oldest
-// unanswered round. A response that answers no round is dropped.
+// answer gives resp to the round it answers: the oldest unanswered one with its ID
+// (clients may repeat IDs), or, when the ID is empty, of its name. It returns the new
+// oldest unanswered round. A response that answers no round is dropped.
 func answer(rs []round, first int, resp *llms.ToolCallResponse) int {
-	if resp.ToolCallID != "" {
-		for j := len(rs) - 1; j >= 0; j-- {
-			if rs[j].id == resp.ToolCallID {
-				if !rs[j].done {
-					rs[j].result, rs[j].done = resp.Content, true
-				}
-				break
-			}
+	for j := first; j < len(rs); j++ {
+		r := &rs[j]
+		if r.done || r.id != resp.ToolCallID || resp.ToolCallID == "" && r.tool != resp.Name {
+			continue
 		}
-	} else {
-		for j := first; j < len(rs); j++ {
-			if !rs[j].done && rs[j].id == "" && rs[j].tool == resp.Name {
-				rs[j].result, rs[j].done = resp.Content, true
-				break
-			}
-		}
+		r.result, r.done = resp.Content, true
+		break
 	}
 	for first < len(rs) && rs[first].done {
 		first++

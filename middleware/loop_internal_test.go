@@ -161,6 +161,11 @@ func TestLoopStructuredPairing(t *testing.T) {
 		{"results out of order", []llms.MessageContent{
 			ai(call("a", "lookup", "more"), call("b", "lookup", "more"), call("c", "lookup", "more")),
 			tool(resp("c", "", "none"), resp("a", "", "none"), resp("b", "", "none"))}, true},
+		// A client that repeats IDs: results are paired in order.
+		{"repeated IDs", []llms.MessageContent{
+			ai(call("call_1", "lookup", "more")), tool(resp("call_1", "", "none")),
+			ai(call("call_2", "lookup", "more"), call("call_2", "lookup", "more")),
+			tool(resp("call_2", "", "none")), tool(resp("call_2", "", "none"))}, true},
 		{"calls without results", []llms.MessageContent{
 			ai(call("a", "lookup", "more"), call("b", "lookup", "more"), call("c", "lookup", "more"))}, false},
 		{"one result missing", []llms.MessageContent{

@@ -50,9 +50,9 @@ func main() {
 }
 
 // run is the whole program: parse args, run the agent, print to stdout. It returns
-// nil when the budget stopped the agent (the point of the demo) or the agent
-// finished, and an error for bad flags, a missing API key, a provider failure, or an
-// agent still running after -max-calls model calls.
+// nil when the budget or the loop guard stopped the agent (the point of the demo) or
+// the agent finished, and an error for bad flags, a missing API key, a provider
+// failure, or an agent still running after -max-calls model calls.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	return runWith(ctx, args, stdout, env{getenv: os.Getenv, stderr: os.Stderr, now: time.Now})
 }
@@ -85,6 +85,9 @@ type config struct {
 	maxCalls   int
 	toolCalls  uint64
 	asJSON     bool
+	scenario   string
+	agent      string
+	repeats    int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -102,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxCalls, "max-calls", 50, "safety: most model calls of one run")
 	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget.Guard)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it)")
+	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
+	fs.IntVar(&c.repeats, "loop-repeats", middleware.DefaultLoopRepeats, "identical tool rounds in a row that make a loop (at least 2)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -110,6 +116,18 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.maxCalls < 1 {
 		return c, fmt.Errorf("-max-calls must be at least 1, not %d", c.maxCalls)
+	}
+	if _, ok := scenarios[c.scenario]; !ok {
+		return c, fmt.Errorf("unknown -scenario %q: want count or stuck", c.scenario)
+	}
+	if c.scenario != "count" && c.provider != "scripted" {
+		return c, errors.New("-scenario is for the scripted model (-provider scripted)")
+	}
+	if c.agent != "functions" && c.agent != "mrkl" {
+		return c, fmt.Errorf("unknown -agent %q: want functions or mrkl", c.agent)
+	}
+	if c.repeats < 2 {
+		return c, fmt.Errorf("-loop-repeats must be at least 2, not %d", c.repeats)
 	}
 	if c.baseURL != "" && c.provider == "scripted" {
 		return c, errors.New("-base-url is for -provider openai, anthropic or ollama; the scripted server has its own")
@@ -147,7 +165,10 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if err != nil {
 		return err
 	}
-	rep := &report{Provider: c.provider, Model: c.model, Budget: c.budgetName, Capacity: c.capacity, HardCap: c.hardCap, ToolBudget: c.toolCalls}
+	rep := &report{Provider: c.provider, Model: c.model, Agent: c.agent, Budget: c.budgetName, Capacity: c.capacity, HardCap: c.hardCap, ToolBudget: c.toolCalls}
+	if c.provider == "scripted" {
+		rep.Scenario = c.scenario
+	}
 	// Flush the spans and metrics even when the run failed: they show why. A run that
 	// gets to its report flushes before printing it, so the report has the outcome.
 	flush := func() {
@@ -168,8 +189,12 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		if c.redisAddr != "" {
 			where = "shared through Redis at " + c.redisAddr
 		}
-		fmt.Fprintf(stdout, "Agent on %s (%s), budget %q of %d tokens (%s)%s.\n",
-			c.provider, c.model, c.budgetName, c.capacity, where, map[bool]string{true: ", hard cap"}[c.hardCap])
+		scenario := ""
+		if c.provider == "scripted" {
+			scenario = ", scenario " + c.scenario
+		}
+		fmt.Fprintf(stdout, "Agent (%s) on %s (%s%s), budget %q of %d tokens (%s)%s, loop guard at %d repeats.\n",
+			c.agent, c.provider, c.model, scenario, c.budgetName, c.capacity, where, map[bool]string{true: ", hard cap"}[c.hardCap], c.repeats)
 	}
 
 	budgetOpts := []middleware.Option{
@@ -186,6 +211,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		llmwrap.WithModelName(c.model),
 		llmwrap.OnSpend(rp.observe),
 		tr.traceModel(),
+		middleware.LoopGuard(middleware.LoopRepeats(c.repeats)), // before Budget: a refused call reserves nothing
 		middleware.Budget(b, budgetOpts...),
 		adapt,
 	)
@@ -196,7 +222,10 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	for _, t := range []tools.Tool{tools.Calculator{}, wordCount{}, clock{now: e.now}} {
 		toolset = append(toolset, tr.traceTool(middleware.GuardTool(counted{Tool: t, n: &dispatched}, guard, 1)))
 	}
-	agent := agents.NewOpenAIFunctionsAgent(model, toolset)
+	var agent agents.Agent = agents.NewOpenAIFunctionsAgent(model, toolset)
+	if c.agent == "mrkl" {
+		agent = agents.NewOneShotAgent(model, toolset)
+	}
 	exec := agents.NewExecutor(agent, agents.WithMaxIterations(c.maxCalls))
 
 	runCtx, span := tr.startRun(ctx, c.provider, c.model)
@@ -210,12 +239,20 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		return err
 	}
 	switch {
+	case errors.Is(runErr, middleware.ErrLoop):
+		rep.StoppedBy = stoppedByLoop
+		runErr = nil // the loop guard stopped a stuck agent: what -scenario stuck is for
 	case errors.Is(runErr, budget.ErrDenied):
+		rep.StoppedBy = stoppedByBudget
 		runErr = nil // the budget stopped the agent: what the demo is for
 	case errors.Is(runErr, agents.ErrNotFinished):
-		runErr = fmt.Errorf("the budget did not stop the agent within -max-calls %d model calls", c.maxCalls)
+		rep.StoppedBy = stoppedByMaxCalls
+		runErr = fmt.Errorf("neither the budget nor the loop guard stopped the agent within -max-calls %d model calls", c.maxCalls)
 	case runErr == nil:
+		rep.StoppedBy = stoppedByFinish
 		rep.Answer = fmt.Sprint(out["output"])
+	default:
+		rep.StoppedBy = stoppedByError
 	}
 	flush()
 	if err := rep.print(stdout, c.asJSON); err != nil {
@@ -244,7 +281,7 @@ func newModel(c config, e env) (llms.Model, func(), error) {
 	done := hc.CloseIdleConnections
 	switch c.provider {
 	case "scripted":
-		h := &scriptHook{Script: script}
+		h := &scriptHook{Script: scenarios[c.scenario]}
 		if e.scripted != nil {
 			e.scripted(h)
 		}

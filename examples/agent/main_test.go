@@ -180,6 +180,9 @@ func TestJSONReportMatchesServer(t *testing.T) {
 	if rep.Denial == nil || rep.Denial.Budget != "agent" || rep.Denial.Tool != "" {
 		t.Fatalf("denial %+v, want the token budget's", rep.Denial)
 	}
+	if rep.StoppedBy != "budget" || rep.Loop != nil || rep.Scenario != "count" || rep.Agent != "functions" {
+		t.Errorf("stopped by %q (loop %+v), scenario %q, agent %q; want the budget, count, functions", rep.StoppedBy, rep.Loop, rep.Scenario, rep.Agent)
+	}
 	if rep.Denial.Requested <= rep.Denial.Remaining {
 		t.Errorf("denied %d tokens with %d left", rep.Denial.Requested, rep.Denial.Remaining)
 	}
@@ -278,6 +281,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-budget", "-3"}, "invalid value"},
 		{[]string{"extra"}, "unexpected arguments"},
 		{[]string{"-redis", "127.0.0.1:1", "-budget-name", "a{b}"}, "hash tag"},
+		{[]string{"-scenario", "nope"}, `unknown -scenario "nope"`},
+		{[]string{"-scenario", "stuck", "-provider", "openai"}, "-scenario is for the scripted model"},
+		{[]string{"-agent", "react"}, `unknown -agent "react"`},
+		{[]string{"-loop-repeats", "1"}, "-loop-repeats must be at least 2"},
 	} {
 		out, _, err := runScripted(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -538,7 +545,7 @@ func TestAnthropicGetsTheTools(t *testing.T) {
 	)
 	srv := providertest.NewAnthropic(func(req providertest.Request) providertest.Reply {
 		r := providertest.Reply{
-			ToolCalls: []providertest.ToolCall{{Name: "word_count", Arguments: `{"__arg1": "one two three"}`}},
+			ToolCalls: []providertest.ToolCall{{Name: "word_count", Arguments: `{"__arg1": "one two three ` + strings.Repeat("four ", req.Messages) + `"}`}},
 			Usage:     &providertest.Usage{Prompt: 400 + 50*req.Messages, Completion: 20},
 		}
 		mu.Lock()
@@ -564,6 +571,23 @@ func TestAnthropicGetsTheTools(t *testing.T) {
 	want := "Reported usage " + strconv.Itoa(prompt+completion) + " tokens (" + strconv.Itoa(prompt) + " prompt + " + strconv.Itoa(completion) + " completion)"
 	if !strings.Contains(out, want) || !strings.Contains(out, "\nDenied: call ") {
 		t.Errorf("want a denial and %q:\n%s", want, out)
+	}
+}
+
+// TestAnthropicStuckStopsOnLoop: Claude asking for the same tool_use every turn is
+// stopped by the loop guard after three rounds.
+func TestAnthropicStuckStopsOnLoop(t *testing.T) {
+	srv := providertest.NewAnthropic(providertest.Fixed(providertest.Reply{
+		ToolCalls: []providertest.ToolCall{{Name: "word_count", Arguments: `{"__arg1": "one two three"}`}},
+		Usage:     &providertest.Usage{Prompt: 400, Completion: 20},
+	}))
+	defer srv.Close()
+	out, err := runAgainst(t, srv, "anthropic", "-budget", "100000")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if n := len(srv.Requests()); n != 3 || !strings.Contains(out, "Stopped by the loop guard: the agent called the word_count tool 3 times in a row with the same arguments (one two three)") {
+		t.Errorf("%d requests, want 3 and a loop stop:\n%s", n, out)
 	}
 }
 
@@ -639,5 +663,79 @@ func TestRun(t *testing.T) {
 	}
 	if rep.Denial == nil || rep.Sent == 0 || rep.Prompt+rep.Completion != rep.Consumed {
 		t.Errorf("report: %+v", rep)
+	}
+}
+
+// TestStuckScenarioStopsOnLoop: the stuck model asks for the same tool call every
+// turn; the loop guard refuses the call after the configured repeats, long before the
+// budget would have, for the OpenAI functions agent and the MRKL one alike.
+func TestStuckScenarioStopsOnLoop(t *testing.T) {
+	for _, agent := range []string{"functions", "mrkl"} {
+		for _, repeats := range []int{3, 5} {
+			t.Run(fmt.Sprintf("%s/%d", agent, repeats), func(t *testing.T) {
+				out, rec, err := runScripted(t, "-json", "-scenario", "stuck", "-agent", agent, "-loop-repeats", strconv.Itoa(repeats))
+				if err != nil {
+					t.Fatalf("run: %v\n%s", err, out)
+				}
+				var rep report
+				if err := json.Unmarshal([]byte(out), &rep); err != nil {
+					t.Fatal(err)
+				}
+				if rep.StoppedBy != "loop" || rep.Denial != nil || rep.Loop == nil {
+					t.Fatalf("stopped by %q, denial %+v, loop %+v; want the loop guard", rep.StoppedBy, rep.Denial, rep.Loop)
+				}
+				if l := rep.Loop; l.Tool != "word_count" || l.Repeats != repeats || l.Arguments != "chapter one of the manuscript" || l.Cycle != nil {
+					t.Errorf("loop %+v, want word_count repeated %d times", l, repeats)
+				}
+				replies := rec.sent()
+				if len(replies) != repeats || rep.Sent != repeats || rep.ToolCalls != int64(repeats) {
+					t.Errorf("%d replies, %d calls sent, %d tool calls; want %d of each", len(replies), rep.Sent, rep.ToolCalls, repeats)
+				}
+				if len(rep.Calls) != repeats+1 {
+					t.Fatalf("%d calls reported, want %d sent and the refused one", len(rep.Calls), repeats)
+				}
+				refused := rep.Calls[repeats]
+				if !refused.Loop || refused.Denied || refused.Estimated != 0 || refused.Reserved != 0 || refused.Charged != 0 {
+					t.Errorf("refused call %+v: want a loop refusal with nothing estimated, reserved or charged", refused)
+				}
+				prompt, completion := sumUsage(replies)
+				if rep.Consumed != uint64(prompt+completion) || rep.Remaining != rep.Capacity-rep.Consumed || rep.Remaining < rep.Capacity/3 {
+					t.Errorf("consumed %d (the server reported %d), %d of %d left", rep.Consumed, prompt+completion, rep.Remaining, rep.Capacity)
+				}
+				text := rep.printText(t)
+				if !strings.Contains(text, fmt.Sprintf("Stopped by the loop guard: the agent called the word_count tool %d times in a row", repeats)) ||
+					!strings.Contains(text, "Stopped by: loop.") {
+					t.Errorf("the summary does not say why the run stopped:\n%s", text)
+				}
+			})
+		}
+	}
+}
+
+// The per-call lines say which call the loop guard refused.
+func TestStuckScenarioText(t *testing.T) {
+	out, _, err := runScripted(t, "-scenario", "stuck")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^call  4  LOOP: .*not sent, nothing reserved$`).MatchString(out) ||
+		!strings.Contains(out, "Summary: 3 model calls sent, 0 denied, 3 tool calls (1 refused by the loop guard).") {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// The default scenario over the MRKL agent, whose rounds never repeat, still ends in
+// its budget denial: the loop guard lets a varied run go on.
+func TestCountScenarioMRKLEndsOnBudget(t *testing.T) {
+	out, rec, err := runScripted(t, "-json", "-agent", "mrkl")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.StoppedBy != "budget" || rep.Denial == nil || rep.Loop != nil || len(rec.sent()) < 4 {
+		t.Errorf("stopped by %q after %d calls (denial %+v, loop %+v); want a budget denial", rep.StoppedBy, len(rec.sent()), rep.Denial, rep.Loop)
 	}
 }

@@ -27,7 +27,8 @@ type callRecord struct {
 	Refunded         uint64 `json:"refunded"`
 	MaxTokens        int    `json:"max_tokens,omitempty"` // the completion limit sent (a hard cap sets it)
 	Denied           bool   `json:"denied,omitempty"`
-	Sent             bool   `json:"sent"` // the model was called
+	Sent             bool   `json:"sent"`           // the model was called
+	Loop             bool   `json:"loop,omitempty"` // the loop guard refused the call: not sent, nothing reserved
 	Consumed         uint64 `json:"consumed"`
 	Error            string `json:"error,omitempty"`
 }
@@ -40,10 +41,29 @@ type denial struct {
 	Tool      string `json:"tool,omitempty"` // set when a tool guard refused, not the token budget
 }
 
+// loopStop is the loop guard's refusal that ended the run.
+type loopStop struct {
+	Tool      string   `json:"tool"`
+	Arguments string   `json:"arguments"`
+	Repeats   int      `json:"repeats"`
+	Cycle     []string `json:"cycle,omitempty"`
+}
+
+// What ended the run (report.StoppedBy).
+const (
+	stoppedByLoop     = "loop"      // the loop guard refused a call
+	stoppedByBudget   = "budget"    // the token budget or the tool guard refused one
+	stoppedByFinish   = "finished"  // the agent answered
+	stoppedByMaxCalls = "max_calls" // -max-calls model calls, and still going
+	stoppedByError    = "error"     // a provider or budget store failed
+)
+
 // report is everything the program prints; -json prints it as it is.
 type report struct {
 	Provider    string       `json:"provider"`
 	Model       string       `json:"model"`
+	Scenario    string       `json:"scenario,omitempty"` // the scripted model's
+	Agent       string       `json:"agent"`              // functions | mrkl
 	Budget      string       `json:"budget"`
 	Capacity    uint64       `json:"capacity"`
 	HardCap     bool         `json:"hard_cap,omitempty"`
@@ -51,7 +71,9 @@ type report struct {
 	Service     string       `json:"service,omitempty"`  // OTEL service name, when exporting
 	TraceID     string       `json:"trace_id,omitempty"` // the run's trace, when exporting
 	Calls       []callRecord `json:"calls"`
+	StoppedBy   string       `json:"stopped_by"` // loop | budget | finished | max_calls | error
 	Denial      *denial      `json:"denial,omitempty"`
+	Loop        *loopStop    `json:"loop,omitempty"`
 	Answer      string       `json:"answer,omitempty"` // the agent's answer, when it finished
 	ToolCalls   int64        `json:"tool_calls"`
 	Sent        int          `json:"sent"` // model calls sent to the provider
@@ -91,7 +113,11 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
 		c.UsageSource = string(s.UsageSource)
 	}
-	if s.Err != nil && !c.Denied {
+	var le *middleware.LoopError
+	switch {
+	case errors.As(s.Err, &le):
+		c.Loop = true
+	case s.Err != nil && !c.Denied:
 		c.Error = s.Err.Error()
 	}
 	r.mu.Lock()
@@ -106,6 +132,9 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 // line is one call in a line: what was estimated and reserved before it, what the
 // provider reported, what was given back, and the budget used so far.
 func (r *reporter) line(c callRecord) string {
+	if c.Loop {
+		return fmt.Sprintf("call %2d  LOOP: the same tool call came back with the same result too often; not sent, nothing reserved", c.Call)
+	}
 	head := fmt.Sprintf("call %2d  estimated %6d", c.Call, c.Estimated)
 	switch {
 	case c.Denied:
@@ -167,6 +196,10 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 		return fmt.Errorf("reading what budget %q consumed: %w", rep.Budget, err)
 	}
 	rep.Capacity, rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
+	var le *middleware.LoopError
+	if errors.As(runErr, &le) {
+		rep.Loop = &loopStop{Tool: le.Tool, Arguments: le.Arguments, Repeats: le.Repeats, Cycle: le.Cycle}
+	}
 	var d *budget.DeniedError
 	var td *middleware.ToolDeniedError
 	switch {
@@ -201,6 +234,12 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 		return enc.Encode(rep)
 	}
 	switch d := rep.Denial; {
+	case rep.Loop != nil && len(rep.Loop.Cycle) > 1:
+		fmt.Fprintf(w, "Stopped by the loop guard: the agent went round the same %d tool calls (%s) %d times in a row with the same results, so call %d was refused before it was sent; budget %q still had %d of %d tokens.\n",
+			len(rep.Loop.Cycle), strings.Join(rep.Loop.Cycle, ", "), rep.Loop.Repeats, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity)
+	case rep.Loop != nil:
+		fmt.Fprintf(w, "Stopped by the loop guard: the agent called the %s tool %d times in a row with the same arguments (%s) and got the same result each time, so call %d was refused before it was sent; budget %q still had %d of %d tokens.\n",
+			rep.Loop.Tool, rep.Loop.Repeats, rep.Loop.Arguments, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity)
 	case d != nil && d.Tool != "":
 		fmt.Fprintf(w, "Denied: the run has used up its %d tool dispatches, so the call to the %s tool was refused and the agent stopped.\n", rep.ToolBudget, d.Tool)
 	case d != nil && rep.HardCap:
@@ -212,18 +251,21 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 	case rep.Answer != "":
 		fmt.Fprintf(w, "The agent finished before the budget ran out. Its answer: %s\n", rep.Answer)
 	}
-	denied := 0
+	denied, loops := 0, ""
 	for _, c := range rep.Calls {
 		if c.Denied {
 			denied++
+		}
+		if c.Loop {
+			loops = " (1 refused by the loop guard)"
 		}
 	}
 	est := ""
 	if rep.Estimated > 0 {
 		est = fmt.Sprintf(", %d of them estimated because the provider reported none", rep.Estimated)
 	}
-	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d, %d remaining.\n",
-		rep.Sent, denied, rep.ToolCalls, rep.Prompt+rep.Completion, rep.Prompt, rep.Completion, est,
-		rep.Budget, rep.Consumed, rep.Capacity, rep.Remaining)
+	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls%s. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d, %d remaining. Stopped by: %s.\n",
+		rep.Sent, denied, rep.ToolCalls, loops, rep.Prompt+rep.Completion, rep.Prompt, rep.Completion, est,
+		rep.Budget, rep.Consumed, rep.Capacity, rep.Remaining, rep.StoppedBy)
 	return nil
 }

@@ -17,17 +17,22 @@ var words = strings.Fields(`spend guard reserves an estimate of the tokens each 
 cost before it is sent and settles the reservation with the usage the provider reports so
 that an agent which would loop for ever stops when its budget runs out`)
 
+// scenarios are the scripted models -scenario picks from.
+var scenarios = map[string]providertest.Script{
+	"count": script,
+	"stuck": stuckScript,
+}
+
 // script plays a tool-calling model that never finishes: turn after turn it asks for the
 // word counter (on a longer text each time), the calculator and the clock. It keeps no
-// state: the turn is read from the number of messages the agent sent (system, human,
-// then an assistant message and a tool result per tool call), so it is safe for
-// concurrent use.
+// state: the turn is read from the request (see turnOf), so it is safe for concurrent
+// use.
 //
 // The usage it reports is what a provider would bill: the prompt is the request body's
 // size in tokens (about four bytes each), the completion the tool call's. A completion
 // longer than the request's max tokens is cut to it, with finish reason "length".
 func script(req providertest.Request) providertest.Reply {
-	turn := max(0, (req.Messages-2)/2)
+	turn := turnOf(req)
 	var name, arg string
 	switch turn % 3 {
 	case 0:
@@ -45,15 +50,45 @@ func script(req providertest.Request) providertest.Reply {
 	default:
 		name, arg = "clock", "UTC"
 	}
-	args, _ := json.Marshal(map[string]string{"__arg1": arg})
+	return ask(req, turn, name, arg)
+}
+
+// stuckScript plays a model that is stuck: every turn it asks the word counter to
+// count the same text, gets the same answer, and asks again.
+func stuckScript(req providertest.Request) providertest.Reply {
+	return ask(req, turnOf(req), "word_count", "chapter one of the manuscript")
+}
+
+// turnOf reads the turn from the request: with tools offered (the OpenAI functions
+// agent), from the tool results it carries (the agent replays identical calls as one
+// assistant message, so messages do not count turns); without (the MRKL agent, whose
+// prompt is one message), from the observations in its scratchpad (the format
+// instructions hold one more).
+func turnOf(req providertest.Request) int {
+	if req.Tools > 0 {
+		return strings.Count(string(req.Body), `"tool_call_id"`)
+	}
+	return max(0, strings.Count(string(req.Body), "Observation:")-1)
+}
+
+// ask is the reply asking for tool name with arg: a tool call when the request
+// offered tools, else the MRKL text format.
+func ask(req providertest.Request, turn int, name, arg string) providertest.Reply {
+	var r providertest.Reply
+	var completion int
+	if req.Tools > 0 {
+		args, _ := json.Marshal(map[string]string{"__arg1": arg})
+		r.ToolCalls = []providertest.ToolCall{{ID: fmt.Sprintf("call_%d", turn+1), Name: name, Arguments: string(args)}}
+		completion = 9 + (len(args)+3)/4
+	} else {
+		r.Text = fmt.Sprintf("Thought: I should use the %s tool.\nAction: %s\nAction Input: %s", name, name, arg)
+		completion = (len(r.Text) + 3) / 4
+	}
 	u := &providertest.Usage{
 		Prompt:     (len(req.Body) + 3) / 4,
-		Completion: 9 + (len(args)+3)/4,
+		Completion: completion,
 	}
-	r := providertest.Reply{
-		ToolCalls: []providertest.ToolCall{{ID: fmt.Sprintf("call_%d", turn+1), Name: name, Arguments: string(args)}},
-		Usage:     u,
-	}
+	r.Usage = u
 	if req.MaxTokens > 0 && u.Completion > req.MaxTokens {
 		u.Completion = req.MaxTokens
 		r.FinishReason = "length"
