@@ -8,20 +8,29 @@
 //	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
 //	go run ./examples/agent -redis 127.0.0.1:6379                    # a budget shared through Redis
 //	go run ./examples/agent -provider openai -base-url http://127.0.0.1:8000/v1   # an OpenAI-compatible server
+//	go run ./examples/agent -scenario stuck                          # a stuck model, stopped by the loop guard
+//	go run ./examples/agent -scenario stuck -agent mrkl              # the same with langchaingo's MRKL agent
 //
 // By default the model is a scripted OpenAI-compatible HTTP server started in-process
 // and reached through langchaingo's real openai client: it plays an agent that keeps
 // asking for tools (a calculator, a word counter, a clock) with an ever longer
-// conversation, and would loop for ever. The agent is langchaingo's
-// OpenAIFunctionsAgent run by an agents.Executor; its model is decorated with
-// llmwrap.Wrap(model, llmwrap.WithModelName, a reporter, otel.Middleware,
+// conversation, and would loop for ever. With -scenario stuck it plays an agent that
+// is stuck instead: the same word_count call with the same text every turn, getting
+// the same answer. The agent is langchaingo's OpenAIFunctionsAgent (or, with -agent
+// mrkl, its OneShotAgent, whose tool calls are text in the prompt) run by an
+// agents.Executor; its model is decorated with llmwrap.Wrap(model,
+// llmwrap.WithModelName, a reporter, otel.Middleware, middleware.LoopGuard,
 // middleware.Budget), and its tools with middleware.GuardTool and otel.Tool.
 //
 // Every model call prints one line: the tokens estimated and reserved before the
 // call, the usage the provider reported, what was refunded, and a bar of the budget
 // used. The call the budget refuses is never sent; the denial reaches the executor's
 // caller unchanged (errors.Is(err, budget.ErrDenied)), the program says so in plain
-// words and prints a summary. -json prints the same as one JSON document.
+// words and prints a summary. A call the loop guard refuses (after -loop-repeats
+// identical rounds, 3 by default) is never sent nor reserved either; its line says
+// LOOP and the summary names the repeated call. -json prints the same as one JSON
+// document, whose "stopped_by" says what ended the run: "loop", "budget" (the token
+// budget or the tool guard), "finished", "max_calls" or "error".
 //
 // Traces go to an OTLP/HTTP endpoint when OTEL_EXPORTER_OTLP_ENDPOINT or
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, and metrics (token usage, call duration,
