@@ -1,4 +1,5 @@
-// Package middleware enforces token budgets on langchaingo models and tools.
+// Package middleware enforces token budgets on langchaingo models and tools, and stops
+// agents stuck in a loop of tool calls.
 //
 // Budget is an llmwrap.Middleware: every call reserves its estimate (prompt estimate +
 // completion allowance) before anything is sent, is denied with the budget's
@@ -38,6 +39,12 @@
 // budget.RemainingReader nor budget.Composite one Snapshot after the settle for
 // Spend.Budget.Remaining. The prompt estimate (WithEstimator) and llmwrap.UsageOf are
 // the larger part of the time it adds.
+//
+// LoopGuard stops an agent that is going round in circles (the same tool call, with
+// the same arguments, getting the same result, again and again) before its next model
+// call is sent, with a *LoopError (errors.Is(err, ErrLoop)); it reads the agent's
+// history from the messages each call carries, so it keeps no state. Put it before
+// Budget, so that a refused call reserves nothing.
 //
 // GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
 //

@@ -76,7 +76,7 @@ func parseScratchpad(text string, rs []round) []round {
 // layout the next round's thought, if any, follows the result's last blank line.
 func innerResult(region string, conversational bool) string {
 	if !conversational {
-		if j := lastIndex(region, "\n\n"); j >= 0 {
+		if j := lastBlankLine(region); j >= 0 {
 			region = region[:j]
 		}
 	}
@@ -85,16 +85,15 @@ func innerResult(region string, conversational bool) string {
 
 // lastAction finds the last "Action:" of region that an "Action Input:" follows, and
 // returns its tool (trimmed, "" when empty), its arguments (trimmed: up to the end of
-// region) and where the line of the "Action:" starts.
+// region) and where the line of the "Action:" starts. The searches run backward from
+// the end of region, where a round's action is, so their cost is the length of the
+// action, not of the region.
 func lastAction(region string) (tool, args string, lineStart int, ok bool) {
-	in := lastIndex(region, inputMarker)
-	if alt := lastIndex(region, inputMarkerAlt); alt > in {
-		in = alt
-	}
+	in := lastMarker(region, inputMarker) // "Action input:" too
 	if in < 0 {
 		return "", "", 0, false
 	}
-	a := lastIndex(region[:in], actionMarker)
+	a := lastMarker(region[:in], actionMarker)
 	if a < 0 {
 		return "", "", 0, false
 	}
@@ -103,18 +102,45 @@ func lastAction(region string) (tool, args string, lineStart int, ok bool) {
 	return tool, args, strings.LastIndexByte(region[:a], '\n') + 1, true
 }
 
-// lastIndex is strings.LastIndex by repeated strings.Index: the forward search is
-// vectorized, the backward one is not, and a marker that is absent costs the backward
-// search the whole text at several times the forward one's cost per byte.
-func lastIndex(s, sub string) int {
-	last := -1
-	for off := 0; ; {
-		i := strings.Index(s[off:], sub)
-		if i < 0 {
-			return last
+// lastMarker is the index of the last occurrence in s of marker, a word ending in a
+// colon, matching the letter after "Action " in either case. It walks back from colon
+// to colon: markers are near the end of the text searched, and a byte loop beats
+// strings.LastIndex's rolling hash there.
+func lastMarker(s, marker string) int {
+	n := len(marker)
+	for end := len(s); ; {
+		c := strings.LastIndexByte(s[:end], ':')
+		if c < 0 {
+			return -1
 		}
-		last = off + i
-		off = last + 1
+		if i := c + 1 - n; i >= 0 && s[i] == marker[0] && equalFoldAt(s[i:c+1], marker) {
+			return i
+		}
+		end = c
+	}
+}
+
+// equalFoldAt reports whether s equals marker, where the letter after "Action " (the
+// I of "Action Input:") may be in either case.
+func equalFoldAt(s, marker string) bool {
+	const at = len("Action ")
+	if len(marker) > at && marker[:at] == "Action " {
+		return s[:at] == marker[:at] && (s[at] == marker[at] || s[at]|0x20 == marker[at]|0x20) && s[at+1:] == marker[at+1:]
+	}
+	return s == marker
+}
+
+// lastBlankLine is the index of the last "\n\n" in s, or -1.
+func lastBlankLine(s string) int {
+	for end := len(s); ; {
+		i := strings.LastIndexByte(s[:end], '\n')
+		if i < 1 {
+			return -1
+		}
+		if s[i-1] == '\n' {
+			return i - 1
+		}
+		end = i - 1
 	}
 }
 

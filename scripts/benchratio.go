@@ -50,6 +50,8 @@ var comparisons = []comparison{
 	{"Wrap+Budget(Atomic) vs bare model, per call", "WrapBudget", "BareModel", "delta", "<= 150 ns, <= 2 allocs"},
 	{"default estimator vs exact tiktoken o200k, 4,000 chars", "EstimateDefault4000", "EstimateExact4000", "speedup", ">= 20x"},
 	{"llmwrap.UsageOf (openai) vs two bare type assertions", "UsageOfOpenAI", "UsageOfOpenAINaive", "slowdown", "reference"},
+	{"LoopGuard vs default estimator, 200-message tool conversation", "LoopGuard200", "LoopEstimate200", "slowdown", "<= 0.05x"},
+	{"LoopGuard vs default estimator, MRKL prompt of 99 rounds", "LoopGuardMRKL", "LoopEstimateMRKL", "slowdown", "<= 0.05x"},
 	{"otel.Middleware (SDK) vs raw SDK floor", "MiddlewareSDK", "RawSDKFloor", "slowdown", "<= 1.3x"},
 	{"otel.Middleware (no-op providers) vs bare model, per call", "MiddlewareNoop", "OtelBareModel", "delta", "<= 100 ns"},
 }
