@@ -61,6 +61,23 @@ type Spend struct {
 	Budget *BudgetCharge
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
+
+	// Loop is middleware.LoopGuard's part: why it refused the call as the next turn
+	// of an agent going round in circles. Nil when no loop guard refused the call.
+	Loop *LoopStop
+}
+
+// LoopStop is why a loop guard refused a call: the agent's last rounds were the same
+// tool call (or cycle of calls) with the same results, Repeats times in a row.
+type LoopStop struct {
+	// Tool is the repeated call's tool (for a cycle, its last call's).
+	Tool string
+	// Arguments are that call's arguments (canonical JSON when they are JSON).
+	Arguments string
+	// Repeats is how many times in a row the call or cycle came back the same.
+	Repeats int
+	// Cycle is the number of calls in the cycle: 1 when one call was repeated.
+	Cycle int
 }
 
 // BudgetCharge is what a budget middleware did for one call. Amounts are in budget

@@ -105,7 +105,9 @@ func checkAgentStopped(t *testing.T, err error, b *budget.Atomic, srv *providert
 func sumCharged(spends []llmwrap.Spend) uint64 {
 	var n uint64
 	for _, s := range spends {
-		n += s.Budget.Charged
+		if s.Budget != nil { // nil: refused before the budget (a loop stop)
+			n += s.Budget.Charged
+		}
 	}
 	return n
 }

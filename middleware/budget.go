@@ -162,7 +162,7 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	case err == nil:
 		u = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: responseEstimate(resp, tap)}
 		h.record(ctx, b, p.r, s, u, llmwrap.UsageEstimated)
-	case h.chargeOnError && ctx.Err() == nil:
+	case h.chargeOnError && ctx.Err() == nil && (s.Sent || !wrapped): // never sent (a later middleware refused it): nothing billed
 		h.record(ctx, b, p.r, s, llmwrap.Usage{PromptTokens: c.PromptEstimate}, llmwrap.UsageEstimated)
 	default:
 		h.release(ctx, b, p.r, s)

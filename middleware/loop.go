@@ -123,9 +123,14 @@ func LoopMaxCycle(n int) LoopOption {
 // Stateless. Every call is judged from its own messages alone, so the guard keeps no
 // per-run state and gives the same answer on every replica of a fleet.
 //
-// Put it before middleware.Budget in llmwrap.Wrap's list, so that a refused call
-// reserves nothing: the budget never sees it. After otel.Middleware, the call's span
-// records the refusal (error.type "loop_detected").
+// What the refusal leaves. The call's llmwrap.Spend gets Loop (the tool, arguments,
+// repeats and cycle length) and Sent stays false. Put the guard before
+// middleware.Budget in llmwrap.Wrap's list, so that a refused call reserves nothing:
+// the budget never sees it (placed after, the budget reserves and releases the hold;
+// a call that was never sent is not charged even under ChargeOnError). After
+// otel.Middleware, the call's span records the refusal (error.type "loop_detected",
+// spendguard.loop.tool, spendguard.loop.repeats) and the spendguard.loop.stops
+// counter counts it.
 //
 // Cost. A conversation without tool calls and without "Observation:" in its text costs
 // one scan of its parts and allocates nothing. Otherwise the guard borrows a pooled
@@ -161,8 +166,9 @@ func LoopGuard(opts ...LoopOption) llmwrap.Middleware {
 
 // recordLoop notes the refusal in the call's Spend.
 func recordLoop(ctx context.Context, le *LoopError) {
-	_ = llmwrap.SpendFrom(ctx)
-	_ = le
+	if s := llmwrap.SpendFrom(ctx); s != nil {
+		s.Loop = &llmwrap.LoopStop{Tool: le.Tool, Arguments: le.Arguments, Repeats: le.Repeats, Cycle: max(len(le.Cycle), 1)}
+	}
 }
 
 // round is one tool call and its result. Its strings point into the messages.

@@ -135,8 +135,16 @@ func TestLoopGuardStopsStuckAgents(t *testing.T) {
 					t.Fatalf("%d calls through the model, want %d", len(spends), repeats+1)
 				}
 				refused := spends[repeats]
-				if refused.Budgeted || refused.Reserved != 0 || refused.Charged != 0 {
-					t.Errorf("refused call's spend %+v: want nothing reserved or charged", refused)
+				if refused.Budget != nil || refused.Sent {
+					t.Errorf("refused call's spend %+v: want no budget part, not sent", refused)
+				}
+				if l := refused.Loop; l == nil || l.Tool != "lookup" || l.Repeats != repeats || l.Cycle != 1 || l.Arguments != "more" {
+					t.Errorf("refused call's loop record %+v", l)
+				}
+				for _, s := range spends[:repeats] {
+					if s.Loop != nil || !s.Sent {
+						t.Errorf("a call that went through has loop record %+v, sent %v", s.Loop, s.Sent)
+					}
 				}
 				wantSettled(t, b, sumCharged(spends))
 			})
@@ -160,4 +168,29 @@ func TestLoopGuardLetsVariedAgentsFinish(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Placed after Budget (the wrong order), the guard still costs the budget nothing:
+// the hold of the refused call is released, even under ChargeOnError, since the model
+// was never called.
+func TestLoopGuardAfterBudgetChargesNothing(t *testing.T) {
+	srv := providertest.NewOpenAI(providertest.Fixed(kinds[0].reply))
+	defer srv.Close()
+	llm, err := srv.OpenAIClient(openai.WithModel("gpt-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+	log := &spendLog{}
+	model := llmwrap.Wrap(llm, log.middleware, middleware.Budget(b, middleware.ChargeOnError()), middleware.LoopGuard())
+	exec := agents.NewExecutor(agents.NewOpenAIFunctionsAgent(model, []tools.Tool{&answerTool{answer: sameAnswer}}), agents.WithMaxIterations(50))
+	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find the answer"})
+	if !errors.Is(err, middleware.ErrLoop) || len(log.spends) != 4 || len(srv.Requests()) != 3 {
+		t.Fatalf("err %v after %d calls, %d sent", err, len(log.spends), len(srv.Requests()))
+	}
+	refused := log.spends[3]
+	if refused.Budget == nil || refused.Budget.Reserved == 0 || refused.Budget.Charged != 0 || refused.Sent || refused.Loop == nil {
+		t.Errorf("refused call: budget part %+v, sent %v, loop %+v; want a released hold", refused.Budget, refused.Sent, refused.Loop)
+	}
+	wantSettled(t, b, sumCharged(log.spends))
 }

@@ -66,7 +66,9 @@ func HardCap() Option { return func(c *config) { c.hardCap = true } }
 
 // ChargeOnError charges the prompt estimate when the provider returns an error,
 // instead of releasing the hold: a provider may bill a prompt it then failed on. A
-// call whose context was cancelled is still released.
+// call whose context was cancelled is still released, and so is one that a
+// middleware further in refused before the model was called (llmwrap.Spend.Sent is
+// false: LoopGuard placed after Budget, say).
 func ChargeOnError() Option { return func(c *config) { c.chargeOnError = true } }
 
 // WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run
