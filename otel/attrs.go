@@ -26,6 +26,9 @@ const (
 	BudgetDeniedKey    = attribute.Key("spendguard.budget.denied")    // the budget refused the call
 	BudgetFailOpenKey  = attribute.Key("spendguard.budget.fail_open") // the budget was unavailable and let the call through
 	CostUSDKey         = attribute.Key("spendguard.cost.usd")         // cost from the WithPrices table
+	LoopToolKey        = attribute.Key("spendguard.loop.tool")        // the tool of the call a loop guard saw repeated
+	LoopRepeatsKey     = attribute.Key("spendguard.loop.repeats")     // how many times in a row it came back the same
+	LoopCycleKey       = attribute.Key("spendguard.loop.cycle")       // calls in the repeated cycle, when more than 1
 
 	// The budget gauges' names, from ObserveBudget.
 	BudgetRemainingMetric = "spendguard.budget.remaining"
@@ -34,6 +37,8 @@ const (
 	BudgetCapacityMetric  = "spendguard.budget.capacity"
 	// BudgetDenialsMetric counts denied calls by budget name, provider and model.
 	BudgetDenialsMetric = "spendguard.budget.denials"
+	// LoopStopsMetric counts calls a loop guard refused, by provider and model.
+	LoopStopsMetric = "spendguard.loop.stops"
 )
 
 // Values of error.type that spendguard defines; any other error gets its Go type name
@@ -44,6 +49,7 @@ const (
 	ErrorTypeCanceled          = "canceled"           // errors.Is(err, context.Canceled)
 	ErrorTypeTimeout           = "timeout"            // errors.Is(err, context.DeadlineExceeded)
 	ErrorTypePanic             = "panic"              // the model or a later middleware panicked (the panic goes on)
+	ErrorTypeLoopDetected      = "loop_detected"      // a loop guard refused the call (llmwrap.Spend.Loop is set)
 )
 
 // ProviderOther is gen_ai.provider.name for a model whose provider is not known.

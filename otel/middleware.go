@@ -53,7 +53,9 @@ const maxCachedModels = 1024
 // gen_ai.output.type "json" in JSON mode), the gen_ai.usage.* counts,
 // gen_ai.response.finish_reasons, gen_ai.response.time_to_first_chunk for a streamed
 // call, and error.type with status Error when the call fails (a budget denial
-// included). When a budget took part (llmwrap.Spend.Budget) it also carries the
+// included; "loop_detected" when a loop guard refused the call, with
+// spendguard.loop.tool, spendguard.loop.repeats and, for a cycle,
+// spendguard.loop.cycle). When a budget took part (llmwrap.Spend.Budget) it also carries the
 // spendguard.* attributes (see the *Key constants). Usage is the Spend's: what the
 // provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
@@ -72,10 +74,11 @@ const maxCachedModels = 1024
 // Metrics: gen_ai.client.operation.duration (with error.type on failures),
 // gen_ai.client.token.usage (input and output, when the usage is known: reported,
 // or estimated by the budget when the provider reported none),
-// gen_ai.client.operation.time_to_first_chunk for streamed calls that succeed, and
-// spendguard.budget.denials. Their attributes are operation, provider and request
-// model (plus token type or error type, or budget name for denials), never anything
-// that varies per request.
+// gen_ai.client.operation.time_to_first_chunk for streamed calls that succeed,
+// spendguard.budget.denials, and spendguard.loop.stops (calls a loop guard refused).
+// Their attributes are operation, provider and request model (plus token type or
+// error type, or budget name for denials; provider and model alone for loop stops),
+// never anything that varies per request.
 //
 // A nil next (possible only when composing by hand) gives a GenerateFunc that returns
 // an error. Attributes are built only for spans that record; the ones sampling may need at the
@@ -102,6 +105,7 @@ type chat struct {
 	duration metric.Float64Histogram
 	ttfc     metric.Float64Histogram
 	denials  metric.Int64Counter
+	loops    metric.Int64Counter
 	provider string
 	prices   map[string]Price
 	content  bool
@@ -131,6 +135,13 @@ func newChat(cfg config) *chat {
 		handle(err)
 		c.denials, _ = noopMeter.Int64Counter(BudgetDenialsMetric)
 	}
+	c.loops, err = meter.Int64Counter(LoopStopsMetric,
+		metric.WithUnit("{call}"),
+		metric.WithDescription("Model calls a loop guard refused because the agent kept repeating the same tool call with the same result."))
+	if err != nil || c.loops == nil {
+		handle(err)
+		c.loops, _ = noopMeter.Int64Counter(LoopStopsMetric)
+	}
 	return c
 }
 
@@ -157,6 +168,7 @@ type modelEntry struct {
 	hasPrice  bool
 	errDur    sync.Map // error type → []metric.RecordOption
 	denied    sync.Map // budget name → []metric.AddOption
+	loopOpts  []metric.AddOption
 }
 
 func (c *chat) entry(model, typ string) *modelEntry {
@@ -183,6 +195,7 @@ func (c *chat) newEntry(k modelKey) *modelEntry {
 	e.tokIn = recordOpts(op, prov, model, semconv.GenAITokenTypeInput)
 	e.tokOut = recordOpts(op, prov, model, semconv.GenAITokenTypeOutput)
 	e.price, e.hasPrice = c.prices[k.model]
+	e.loopOpts = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(prov, model))}
 	return e
 }
 
@@ -270,7 +283,7 @@ func tapStream(o *llms.CallOptions, start time.Time, opts []llms.CallOption) (*f
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
 	tracing := c.spans.active()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
-	if !tracing && !metered && !c.denials.Enabled(ctx) {
+	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
 	s, wrapped := llmwrap.SpendFrom(ctx), true
@@ -316,7 +329,10 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		callErr = llmwrap.ErrEmptyResponse // what Wrap will return
 	}
 	var errType string
-	if callErr != nil {
+	switch {
+	case callErr != nil && s.Loop != nil:
+		errType = ErrorTypeLoopDetected
+	case callErr != nil:
 		errType = errorType(ctx, callErr)
 	}
 	u, haveUsage := s.Usage, s.UsageSource != llmwrap.UsageNone
@@ -347,6 +363,9 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	}
 	if errType == ErrorTypeBudgetDenied && c.denials.Enabled(ctx) {
 		c.denials.Add(ctx, 1, e.denialOpts(deniedBy(s, callErr))...)
+	}
+	if errType == ErrorTypeLoopDetected && c.loops.Enabled(ctx) {
+		c.loops.Add(ctx, 1, e.loopOpts...)
 	}
 	return resp, err
 }
@@ -393,6 +412,9 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	}
 	if b != nil {
 		n += 10
+	}
+	if s.Loop != nil {
+		n += 3
 	}
 	if c.content {
 		n += 2
@@ -446,6 +468,12 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		}
 		if e.hasPrice && haveUsage {
 			a = append(a, CostUSDKey.Float64(e.price.cost(u)))
+		}
+	}
+	if l := s.Loop; l != nil {
+		a = append(a, LoopToolKey.String(l.Tool), LoopRepeatsKey.Int(l.Repeats))
+		if l.Cycle > 1 {
+			a = append(a, LoopCycleKey.Int(l.Cycle))
 		}
 	}
 	if c.content {

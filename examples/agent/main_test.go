@@ -695,7 +695,7 @@ func TestStuckScenarioStopsOnLoop(t *testing.T) {
 					t.Fatalf("%d calls reported, want %d sent and the refused one", len(rep.Calls), repeats)
 				}
 				refused := rep.Calls[repeats]
-				if !refused.Loop || refused.Denied || refused.Estimated != 0 || refused.Reserved != 0 || refused.Charged != 0 {
+				if !refused.Loop || refused.Sent || refused.Denied || refused.Estimated != 0 || refused.Reserved != 0 || refused.Charged != 0 {
 					t.Errorf("refused call %+v: want a loop refusal with nothing estimated, reserved or charged", refused)
 				}
 				prompt, completion := sumUsage(replies)

@@ -113,9 +113,8 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
 		c.UsageSource = string(s.UsageSource)
 	}
-	var le *middleware.LoopError
 	switch {
-	case errors.As(s.Err, &le):
+	case s.Loop != nil:
 		c.Loop = true
 	case s.Err != nil && !c.Denied:
 		c.Error = s.Err.Error()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
 	"github.com/spendguard/spendguard/otel"
 )
 
@@ -149,9 +150,13 @@ func (t *tracing) startRun(ctx context.Context, provider, model string) (context
 }
 
 // endRun ends the run's span; a run ended by a budget is an error of type
-// budget_denied, as the denied call's own span is.
+// budget_denied, one ended by the loop guard of type loop_detected, as the refused
+// call's own span is.
 func endRun(span trace.Span, err error) {
 	switch {
+	case errors.Is(err, middleware.ErrLoop):
+		span.SetAttributes(semconv.ErrorTypeKey.String(otel.ErrorTypeLoopDetected))
+		span.SetStatus(codes.Error, err.Error())
 	case errors.Is(err, budget.ErrDenied):
 		span.SetAttributes(semconv.ErrorTypeKey.String("budget_denied"))
 		span.SetStatus(codes.Error, err.Error())
