@@ -279,15 +279,49 @@ func answer(rs []round, first int, resp *llms.ToolCallResponse) int {
 	return first
 }
 
-// findInText looks for a loop in the scratchpad text may hold.
+// findInText looks for a loop in the scratchpad text may hold. Only the rounds the
+// rule can look at are parsed (the last maxCycle×repeats, and one more), so a long
+// scratchpad costs no more than a short one; when they hold a loop, the whole text is
+// parsed to count its repeats.
 func (c *loopConfig) findInText(text string) *LoopError {
 	if !strings.Contains(text, obsMarker) {
 		return nil
 	}
 	rs := getRounds()
 	defer putRounds(rs)
-	*rs = parseScratchpad(text, *rs)
-	return c.loopIn(*rs)
+	start := windowStart(text, c.maxCycle*c.repeats+1)
+	*rs = parseScratchpad(text[start:], *rs)
+	le := c.loopIn(*rs)
+	if le != nil && start > 0 {
+		*rs = parseScratchpad(text, (*rs)[:0])
+		le = c.loopIn(*rs)
+	}
+	return le
+}
+
+// windowStart is where the last n rounds of a scratchpad begin: right after the
+// "Observation:" that precedes the n-th last one (a round's action comes before its
+// observation), or 0 when there are not that many. It counts markers forward (the
+// vectorized direction) in ever larger tails of text.
+func windowStart(text string, n int) int {
+	for size := 4096; ; size *= 2 {
+		from := max(len(text)-size, 0)
+		tail := text[from:]
+		// A marker cut by from is not counted, nor needed: the ones counted are
+		// all after it.
+		if have := strings.Count(tail, obsMarker); have > n {
+			for skip := have - n - 1; ; skip-- {
+				i := strings.Index(tail, obsMarker)
+				tail = tail[i+len(obsMarker):]
+				if skip == 0 {
+					return len(text) - len(tail)
+				}
+			}
+		}
+		if from == 0 {
+			return 0
+		}
+	}
 }
 
 // loopIn applies the rule to the end of rs.

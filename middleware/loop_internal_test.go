@@ -57,6 +57,15 @@ func structured(steps []step) []llms.MessageContent {
 	return msgs
 }
 
+// distinct is n rounds with different results.
+func distinct(n int) []step {
+	out := make([]step, n)
+	for i := range out {
+		out[i] = step{"search", `{"q":"x"}`, "page " + strconv.Itoa(i)}
+	}
+	return out
+}
+
 func rep(s step, n int) []step {
 	out := make([]step, n)
 	for i := range out {
@@ -109,6 +118,11 @@ func TestLoopRule(t *testing.T) {
 		{"repeats 2", loopConfig{repeats: 2, maxCycle: 4}, rep(a, 2), 2, nil},
 		{"max cycle 1", loopConfig{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0, nil},
 		{"empty tool names", defaults, rep(step{"", "x", "y"}, 4), 0, nil},
+		// Longer than the rounds the rule looks at (4 × 3 + 1): a text scratchpad is
+		// parsed from its last 13 rounds, then in full to count a loop's repeats.
+		{"long loop", defaults, rep(a, 20), 20, nil},
+		{"loop after long work", defaults, append(distinct(30), rep(a, 4)...), 4, nil},
+		{"long work", defaults, distinct(40), 0, nil},
 	} {
 		for view, le := range views(tc.c, tc.steps) {
 			switch {
@@ -364,7 +378,7 @@ func FuzzScratchpad(f *testing.F) {
 		if tool == "" || strings.HasSuffix(result, ":") {
 			return
 		}
-		k := int(n%6) + 1
+		k := int(n%20) + 1
 		same := rep(step{tool, args, result}, k)
 		varied := make([]step, k)
 		for i := range varied {
@@ -380,7 +394,7 @@ func FuzzScratchpad(f *testing.F) {
 			if view == "conversational" && result == "" {
 				continue // an empty last result cannot be told from the thought after the others
 			}
-			if (le != nil) != (k >= DefaultLoopRepeats) {
+			if (le != nil) != (k >= DefaultLoopRepeats) || le != nil && le.Repeats != k {
 				t.Fatalf("%s: %d identical rounds: loop %v", view, k, le)
 			}
 		}
