@@ -92,37 +92,36 @@ func TestLoopRule(t *testing.T) {
 		name    string
 		c       loopConfig
 		steps   []step
-		repeats int      // 0: no loop
-		cycle   []string // the LoopError's Cycle
+		repeats int // 0: no loop
 	}{
-		{"three identical rounds", defaults, rep(a, 3), 3, nil},
-		{"two identical rounds", defaults, rep(a, 2), 0, nil},
-		{"five identical rounds", defaults, rep(a, 5), 5, nil},
-		{"loop after other work", defaults, append([]step{b, b}, rep(a, 3)...), 3, nil},
-		{"loop left behind", defaults, append(rep(a, 4), b), 0, nil},
+		{"three identical rounds", defaults, rep(a, 3), 3},
+		{"two identical rounds", defaults, rep(a, 2), 0},
+		{"five identical rounds", defaults, rep(a, 5), 5},
+		{"loop after other work", defaults, append([]step{b, b}, rep(a, 3)...), 3},
+		{"loop left behind", defaults, append(rep(a, 4), b), 0},
 		{"clock: same call, new result", defaults, []step{
-			{"clock", "UTC", "2026-01-02T03:04:05Z"}, {"clock", "UTC", "2026-01-02T03:04:06Z"}, {"clock", "UTC", "2026-01-02T03:04:07Z"}}, 0, nil},
+			{"clock", "UTC", "2026-01-02T03:04:05Z"}, {"clock", "UTC", "2026-01-02T03:04:06Z"}, {"clock", "UTC", "2026-01-02T03:04:07Z"}}, 0},
 		{"paginated search", defaults, []step{
-			{"search", `{"page":1}`, "results"}, {"search", `{"page":2}`, "results"}, {"search", `{"page":3}`, "results"}}, 0, nil},
+			{"search", `{"page":1}`, "results"}, {"search", `{"page":2}`, "results"}, {"search", `{"page":3}`, "results"}}, 0},
 		{"retry once after an error", defaults, []step{
-			{"fetch", "x", "error: timeout"}, {"fetch", "x", "ok: 42"}, {"calc", "1+1", "2"}}, 0, nil},
+			{"fetch", "x", "error: timeout"}, {"fetch", "x", "ok: 42"}, {"calc", "1+1", "2"}}, 0},
 		{"key order and whitespace", defaults, []step{
-			{"lookup", `{"q":"more","n":1}`, "r"}, {"lookup", `{ "n": 1, "q": "more" }`, "r"}, {"lookup", "{\"n\":1,\n\"q\":\"more\"}", "r"}}, 3, nil},
+			{"lookup", `{"q":"more","n":1}`, "r"}, {"lookup", `{ "n": 1, "q": "more" }`, "r"}, {"lookup", "{\"n\":1,\n\"q\":\"more\"}", "r"}}, 3},
 		{"numbers as written", defaults, []step{
-			{"lookup", `{"n":1}`, "r"}, {"lookup", `{"n":1.0}`, "r"}, {"lookup", `{"n":1}`, "r"}}, 0, nil},
-		{"malformed arguments repeated", defaults, rep(step{"calc", "2 * (3 +", "syntax error"}, 3), 3, nil},
+			{"lookup", `{"n":1}`, "r"}, {"lookup", `{"n":1.0}`, "r"}, {"lookup", `{"n":1}`, "r"}}, 0},
+		{"malformed arguments repeated", defaults, rep(step{"calc", "2 * (3 +", "syntax error"}, 3), 3},
 		{"malformed arguments varied", defaults, []step{
-			{"calc", "2 * (3 +", "syntax error"}, {"calc", "2 * (3 + 1", "syntax error"}, {"calc", "2 * (3 +", "syntax error"}}, 0, nil},
-		{"cycle of two", defaults, []step{a, b, a, b, a, b}, 3, nil},
-		{"cycle of two, twice round", defaults, []step{a, b, a, b}, 0, nil},
-		{"repeats 2", loopConfig{repeats: 2, maxCycle: 4}, rep(a, 2), 2, nil},
-		{"max cycle 1", loopConfig{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0, nil},
-		{"empty tool names", defaults, rep(step{"", "x", "y"}, 4), 0, nil},
+			{"calc", "2 * (3 +", "syntax error"}, {"calc", "2 * (3 + 1", "syntax error"}, {"calc", "2 * (3 +", "syntax error"}}, 0},
+		{"cycle of two", defaults, []step{a, b, a, b, a, b}, 3},
+		{"cycle of two, twice round", defaults, []step{a, b, a, b}, 0},
+		{"repeats 2", loopConfig{repeats: 2, maxCycle: 4}, rep(a, 2), 2},
+		{"max cycle 1", loopConfig{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0},
+		{"empty tool names", defaults, rep(step{"", "x", "y"}, 4), 0},
 		// Longer than the rounds the rule looks at (4 × 3 + 1): a text scratchpad is
 		// parsed from its last 13 rounds, then in full to count a loop's repeats.
-		{"long loop", defaults, rep(a, 20), 20, nil},
-		{"loop after long work", defaults, append(distinct(30), rep(a, 4)...), 4, nil},
-		{"long work", defaults, distinct(40), 0, nil},
+		{"long loop", defaults, rep(a, 20), 20},
+		{"loop after long work", defaults, append(distinct(30), rep(a, 4)...), 4},
+		{"long work", defaults, distinct(40), 0},
 	} {
 		for view, le := range views(tc.c, tc.steps) {
 			switch {
