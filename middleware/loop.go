@@ -135,7 +135,9 @@ func LoopMaxCycle(n int) LoopOption {
 // Cost. A conversation without tool calls and without "Observation:" in its text costs
 // one scan of its parts and allocates nothing. Otherwise the guard borrows a pooled
 // buffer, compares arguments as text first and canonicalizes JSON only for the rounds
-// that differ in text; arguments longer than 1 MiB are compared as text only.
+// that differ in text (arguments longer than 1 MiB are compared as text only), and
+// parses a text scratchpad from its last LoopMaxCycle×LoopRepeats+1 rounds only, so
+// its cost does not grow with the run. Nothing is allocated unless a loop is found.
 //
 // Bad input never panics and never stops a run by itself: malformed arguments are
 // compared as text, calls without results and results without calls match nothing,

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strconv"
 	"strings"
@@ -403,4 +404,38 @@ func FuzzScratchpad(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoopOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts             []LoopOption
+		repeats, maxCycl int
+	}{
+		{nil, DefaultLoopRepeats, DefaultLoopCycle},
+		{[]LoopOption{nil, LoopRepeats(0), LoopMaxCycle(0)}, 2, 1},
+		{[]LoopOption{LoopRepeats(-5), LoopMaxCycle(1000)}, 2, maxLoopCycle},
+		{[]LoopOption{LoopRepeats(7), LoopMaxCycle(2)}, 7, 2},
+	} {
+		c := loopConfig{repeats: DefaultLoopRepeats, maxCycle: DefaultLoopCycle}
+		for _, o := range tc.opts {
+			if o != nil {
+				o(&c)
+			}
+		}
+		if c.repeats != tc.repeats || c.maxCycle != tc.maxCycl {
+			t.Errorf("options %d: repeats %d, max cycle %d; want %d, %d", len(tc.opts), c.repeats, c.maxCycle, tc.repeats, tc.maxCycl)
+		}
+	}
+	gen := LoopGuard()(nil)
+	if _, err := gen(nil, nil); err == nil || errors.Is(err, ErrLoop) { // a nil context must not panic either
+		t.Errorf("nil next: err = %v", err)
+	}
+	le := &LoopError{Tool: "t", Arguments: strings.Repeat("x", 1000), Repeats: 3}
+	if msg := le.Error(); len(msg) > 400 || !strings.Contains(msg, `tool "t" was called 3 times`) {
+		t.Errorf("Error() = %q", msg)
+	}
+	le.Cycle = []string{"a", "t"}
+	if msg := le.Error(); !strings.Contains(msg, "a → t came round 3 times") {
+		t.Errorf("Error() = %q", msg)
+	}
 }
