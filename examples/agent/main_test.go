@@ -611,6 +611,25 @@ func TestOllamaAnswers(t *testing.T) {
 	}
 }
 
+// A run the agent finishes says so in -json.
+func TestFinishedRunJSON(t *testing.T) {
+	srv := providertest.NewOllama(providertest.Fixed(providertest.Reply{
+		Text: "Done.", Usage: &providertest.Usage{Prompt: 300, Completion: 2},
+	}))
+	defer srv.Close()
+	out, err := runAgainst(t, srv, "ollama", "-json")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.StoppedBy != "finished" || rep.Answer != "Done." || rep.Loop != nil || rep.Denial != nil || rep.Scenario != "" {
+		t.Errorf("report %+v", rep)
+	}
+}
+
 func TestOpenAICompatibleBaseURL(t *testing.T) {
 	srv := providertest.NewOpenAI(script)
 	defer srv.Close()
