@@ -205,6 +205,76 @@ func TestAgentTraceInJaeger(t *testing.T) {
 	}
 }
 
+// TestStuckAgentTraceInJaeger: with -scenario stuck the loop guard ends the run; the
+// refused call's span says why (error.type loop_detected, the tool, the repeats), and
+// so does the run's span.
+func TestStuckAgentTraceInJaeger(t *testing.T) {
+	otlp, query := jaeger(t)
+	bin := buildAgent(t)
+
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	service := "spendguard-e2e-stuck-" + hex.EncodeToString(rnd[:])
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-json", "-scenario", "stuck")
+	cmd.Env = append(cleanEnv(),
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SERVICE_NAME="+service,
+		"OTEL_TRACES_SAMPLER=always_on",
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	var rep struct {
+		agentReport
+		StoppedBy string `json:"stopped_by"`
+		Loop      *struct {
+			Tool    string `json:"tool"`
+			Repeats int    `json:"repeats"`
+		} `json:"loop"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("agent -json: %v\n%s", err, stdout.String())
+	}
+	if rep.StoppedBy != "loop" || rep.Loop == nil || rep.Loop.Repeats != 3 || len(rep.Calls) != 4 || rep.ToolCalls != 3 {
+		t.Fatalf("the run did not end with a loop stop after 3 rounds: %s", stdout.String())
+	}
+	tr := pollTrace(ctx, t, query, service, 1+len(rep.Calls)+rep.ToolCalls)
+	var root *span
+	var chats []*span
+	for i := range tr.Spans {
+		switch s := &tr.Spans[i]; s.OperationName {
+		case "invoke_agent spendguard-demo":
+			root = s
+		case "chat " + rep.Model:
+			chats = append(chats, s)
+		}
+	}
+	if root == nil || len(chats) != 4 {
+		t.Fatalf("run span %v, %d chat spans; want one and 4", root != nil, len(chats))
+	}
+	slices.SortFunc(chats, func(a, b *span) int { return cmp.Compare(a.StartTime, b.StartTime) })
+	refused := chats[3]
+	if refused.tag("error.type") != "loop_detected" || refused.tag("spendguard.loop.tool") != rep.Loop.Tool ||
+		refused.intTag(t, "spendguard.loop.repeats") != 3 || refused.tag("gen_ai.usage.input_tokens") != nil {
+		t.Errorf("refused call's span: error.type %v, loop tool %v, usage %v", refused.tag("error.type"),
+			refused.tag("spendguard.loop.tool"), refused.tag("gen_ai.usage.input_tokens"))
+	}
+	for i, s := range chats[:3] {
+		if s.tag("error.type") != nil {
+			t.Errorf("chat span %d: error.type %v on a call that went through", i+1, s.tag("error.type"))
+		}
+	}
+	if got := root.tag("error.type"); got != "loop_detected" {
+		t.Errorf("run span: error.type %v, want loop_detected", got)
+	}
+}
+
 // Jaeger's query API (/api/traces), the fields the test reads.
 type traceDoc struct {
 	TraceID   string `json:"traceID"`
