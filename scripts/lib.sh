@@ -120,12 +120,17 @@ stop_cluster_nodes() {
 	done
 }
 
-# start_redis_cluster starts a Redis Cluster of 3 masters with one replica each (six
-# throw-away redis-servers, no persistence) on free loopback ports, exports
-# SPENDGUARD_REDIS_CLUSTER_ADDRS (the six host:port, comma-separated) and registers the
-# nodes for stop_services. Each node runs from a config file of its own (INFO server
-# names it), so that a test that kills a node can start it again, and it rejoins.
+# Every cluster start_redis_cluster started, for stop_services.
+REDIS_CLUSTER_DIRS=()
+
+# start_redis_cluster [VAR] starts a Redis Cluster of 3 masters with one replica each
+# (six throw-away redis-servers, no persistence) on free loopback ports, exports VAR
+# (default SPENDGUARD_REDIS_CLUSTER_ADDRS: the six host:port, comma-separated) and
+# registers the nodes for stop_services. Each node runs from a config file of its own
+# (INFO server names it), so that a test that kills a node can start it again, and it
+# rejoins.
 start_redis_cluster() {
+	local var=${1:-SPENDGUARD_REDIS_CLUSTER_ADDRS}
 	ensure_redis
 	local attempt
 	for attempt in 1 2 3; do
@@ -158,9 +163,10 @@ start_redis_cluster() {
 		echo "Redis Cluster not ready after 30s" >&2
 		return 1
 	fi
-	SPENDGUARD_REDIS_CLUSTER_ADDRS=$(IFS=,; echo "${addrs[*]}")
-	export SPENDGUARD_REDIS_CLUSTER_ADDRS
-	echo "== Redis Cluster (3 masters, 3 replicas) on $SPENDGUARD_REDIS_CLUSTER_ADDRS"
+	REDIS_CLUSTER_DIRS+=("$REDIS_CLUSTER_DIR")
+	printf -v "$var" '%s' "$(IFS=,; echo "${addrs[*]}")"
+	export "${var?}"
+	echo "== Redis Cluster (3 masters, 3 replicas) on ${!var} ($var)"
 }
 
 # ensure_prometheus installs Debian's prometheus when it is missing.
@@ -221,9 +227,10 @@ stop_services() {
 	if [ -n "${REDIS_PIDFILE:-}" ] && [ -f "$REDIS_PIDFILE" ]; then
 		kill "$(cat "$REDIS_PIDFILE")" 2>/dev/null || true
 	fi
-	if [ -n "${REDIS_CLUSTER_DIR:-}" ]; then
-		stop_cluster_nodes
-	fi
+	local d
+	for d in "${REDIS_CLUSTER_DIRS[@]}"; do
+		REDIS_CLUSTER_DIR=$d stop_cluster_nodes
+	done
 	if [ -n "${PROMETHEUS_PID:-}" ]; then
 		kill "$PROMETHEUS_PID" 2>/dev/null || true
 		wait "$PROMETHEUS_PID" 2>/dev/null || true

@@ -14,5 +14,10 @@ fi
 if [ -z "${SPENDGUARD_REDIS_CLUSTER_ADDRS:-}" ]; then
 	start_redis_cluster
 fi
+# The failover tests kill and stop nodes: they get a cluster of their own, so that the
+# packages testing in parallel on the shared one never see a failover.
+if [ -z "${SPENDGUARD_REDIS_FAILOVER_CLUSTER_ADDRS:-}" ]; then
+	start_redis_cluster SPENDGUARD_REDIS_FAILOVER_CLUSTER_ADDRS
+fi
 echo "== go test -race ./..."
 go test -race -count=1 ./...

@@ -21,6 +21,10 @@ import (
 // scripts/test.sh starts: its nodes' host:port, comma-separated.
 const envCluster = "SPENDGUARD_REDIS_CLUSTER_ADDRS"
 
+// envFailoverCluster names a second cluster of the same shape for the tests that kill
+// and stop its nodes.
+const envFailoverCluster = "SPENDGUARD_REDIS_FAILOVER_CLUSTER_ADDRS"
+
 // envHelperRedis tells a helper process which Redis its parent test ran on:
 // "single:host:port" or "cluster:host:port,host:port,...".
 const envHelperRedis = "SPENDGUARD_HELPER_REDIS"

@@ -151,9 +151,12 @@ func serverInfo(t *testing.T, c *redis.Client, field string) string {
 // acknowledged after the replica stopped receiving (the bound the package documents);
 // with it nothing is lost. Either way every failed call in the failover window fails
 // with ErrUnavailable, and the same client works again once the replica is master.
+//
+// It runs on a cluster of its own (SPENDGUARD_REDIS_FAILOVER_CLUSTER_ADDRS), since other
+// packages test on the shared one at the same time.
 func TestClusterFailover(t *testing.T) {
 	bin := needService(t, "SPENDGUARD_REDIS_SERVER")
-	addrs := strings.Split(needService(t, envCluster), ",")
+	addrs := strings.Split(needService(t, envFailoverCluster), ",")
 	for _, tc := range []struct {
 		name string
 		opts []redisbudget.Option
@@ -213,6 +216,9 @@ func failover(t *testing.T, bin string, addrs []string, acks bool, opts ...redis
 	})
 
 	var (
+		// gate is held shared by every reserve+settle, and exclusively while the
+		// replica is made to fall behind: so that "after the cut" is exact.
+		gate        sync.RWMutex
 		mu          sync.Mutex
 		res         failoverResult
 		pending     []settle  // settles that failed: retried once the cluster is back
@@ -251,14 +257,18 @@ func failover(t *testing.T, bin string, addrs []string, acks bool, opts ...redis
 					return
 				default:
 				}
+				gate.RLock()
 				r, err := b.TryReserve(ctx, 100)
-				if fail(err) {
+				if err != nil {
+					gate.RUnlock()
+					fail(err)
 					continue
 				}
 				reserved := time.Now()
 				u := 1 + rng.Uint64N(100)
 				err = b.Record(ctx, r, u, 0)
 				settled := time.Now()
+				gate.RUnlock()
 				mu.Lock()
 				if err != nil {
 					pending = append(pending, settle{r, u, reserved})
@@ -283,11 +293,16 @@ func failover(t *testing.T, bin string, addrs []string, acks bool, opts ...redis
 	}
 
 	time.Sleep(300 * time.Millisecond) // under load
-	// The replica falls behind: stopped, and its link cut so that it cannot catch up.
+	// The replica falls behind: with the calls paused, it catches up with everything
+	// acknowledged so far, then it is stopped and its link cut so that it cannot
+	// catch up with what follows.
+	gate.Lock()
+	waitInSync(t, master, replica)
 	require.NoError(t, syscall.Kill(replicaPID, syscall.SIGSTOP))
 	mu.Lock()
 	cutAt = time.Now()
 	mu.Unlock()
+	gate.Unlock()
 	require.NoError(t, master.Do(ctx, "client", "kill", "type", "replica").Err())
 	time.Sleep(300 * time.Millisecond) // the master goes on acknowledging
 	require.NoError(t, syscall.Kill(masterPID, syscall.SIGKILL))
@@ -345,6 +360,34 @@ func failover(t *testing.T, bin string, addrs []string, acks bool, opts ...redis
 	require.NoError(t, err)
 	assert.Equal(t, replica.Options().Addr, promoted.Options().Addr, "the replica is the slot's master now")
 	return res
+}
+
+// waitInSync waits until replica has applied everything master wrote.
+func waitInSync(t *testing.T, master, replica *redis.Client) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, s := replOffset(t, master, "master_repl_offset"), replOffset(t, replica, "slave_repl_offset")
+		if m != 0 && m == s {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "replica at offset %d, master at %d after 10s", s, m)
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func replOffset(t *testing.T, c *redis.Client, field string) int64 {
+	info, err := c.Info(ctx, "replication").Result()
+	require.NoError(t, err)
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	t.Fatalf("INFO replication of %s has no %s", c.Options().Addr, field)
+	return 0
 }
 
 // waitPromoted waits until replica is a master.
