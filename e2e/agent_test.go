@@ -84,28 +84,35 @@ func cleanEnv() []string {
 	return env
 }
 
+// runAgent runs the built example with args, exporting to the OTLP endpoint otlp as a
+// service of its own (prefix and random hex, returned) with env added, and returns
+// what it printed; a run that fails fails the test.
+func runAgent(ctx context.Context, t *testing.T, bin, otlp, prefix string, env []string, args ...string) (service string, stdout *bytes.Buffer) {
+	t.Helper()
+	var rnd [6]byte
+	_, _ = rand.Read(rnd[:])
+	service = prefix + hex.EncodeToString(rnd[:])
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(append(cleanEnv(),
+		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
+		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
+		"OTEL_SERVICE_NAME="+service,
+	), env...)
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	return service, &out
+}
+
 func TestAgentTraceInJaeger(t *testing.T) {
 	otlp, query := jaeger(t)
 	bin := buildAgent(t)
 
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	service := "spendguard-e2e-" + hex.EncodeToString(rnd[:])
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-json")
-	cmd.Env = append(cleanEnv(),
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_SERVICE_NAME="+service,
-		"OTEL_TRACES_SAMPLER=always_on",
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
+	service, stdout := runAgent(ctx, t, bin, otlp, "spendguard-e2e-", []string{"OTEL_TRACES_SAMPLER=always_on"}, "-json")
 	var rep agentReport
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("agent -json: %v\n%s", err, stdout.String())
@@ -212,24 +219,9 @@ func TestStuckAgentTraceInJaeger(t *testing.T) {
 	otlp, query := jaeger(t)
 	bin := buildAgent(t)
 
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	service := "spendguard-e2e-stuck-" + hex.EncodeToString(rnd[:])
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-json", "-scenario", "stuck")
-	cmd.Env = append(cleanEnv(),
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_SERVICE_NAME="+service,
-		"OTEL_TRACES_SAMPLER=always_on",
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
+	service, stdout := runAgent(ctx, t, bin, otlp, "spendguard-e2e-stuck-", []string{"OTEL_TRACES_SAMPLER=always_on"}, "-json", "-scenario", "stuck")
 	var rep struct {
 		agentReport
 		StoppedBy string `json:"stopped_by"`

@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,24 +52,10 @@ func TestAgentSpendInPrometheus(t *testing.T) {
 	prom := prometheus(t)
 	bin := buildAgent(t)
 
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	service := "spendguard-e2e-metrics-" + hex.EncodeToString(rnd[:])
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-json")
-	cmd.Env = append(cleanEnv(),
-		"OTEL_EXPORTER_OTLP_ENDPOINT="+otlp,
-		"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf",
-		"OTEL_SERVICE_NAME="+service,
-		"OTEL_TRACES_EXPORTER=none", // the trace is TestAgentTraceInJaeger's
-	)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("agent: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
-	}
+	// The trace is TestAgentTraceInJaeger's.
+	service, stdout := runAgent(ctx, t, bin, otlp, "spendguard-e2e-metrics-", []string{"OTEL_TRACES_EXPORTER=none"}, "-json")
 	var rep agentReport
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("agent -json: %v\n%s", err, stdout.String())
