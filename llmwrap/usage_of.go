@@ -55,6 +55,9 @@ const MaxReportedTokens = 1 << 40
 // (Usage{}, false). A nil resp, nil or empty choices and nil GenerationInfo give
 // (Usage{}, false). UsageOf never panics and does not allocate for the providers'
 // own value types.
+//
+// A report can be partial: a count of 0 next to output that must have cost tokens.
+// UsageOf returns it as it is; ReportedUsage says which part is missing.
 func UsageOf(resp *llms.ContentResponse) (Usage, bool) {
 	if resp == nil {
 		return Usage{}, false
@@ -75,6 +78,65 @@ func UsageOf(resp *llms.ContentResponse) (Usage, bool) {
 		}
 	}
 	return Usage{}, false
+}
+
+// Missing says which parts of a usage report are absent, as a bit set.
+type Missing uint8
+
+const (
+	// MissingPrompt: the prompt count is absent or 0. Every call sends a prompt, so
+	// 0 is never a real count (Ollama leaves prompt_eval_count out when its cache
+	// held the whole prompt).
+	MissingPrompt Missing = 1 << iota
+	// MissingCompletion: the completion count is absent or 0 although the response
+	// holds output (text, reasoning or a tool call). langchaingo v0.1.14's googleai
+	// client does this for every streamed call and every call with more than one
+	// message: the genai SDK (v0.15.1, joinResponses) keeps the first stream chunk's
+	// usageMetadata, which has the prompt count and no candidates count.
+	MissingCompletion
+	// MissingAll: nothing was reported (no usage keys, or all counts 0).
+	MissingAll = MissingPrompt | MissingCompletion
+)
+
+// ReportedUsage returns what UsageOf reads from resp together with the parts of it
+// that are missing, so that a caller can estimate those and keep the rest. It applies
+// one rule to every provider: a prompt count of 0 is missing, and a completion count
+// of 0 is missing when some choice has non-empty Content, ReasoningContent, ToolCalls
+// or FuncCall (a completion of 0 tokens with no output is a real report). When both
+// are missing the result is (Usage{}, MissingAll), exactly when UsageOf reports
+// false. The returned Usage keeps every count that was reported; a missing count is
+// 0 in it. Like UsageOf it never panics and does not allocate for the providers' own
+// value types; a nil resp gives MissingAll.
+func ReportedUsage(resp *llms.ContentResponse) (Usage, Missing) {
+	u, ok := UsageOf(resp)
+	if !ok {
+		return Usage{}, MissingAll
+	}
+	var m Missing
+	if u.PromptTokens == 0 {
+		m |= MissingPrompt
+	}
+	if u.CompletionTokens == 0 && HasOutput(resp) {
+		m |= MissingCompletion
+	}
+	if m == MissingAll {
+		return Usage{}, MissingAll
+	}
+	return u, m
+}
+
+// HasOutput reports whether any choice of resp has non-empty Content,
+// ReasoningContent, ToolCalls or FuncCall. A nil resp or nil choices have none.
+func HasOutput(resp *llms.ContentResponse) bool {
+	if resp == nil {
+		return false
+	}
+	for _, c := range resp.Choices {
+		if c != nil && (c.Content != "" || c.ReasoningContent != "" || len(c.ToolCalls) > 0 || c.FuncCall != nil) {
+			return true
+		}
+	}
+	return false
 }
 
 type rawUsage struct {

@@ -138,7 +138,51 @@ func fuzzResponse(data []byte) *llms.ContentResponse {
 		}
 		r.Choices = append(r.Choices, &llms.ContentChoice{GenerationInfo: gi})
 	}
+	// Output for the last choice, read after the usage so that older seeds keep
+	// their meaning: text, a tool call, reasoning, a legacy function call.
+	if out := f.byte(); len(r.Choices) > 0 && r.Choices[len(r.Choices)-1] != nil {
+		c := r.Choices[len(r.Choices)-1]
+		if out&1 != 0 {
+			c.Content = "The answer is 42."
+		}
+		if out&2 != 0 {
+			c.ToolCalls = []llms.ToolCall{{ID: "c1", FunctionCall: &llms.FunctionCall{Name: "f", Arguments: "{}"}}}
+		}
+		if out&4 != 0 {
+			c.ReasoningContent = "thinking"
+		}
+		if out&8 != 0 {
+			c.FuncCall = &llms.FunctionCall{Name: "f"}
+		}
+	}
 	return r
+}
+
+// checkReportedInvariants: ReportedUsage keeps what UsageOf read, and marks exactly
+// the zero counts that cannot be real (a 0 prompt; a 0 completion next to output).
+func checkReportedInvariants(t *testing.T, resp *llms.ContentResponse) {
+	t.Helper()
+	u, ok := llmwrap.UsageOf(resp)
+	r, m := llmwrap.ReportedUsage(resp)
+	if (m == llmwrap.MissingAll) != !ok {
+		t.Fatalf("missing %b but UsageOf ok=%v (%+v)", m, ok, u)
+	}
+	if m == llmwrap.MissingAll {
+		if r != (llmwrap.Usage{}) {
+			t.Fatalf("nothing reported but usage %+v", r)
+		}
+		return
+	}
+	if r != u {
+		t.Fatalf("ReportedUsage %+v differs from UsageOf %+v", r, u)
+	}
+	if (m&llmwrap.MissingPrompt != 0) != (r.PromptTokens == 0) {
+		t.Fatalf("missing %b with prompt %d", m, r.PromptTokens)
+	}
+	wantC := r.CompletionTokens == 0 && llmwrap.HasOutput(resp)
+	if (m&llmwrap.MissingCompletion != 0) != wantC {
+		t.Fatalf("missing %b with completion %d, output %v", m, r.CompletionTokens, llmwrap.HasOutput(resp))
+	}
 }
 
 func checkUsageInvariants(t *testing.T, resp *llms.ContentResponse) {
@@ -174,7 +218,9 @@ func FuzzUsageOf(f *testing.F) {
 	f.Add([]byte{2, 3, 1, 14, 9, 0, 0, 0, 0, 0, 0, 0, 13, 3, 0, 0, 0, 0, 0, 0, 0, 1, 3, 1, 7, 8, 0, 0, 0, 0, 0, 0, 0, 15})
 	f.Add([]byte("\x04\x02\x05\x07\x00\x00\x00\x00\x00\x00\x00\x08\x0312a\x08\x00\x00\x00\x00\x00\x00\x00\x07\x041e12"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		checkUsageInvariants(t, fuzzResponse(data))
+		resp := fuzzResponse(data)
+		checkUsageInvariants(t, resp)
+		checkReportedInvariants(t, resp)
 	})
 }
 

@@ -1,0 +1,84 @@
+package llmwrap_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
+)
+
+func withOutput(r *llms.ContentResponse, text string) *llms.ContentResponse {
+	r.Choices[len(r.Choices)-1].Content = text
+	return r
+}
+
+// A count of 0 that cannot be real is reported as missing, for every provider; what
+// was reported is kept.
+func TestReportedUsage(t *testing.T) {
+	answer := strings.Repeat("The quick brown fox jumps over the lazy dog. ", 57) // ~2.5 KB, as in the issue
+	toolOnly := respWith(openaiInfo(40, 0, 0, 0))
+	toolOnly.Choices[0].ToolCalls = []llms.ToolCall{{ID: "c", FunctionCall: &llms.FunctionCall{Name: "f", Arguments: `{"x":1}`}}}
+	reasoningOnly := respWith(anthropicTextInfo(30, 0, 0, 0))
+	reasoningOnly.Choices[0].ReasoningContent = "Let me think."
+	funcOnly := respWith(openaiInfo(40, 0, 0, 0))
+	funcOnly.Choices[0].FuncCall = &llms.FunctionCall{Name: "f"}
+	for _, tc := range []struct {
+		name    string
+		resp    *llms.ContentResponse
+		want    llmwrap.Usage
+		missing llmwrap.Missing
+	}{
+		// langchaingo's googleai, streamed or multi-message: the first chunk's usage.
+		{"googleai first chunk", withOutput(respWith(googleaiInfo(9, 0, 0)), answer),
+			llmwrap.Usage{PromptTokens: 9}, llmwrap.MissingCompletion},
+		{"googleai whole", withOutput(respWith(googleaiInfo(8, 578, 0)), answer),
+			llmwrap.Usage{PromptTokens: 8, CompletionTokens: 578}, 0},
+		{"openai completion key absent", withOutput(respWith(map[string]any{"PromptTokens": 12}), "hi"),
+			llmwrap.Usage{PromptTokens: 12}, llmwrap.MissingCompletion},
+		{"anthropic output 0", withOutput(respWith(anthropicTextInfo(30, 0, 0, 0)), "hi"),
+			llmwrap.Usage{PromptTokens: 30}, llmwrap.MissingCompletion},
+		{"tool call only", toolOnly, llmwrap.Usage{PromptTokens: 40}, llmwrap.MissingCompletion},
+		{"reasoning only", reasoningOnly, llmwrap.Usage{PromptTokens: 30}, llmwrap.MissingCompletion},
+		{"legacy function call only", funcOnly, llmwrap.Usage{PromptTokens: 40}, llmwrap.MissingCompletion},
+		// Ollama leaves prompt_eval_count out when its cache held the whole prompt.
+		{"ollama cached prompt", withOutput(respWith(ollamaInfo(0, 12)), "hi"),
+			llmwrap.Usage{CompletionTokens: 12}, llmwrap.MissingPrompt},
+		{"bedrock output key absent", withOutput(respWith(map[string]any{"input_tokens": 20}), "hi"),
+			llmwrap.Usage{PromptTokens: 20}, llmwrap.MissingCompletion},
+		// A completion of 0 with nothing said is a real report.
+		{"empty answer", respWith(openaiInfo(40, 0, 0, 0)), llmwrap.Usage{PromptTokens: 40}, 0},
+		{"all zero with text", withOutput(respWith(openaiInfo(0, 0, 0, 0)), "hi"), llmwrap.Usage{}, llmwrap.MissingAll},
+		{"no keys", withOutput(respWith(map[string]any{"model": "x"}), "hi"), llmwrap.Usage{}, llmwrap.MissingAll},
+		{"nil", nil, llmwrap.Usage{}, llmwrap.MissingAll},
+		{"full", withOutput(respWith(openaiInfo(40, 7, 0, 0)), "hi"), llmwrap.Usage{PromptTokens: 40, CompletionTokens: 7}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, missing := llmwrap.ReportedUsage(tc.resp)
+			if got != tc.want || missing != tc.missing {
+				t.Errorf("ReportedUsage = %+v, %b; want %+v, %b", got, missing, tc.want, tc.missing)
+			}
+		})
+	}
+}
+
+func TestReportedUsageDoesNotAllocate(t *testing.T) {
+	resp := withOutput(respWith(googleaiInfo(9, 0, 0)), "hello")
+	if n := testing.AllocsPerRun(100, func() { llmwrap.ReportedUsage(resp) }); n != 0 {
+		t.Errorf("ReportedUsage allocates %v times", n)
+	}
+}
+
+func ExampleReportedUsage() {
+	// What langchaingo's googleai client returns for a streamed Gemini call: the
+	// first chunk's usage, with the prompt count and no completion count.
+	resp := &llms.ContentResponse{Choices: []*llms.ContentChoice{{
+		Content:        "A long answer ...",
+		GenerationInfo: map[string]any{"PromptTokens": int32(9), "CompletionTokens": int32(0)},
+	}}}
+	u, missing := llmwrap.ReportedUsage(resp)
+	fmt.Println(u.PromptTokens, missing&llmwrap.MissingCompletion != 0)
+	// Output: 9 true
+}
