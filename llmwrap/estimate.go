@@ -78,27 +78,36 @@ func (a accounting) countBytes(b []byte) uint64 {
 // Estimate sums the framing of each message, its role, its parts, the reply
 // priming, and the tool definitions in opts.
 func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
+	return a.estimate(&providerRules[ProviderOther], msgs, opts)
+}
+
+// EstimateFor is Estimate under provider p's published rules (see Provider).
+func (a accounting) EstimateFor(p Provider, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
+	return a.estimate(rulesFor(p), msgs, opts)
+}
+
+func (a accounting) estimate(r *rules, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
 	var n uint64
 	for i := range msgs {
 		m := &msgs[i]
-		n += tokensPerMessage
-		if m.Role != "" {
+		n += r.perMessage
+		if r.roleText && m.Role != "" {
 			n += a.count(string(m.Role))
 		}
 		for _, p := range m.Parts {
-			n += a.part(p)
+			n += a.part(r, p)
 		}
 	}
 	if len(msgs) > 0 {
-		n += tokensPerReply
+		n += r.perReply
 	}
 	if opts != nil {
-		n += a.tools(opts)
+		n += a.tools(r, opts)
 	}
 	return n
 }
 
-func (a accounting) part(p llms.ContentPart) uint64 {
+func (a accounting) part(r *rules, p llms.ContentPart) uint64 {
 	switch p := p.(type) {
 	case nil:
 		return 0
@@ -110,40 +119,40 @@ func (a accounting) part(p llms.ContentPart) uint64 {
 		}
 		return a.count(p.Text)
 	case llms.ImageURLContent:
-		return imageURLCost(p)
+		return imageURLCost(r, p)
 	case *llms.ImageURLContent:
 		if p == nil {
 			return 0
 		}
-		return imageURLCost(*p)
+		return imageURLCost(r, *p)
 	case llms.BinaryContent:
-		return a.binary(p.MIMEType, p.Data)
+		return a.binary(r, p.MIMEType, p.Data)
 	case *llms.BinaryContent:
 		if p == nil {
 			return 0
 		}
-		return a.binary(p.MIMEType, p.Data)
+		return a.binary(r, p.MIMEType, p.Data)
 	case llms.ToolCall:
-		return a.toolCall(&p)
+		return a.toolCall(r, &p)
 	case *llms.ToolCall:
 		if p == nil {
 			return 0
 		}
-		return a.toolCall(p)
+		return a.toolCall(r, p)
 	case llms.ToolCallResponse:
-		return a.toolResponse(&p)
+		return a.toolResponse(r, &p)
 	case *llms.ToolCallResponse:
 		if p == nil {
 			return 0
 		}
-		return a.toolResponse(p)
+		return a.toolResponse(r, p)
 	default:
 		return a.unknown(p)
 	}
 }
 
-func (a accounting) toolCall(c *llms.ToolCall) uint64 {
-	n := uint64(tokensPerToolUse)
+func (a accounting) toolCall(r *rules, c *llms.ToolCall) uint64 {
+	n := r.perToolUse
 	if f := c.FunctionCall; f != nil {
 		n += a.count(f.Name) + a.count(f.Arguments)
 	}
@@ -151,8 +160,8 @@ func (a accounting) toolCall(c *llms.ToolCall) uint64 {
 }
 
 // A tool result travels as a message of its own (role "tool", its call's ID).
-func (a accounting) toolResponse(r *llms.ToolCallResponse) uint64 {
-	return tokensPerMessage + 1 + a.count(r.Name) + a.count(r.Content)
+func (a accounting) toolResponse(r *rules, t *llms.ToolCallResponse) uint64 {
+	return r.perMessage + 1 + a.count(t.Name) + a.count(t.Content)
 }
 
 // unknown costs a part type this package does not know: a future langchaingo type, or
@@ -172,29 +181,29 @@ func (a accounting) unknown(p llms.ContentPart) (n uint64) {
 	return a.count(s.String())
 }
 
-func imageURLCost(p llms.ImageURLContent) uint64 {
-	if strings.EqualFold(p.Detail, "low") {
-		return imageLowDetail
+func imageURLCost(r *rules, p llms.ImageURLContent) uint64 {
+	if r.imageLow != 0 && strings.EqualFold(p.Detail, "low") {
+		return r.imageLow
 	}
 	if w, h, ok := dataURLImageSize(p.URL); ok {
-		return imageTiles(w, h)
+		return r.image(w, h)
 	}
-	return imageUnknown
+	return r.imageUnknown
 }
 
 // binary costs an inline file: images by their size, text by its tokens, anything
 // else (audio, PDF) roughly by its bytes, which providers bill in ways no estimate
 // without decoding the file can follow.
-func (a accounting) binary(mime string, data []byte) uint64 {
+func (a accounting) binary(r *rules, mime string, data []byte) uint64 {
 	if len(data) == 0 {
 		return 0
 	}
 	switch {
 	case hasPrefixFold(mime, "image/"):
 		if w, h, ok := imageSize(data); ok {
-			return imageTiles(w, h)
+			return r.image(w, h)
 		}
-		return imageUnknown
+		return r.imageUnknown
 	case isTextMIME(mime):
 		return a.countBytes(data)
 	default:
@@ -244,16 +253,22 @@ func imageTiles(w, h uint64) uint64 {
 // tools costs the tool definitions sent with the call: their JSON, as OpenAI renders
 // them into the system prompt (it renders a TypeScript-like form that is a little
 // shorter, so this errs high), plus a few tokens of framing each.
-func (a accounting) tools(o *llms.CallOptions) uint64 {
+func (a accounting) tools(r *rules, o *llms.CallOptions) uint64 {
 	if len(o.Tools) == 0 && len(o.Functions) == 0 {
 		return 0
 	}
+	var n uint64
+	if r.toolPrompt != nil {
+		n += r.toolPrompt(o)
+	}
+	if r.compactTools {
+		return n + a.compactTools(r, o)
+	}
 	bp := jsonBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
-	var n uint64
 	for i := range o.Tools {
 		t := &o.Tools[i]
-		n += tokensPerToolDef
+		n += r.perToolDef
 		buf = buf[:0]
 		buf = append(buf, `{"type":`...)
 		buf = strconv.AppendQuote(buf, t.Type)
@@ -265,7 +280,7 @@ func (a accounting) tools(o *llms.CallOptions) uint64 {
 		n += a.countBytes(buf)
 	}
 	for i := range o.Functions {
-		n += tokensPerToolDef
+		n += r.perToolDef
 		buf = appendFunction(buf[:0], &o.Functions[i])
 		n += a.countBytes(buf)
 	}

@@ -118,6 +118,22 @@ func FuzzEstimate(f *testing.F) {
 				t.Fatalf("first %d messages cost %d, all %d cost %d", k, p, len(msgs), n)
 			}
 		}
+		pe := e.(ProviderEstimator)
+		if got := pe.EstimateFor(ProviderOther, msgs, opts); got != n {
+			t.Fatalf("EstimateFor(ProviderOther) = %d, Estimate = %d", got, n)
+		}
+		for p := ProviderOpenAI; p <= ProviderOllama+1; p++ {
+			r := rulesFor(p)
+			np := pe.EstimateFor(p, msgs, opts)
+			if len(msgs) > 0 && np < uint64(len(msgs))*r.perMessage+r.perReply {
+				t.Fatalf("%v: %d for %d messages, below their framing", p, np, len(msgs))
+			}
+			for k := range msgs {
+				if q := pe.EstimateFor(p, msgs[:k], opts); q > np {
+					t.Fatalf("%v: first %d messages cost %d, all cost %d", p, k, q, np)
+				}
+			}
+		}
 	})
 }
 
@@ -140,8 +156,13 @@ func FuzzImageSize(f *testing.F) {
 			t.Fatalf("data URL says %d×%d %v, raw bytes %d×%d %v", w1, h1, ok1, w2, h2, ok2)
 		}
 		_, _, _ = dataURLImageSize("data:image/png;base64," + string(b))
-		if n := imageURLCost(llms.ImageURLContent{URL: url}); n < imageBase {
+		if n := imageURLCost(rulesFor(ProviderOther), llms.ImageURLContent{URL: url}); n < imageBase {
 			t.Fatalf("image cost %d below the base %d", n, imageBase)
+		}
+		for p := ProviderOther; p <= ProviderOllama; p++ {
+			if n := imageURLCost(rulesFor(p), llms.ImageURLContent{URL: url}); n == 0 || n > 1<<20 {
+				t.Fatalf("%v: image cost %d", p, n)
+			}
 		}
 	})
 }

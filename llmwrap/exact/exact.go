@@ -111,10 +111,10 @@ func supported(name string) bool {
 type Estimator struct {
 	name string
 	enc  *tiktoken.Tiktoken
-	acct llmwrap.Estimator
+	acct llmwrap.ProviderEstimator
 }
 
-var _ llmwrap.Estimator = (*Estimator)(nil)
+var _ llmwrap.ProviderEstimator = (*Estimator)(nil)
 
 // New returns an Estimator for the o200k_base encoding, or for the one the options
 // pick. The encoder is built once per encoding and process, by the first New that
@@ -133,7 +133,7 @@ func New(opts ...Option) (*Estimator, error) {
 		return nil, err
 	}
 	e := &Estimator{name: c.encoding, enc: enc}
-	e.acct = llmwrap.NewEstimator(e.CountText)
+	e.acct = llmwrap.NewEstimator(e.CountText).(llmwrap.ProviderEstimator)
 	return e, nil
 }
 
@@ -185,4 +185,14 @@ func (e *Estimator) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions)
 		return llmwrap.DefaultEstimator().Estimate(msgs, opts)
 	}
 	return e.acct.Estimate(msgs, opts)
+}
+
+// EstimateFor is Estimate under provider p's published framing, tool and image rules
+// (see llmwrap.Provider), with text counted exactly. A nil Estimator falls back to
+// llmwrap.DefaultEstimator's EstimateFor.
+func (e *Estimator) EstimateFor(p llmwrap.Provider, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
+	if e == nil || e.acct == nil {
+		return llmwrap.DefaultEstimator().(llmwrap.ProviderEstimator).EstimateFor(p, msgs, opts)
+	}
+	return e.acct.EstimateFor(p, msgs, opts)
 }

@@ -1,0 +1,331 @@
+package llmwrap
+
+import (
+	"math"
+	"strings"
+
+	"github.com/tmc/langchaingo/llms"
+)
+
+// Provider is a family of models that bill prompts by the same published rules. The
+// zero value, ProviderOther, keeps DefaultEstimator's OpenAI-like accounting.
+type Provider uint8
+
+const (
+	// ProviderOther: any provider without rules of its own here (the rules of
+	// Estimate: OpenAI's framing, tool schemas counted from their JSON).
+	ProviderOther Provider = iota
+	// ProviderOpenAI: OpenAI and the servers langchaingo's openai client talks to.
+	ProviderOpenAI
+	// ProviderAnthropic: Anthropic's messages API.
+	ProviderAnthropic
+	// ProviderGemini: Google's Gemini (googleai, vertex).
+	ProviderGemini
+	// ProviderOllama: Ollama's chat API, which renders the model's chat template.
+	ProviderOllama
+)
+
+// String is the provider's gen_ai.provider.name ("_OTHER" for ProviderOther).
+func (p Provider) String() string {
+	switch p {
+	case ProviderOpenAI:
+		return "openai"
+	case ProviderAnthropic:
+		return "anthropic"
+	case ProviderGemini:
+		return "gcp.gemini"
+	case ProviderOllama:
+		return "ollama"
+	}
+	return "_OTHER"
+}
+
+// ProviderOf picks the provider from a wrapped model's Go type, as Spend.ModelType
+// holds it ("*openai.LLM", "*anthropic.LLM", "*googleai.GoogleAI",
+// "*vertex.Vertex", "*ollama.LLM"). Any other type, or "", is ProviderOther. It
+// never looks at anything but the string.
+func ProviderOf(modelType string) Provider {
+	t := strings.TrimLeft(modelType, "*[]")
+	pkg, _, ok := strings.Cut(t, ".")
+	if !ok {
+		return ProviderOther
+	}
+	return ParseProvider(pkg)
+}
+
+// ParseProvider reads a provider's name: a gen_ai.provider.name ("openai",
+// "anthropic", "gcp.gemini", "gcp.vertex_ai", "ollama") or a langchaingo package name
+// ("googleai", "vertex"), in any case. Anything else is ProviderOther.
+func ParseProvider(name string) Provider {
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "openai", "azure.ai.openai":
+		return ProviderOpenAI
+	case "anthropic", "aws.bedrock.anthropic":
+		return ProviderAnthropic
+	case "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai", "googleai", "vertex", "gemini":
+		return ProviderGemini
+	case "ollama":
+		return ProviderOllama
+	}
+	return ProviderOther
+}
+
+// ProviderEstimator is an Estimator that follows the prompt-billing rules a provider
+// publishes. DefaultEstimator, NewEstimator's estimators and llmwrap/exact's
+// implement it; the budget middleware calls EstimateFor with the provider of the
+// wrapped model when its estimator does.
+type ProviderEstimator interface {
+	Estimator
+	// EstimateFor is Estimate under p's rules. An unknown p is ProviderOther.
+	EstimateFor(p Provider, msgs []llms.MessageContent, opts *llms.CallOptions) (prompt uint64)
+}
+
+// rules is how one provider frames a prompt. Every number is from the provider's own
+// documentation, cited where it is set.
+type rules struct {
+	perMessage uint64 // framing tokens around each message
+	perReply   uint64 // tokens priming the reply (and a begin-of-text marker)
+	roleText   bool   // the role's name is in the text the model reads
+	perToolUse uint64 // framing of a tool call inside an assistant message
+
+	// Tool definitions.
+	compactTools bool   // OpenAI's function rendering (name:description, key:type:description)
+	funcInit     uint64 // per function (compact rendering)
+	funcEnd      uint64 // once after all functions (compact rendering)
+	toolPrompt   func(opts *llms.CallOptions) uint64
+	perToolDef   uint64 // framing per tool (JSON rendering)
+
+	image        func(w, h uint64) uint64
+	imageUnknown uint64 // an image whose size cannot be read (a plain URL)
+	imageLow     uint64 // OpenAI's detail "low"; 0: no such mode
+}
+
+var providerRules = [...]rules{
+	ProviderOther: {
+		perMessage: tokensPerMessage, perReply: tokensPerReply, roleText: true, perToolUse: tokensPerToolUse,
+		perToolDef: tokensPerToolDef,
+		image:      imageTiles, imageUnknown: imageUnknown, imageLow: imageLowDetail,
+	},
+	// OpenAI Cookbook, "How to count tokens with tiktoken" (num_tokens_from_messages):
+	// tokens_per_message = 3, tokens_per_name = 1, every reply primed with
+	// <|start|>assistant<|message|> (3). Its function-calling section
+	// (num_tokens_for_tools) renders each function as "name:description" plus
+	// "key:type:description" per property: func_init 7 (gpt-4o, gpt-4o-mini; 10 for
+	// older models), prop_init 3, prop_key 3, enum_init −3, enum_item 3, func_end 12.
+	// Images: "Images are first scaled to fit within a 2048 x 2048 square ... then
+	// scaled such that the shortest side is 768px ... 170 tokens per 512px tile, 85
+	// base" (OpenAI vision guide; low detail: 85).
+	ProviderOpenAI: {
+		perMessage: 3, perReply: 3, roleText: true, perToolUse: tokensPerToolUse,
+		compactTools: true, funcInit: 7, funcEnd: 12,
+		image: imageTiles, imageUnknown: imageUnknown, imageLow: imageLowDetail,
+	},
+	// Anthropic, "Tool use: pricing and tokens": with tools, a tool-use system prompt
+	// is added whose size depends on the model family and tool_choice (see
+	// anthropicToolPrompt); the tools' names, descriptions and schemas are billed as
+	// sent (JSON). Anthropic, "Vision": tokens = width × height / 750 after the image
+	// is scaled to fit 1568 px on its long edge (and about 1.15 megapixels), at most
+	// about 1,600 tokens. Message framing is not published: the role turns
+	// ("\n\nHuman:", "\n\nAssistant:") cost about as much as OpenAI's.
+	ProviderAnthropic: {
+		perMessage: 3, perReply: 3, perToolUse: tokensPerToolUse,
+		perToolDef: tokensPerToolDef, toolPrompt: anthropicToolPrompt,
+		image: anthropicImage, imageUnknown: 1600,
+	},
+	// Google, "Understand and count tokens" (Gemini API): the prompt is billed as
+	// the contents' text with no per-message framing to speak of (a turn is one
+	// separator token), and "images with both dimensions <= 384 pixels are counted
+	// as 258 tokens; larger images are cropped and scaled as needed into tiles of
+	// 768x768 pixels, each counted as 258 tokens". Function declarations are sent as
+	// a schema object, about as compact as OpenAI's rendering.
+	ProviderGemini: {
+		perMessage: 1, perToolUse: 1,
+		compactTools: true, funcInit: 3, funcEnd: 0,
+		image: geminiImage, imageUnknown: 258,
+	},
+	// Ollama renders the model's chat template (the Modelfile's TEMPLATE). For the
+	// Llama 3 family, the most common: <|begin_of_text|>, then per message
+	// <|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|> (4 tokens
+	// and the role), and the reply opens with the assistant header (4). Its tool
+	// template adds a fixed instruction (about 90 tokens: "Cutting Knowledge Date ...
+	// Given the following functions, please respond with a JSON for a function call
+	// ...") and each tool as JSON. LLaVA-style vision models spend 576 tokens per
+	// image (24×24 patches of 336 px).
+	ProviderOllama: {
+		perMessage: 4, perReply: 5, roleText: true, perToolUse: 2,
+		perToolDef: 2, toolPrompt: ollamaToolPrompt,
+		image: func(w, h uint64) uint64 { return 576 }, imageUnknown: 576,
+	},
+}
+
+func rulesFor(p Provider) *rules {
+	if int(p) < len(providerRules) {
+		return &providerRules[p]
+	}
+	return &providerRules[ProviderOther]
+}
+
+// anthropicToolPrompt is the size of the tool-use system prompt Anthropic adds when
+// tools are sent ("Tool use: pricing and tokens"): per model family, for tool_choice
+// auto/none and for any/tool. Unknown and newer families get the current one.
+func anthropicToolPrompt(o *llms.CallOptions) uint64 {
+	if len(o.Tools) == 0 && len(o.Functions) == 0 {
+		return 0
+	}
+	forced := false // tool_choice "any" or a named tool
+	switch c := o.ToolChoice.(type) {
+	case nil:
+	case string:
+		forced = c == "any" || c == "required" || (c != "auto" && c != "none" && c != "")
+	default:
+		forced = true
+	}
+	m := strings.ToLower(o.Model)
+	pick := func(auto, any uint64) uint64 {
+		if forced {
+			return any
+		}
+		return auto
+	}
+	switch {
+	case strings.Contains(m, "claude-3-opus"):
+		return pick(530, 281)
+	case strings.Contains(m, "claude-3-sonnet"):
+		return pick(159, 235)
+	case strings.Contains(m, "claude-3-haiku"), strings.Contains(m, "claude-3-5-haiku"):
+		return pick(264, 340)
+	case strings.Contains(m, "claude-3-5-sonnet"):
+		return pick(294, 261)
+	default: // Claude 3.7, 4 and later
+		return pick(346, 313)
+	}
+}
+
+// ollamaToolPrompt is the fixed text Llama 3.1+ chat templates add when tools are
+// given (the tools themselves are costed apart).
+func ollamaToolPrompt(o *llms.CallOptions) uint64 {
+	if len(o.Tools) == 0 && len(o.Functions) == 0 {
+		return 0
+	}
+	return 90
+}
+
+// anthropicImage is Anthropic's image cost: fit the long edge into 1568 px and the
+// area into 1.15 megapixels, then width × height / 750.
+func anthropicImage(w, h uint64) uint64 {
+	if w == 0 || h == 0 {
+		return 1600
+	}
+	if l := max(w, h); l > 1568 {
+		w, h = max(w*1568/l, 1), max(h*1568/l, 1)
+	}
+	const maxArea = 1_150_000
+	if a := w * h; a > maxArea {
+		f := math.Sqrt(maxArea / float64(a))
+		w, h = max(uint64(float64(w)*f), 1), max(uint64(float64(h)*f), 1)
+	}
+	return max(w*h/750, 1)
+}
+
+// geminiImage is Gemini's image cost: 258 tokens when both sides are at most 384 px,
+// else 258 per 768×768 tile.
+func geminiImage(w, h uint64) uint64 {
+	if w == 0 || h == 0 {
+		return 258
+	}
+	if w <= 384 && h <= 384 {
+		return 258
+	}
+	return 258 * ((w + 767) / 768) * ((h + 767) / 768)
+}
+
+// compactTools costs tool definitions the way OpenAI renders them for the model (the
+// Cookbook's num_tokens_for_tools): per function its name and description, per
+// property its key, type and description, enums item by item; nested object
+// properties are rendered the same way. A schema that is not a map[string]any
+// (raw JSON, a struct) is costed from its JSON, as ProviderOther does.
+func (a accounting) compactTools(r *rules, o *llms.CallOptions) uint64 {
+	var n uint64
+	for i := range o.Tools {
+		if f := o.Tools[i].Function; f != nil {
+			n += a.compactFunction(r, f)
+		}
+	}
+	for i := range o.Functions {
+		n += a.compactFunction(r, &o.Functions[i])
+	}
+	n += r.funcEnd
+	if s, ok := o.ToolChoice.(string); ok {
+		n += a.count(s)
+	} else if o.ToolChoice != nil {
+		n += 8
+	}
+	return n
+}
+
+const (
+	propInit = 3 // OpenAI Cookbook: prop_init
+	propKey  = 3 // prop_key
+	enumItem = 3 // enum_item (enum_init is −3: an enum replaces a property's framing)
+)
+
+func (a accounting) compactFunction(r *rules, f *llms.FunctionDefinition) uint64 {
+	n := r.funcInit + a.count(f.Name) + 1 + a.count(strings.TrimRight(f.Description, "."))
+	switch params := f.Parameters.(type) {
+	case nil:
+	case map[string]any:
+		n += a.compactProperties(params, 0)
+	default:
+		bp := jsonBufs.Get().(*[]byte)
+		buf := appendJSON((*bp)[:0], params, 0)
+		n += a.countBytes(buf)
+		if cap(buf) <= 64<<10 {
+			*bp = buf[:0]
+			jsonBufs.Put(bp)
+		}
+	}
+	return n
+}
+
+// compactProperties costs schema's "properties" as "key:type:description" lines.
+func (a accounting) compactProperties(schema map[string]any, depth int) uint64 {
+	props, _ := schema["properties"].(map[string]any)
+	if len(props) == 0 || depth > maxJSONDepth {
+		return 0
+	}
+	n := uint64(propInit)
+	for key, v := range props {
+		n += propKey + a.count(key) + 2 // the two colons
+		p, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		if t, ok := p["type"].(string); ok {
+			n += a.count(t)
+		}
+		if d, ok := p["description"].(string); ok {
+			n += a.count(strings.TrimRight(d, "."))
+		}
+		switch e := p["enum"].(type) {
+		case []any:
+			n -= min(n, propKey) // enum_init
+			for _, item := range e {
+				if s, ok := item.(string); ok {
+					n += enumItem + a.count(s)
+				} else {
+					n += enumItem + 1
+				}
+			}
+		case []string:
+			n -= min(n, propKey)
+			for _, s := range e {
+				n += enumItem + a.count(s)
+			}
+		}
+		n += a.compactProperties(p, depth+1)
+		if items, ok := p["items"].(map[string]any); ok {
+			n += a.compactProperties(items, depth+1)
+		}
+	}
+	return n
+}
