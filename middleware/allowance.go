@@ -40,6 +40,7 @@ type modelRing struct {
 	q    atomic.Uint64 // cached allowance
 	seen atomic.Uint64 // completions recorded so far; the next slot is seen % ringSize
 	ring [ringSize]atomic.Uint64
+	cal  calibration // the model's prompt-estimate calibration (calibrate.go)
 }
 
 func newLearner(def uint64) *learner {
@@ -69,6 +70,23 @@ func (l *learner) allowance(model string) uint64 {
 		return r.q.Load()
 	}
 	return max(l.def, 1)
+}
+
+// calibrated is model's calibrated prompt estimate for static estimate x (x itself
+// for a model with no calibration yet).
+func (l *learner) calibrated(model string, x uint64) uint64 {
+	if r := l.ring(model, false); r != nil {
+		return r.cal.apply(x)
+	}
+	return x
+}
+
+// observePrompt teaches model's calibration that a prompt statically estimated at x
+// was billed y tokens.
+func (l *learner) observePrompt(model string, x, y uint64) {
+	if r := l.ring(model, true); r != nil {
+		r.cal.observe(x, y)
+	}
 }
 
 // observe records a completion of model. A completion cut at its cap is only a lower

@@ -1,0 +1,147 @@
+package middleware
+
+import (
+	"math"
+	"slices"
+	"sync/atomic"
+)
+
+// Calibration of prompt estimates, per model.
+//
+// A static estimate (llmwrap's provider rules over a tokenizer-free or exact text
+// count) cannot see what a provider adds that the request does not show: a router's
+// hidden system prompt, a chat template, the model's own tokenizer. Every settled
+// call whose provider reported its prompt count gives one pair (static estimate x,
+// billed prompt y). The calibration fits y ≈ slope·x + overhead to the last
+// calPairs pairs and applies it to the next call's estimate.
+//
+// The fit is robust: the slope is the Theil–Sen estimator (the median of the slopes
+// between pairs whose estimates differ enough to say something, at least
+// calSpread apart in relative terms), and the overhead the median of the residuals
+// y − slope·x. Up to about a quarter of the pairs may be outliers (a cached prompt, a
+// retry billed twice) without moving either. While the estimates are too alike for a
+// slope (an agent that sends the same prompt), the slope stays 1 and the overhead
+// carries the whole correction, which is exact for such traffic and the safer guess
+// for a hidden prompt (a fixed overhead) when the prompt then grows.
+//
+// Bounds: the slope stays within [1/4, 4] and the overhead within ±maxOverhead, and
+// the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A cold
+// model (fewer than calMin pairs) gets the static estimate unchanged.
+//
+// Cost: 144 bytes per model, no lock and no allocation. apply is one atomic load and
+// a multiply-add. observe stores the pair with one atomic add and one store, and
+// refits (a few hundred nanoseconds, on the stack) only while fewer than calPairs
+// pairs are known, when the current fit is off by more than calTolerance for the new
+// pair, or every calRefitEvery-th pair otherwise; steady traffic that the fit already
+// predicts costs no refit. Concurrent observes may interleave with a refit, which
+// then reads a mix of old and new pairs; the next refit catches up.
+type calibration struct {
+	seen   atomic.Uint64
+	pairs  [calPairs]atomic.Uint64 // x<<32 | y, each saturated at 2^32−1; 0 = not yet written
+	params atomic.Uint64           // float32 bits of slope <<32 | uint32(int32 overhead); 0 = cold
+}
+
+const (
+	calPairs      = 16       // pairs the fit looks at
+	calMin        = 3        // pairs before the fit is applied
+	calSpread     = 0.125    // relative difference of two estimates for their slope to count
+	calTolerance  = 1.0 / 32 // relative error of a prediction that triggers a refit
+	calRefitEvery = 256      // refit at least this often once calPairs pairs are known
+	maxOverhead   = 1 << 16  // bound of the learned overhead, in tokens
+	minSlope      = 0.25
+	maxSlope      = 4
+)
+
+// apply is the calibrated estimate for static estimate x.
+func (c *calibration) apply(x uint64) uint64 {
+	p := c.params.Load()
+	if p == 0 || x == 0 {
+		return x
+	}
+	slope, overhead := unpackParams(p)
+	y := float64(slope)*float64(x) + float64(overhead)
+	lo, hi := float64(x)/4, 4*float64(x)+maxOverhead
+	y = min(max(y, lo, 1), hi)
+	return uint64(math.Round(y))
+}
+
+// observe learns that a prompt estimated at x was billed y tokens. A zero x or y
+// says nothing and is ignored.
+func (c *calibration) observe(x, y uint64) {
+	if x == 0 || y == 0 {
+		return
+	}
+	n := c.seen.Add(1)
+	c.pairs[(n-1)%calPairs].Store(min(x, math.MaxUint32)<<32 | min(y, math.MaxUint32))
+	if n < calMin {
+		return
+	}
+	if n > calPairs && n%calRefitEvery != 0 {
+		if p := c.params.Load(); p != 0 {
+			slope, overhead := unpackParams(p)
+			pred := float64(slope)*float64(x) + float64(overhead)
+			if math.Abs(pred-float64(y)) <= calTolerance*float64(y)+1 {
+				return // the fit already knows this
+			}
+		}
+	}
+	c.params.Store(c.fit(min(n, calPairs)))
+}
+
+// fit is the packed (slope, overhead) of the first n pairs; see calibration.
+func (c *calibration) fit(n uint64) uint64 {
+	var xs, ys [calPairs]float64
+	k := 0
+	for i := range n {
+		v := c.pairs[i].Load()
+		if v == 0 {
+			continue // claimed but not yet written
+		}
+		xs[k], ys[k] = float64(v>>32), float64(v&math.MaxUint32)
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	var slopes [calPairs * (calPairs - 1) / 2]float64
+	m := 0
+	for i := range k {
+		for j := i + 1; j < k; j++ {
+			dx := xs[j] - xs[i]
+			if math.Abs(dx) < calSpread*max(xs[i], xs[j]) {
+				continue
+			}
+			slopes[m] = (ys[j] - ys[i]) / dx
+			m++
+		}
+	}
+	slope := 1.0
+	if m >= k/2 && m >= 2 { // enough spread among the estimates to say something
+		slope = min(max(median(slopes[:m]), minSlope), maxSlope)
+	}
+	var res [calPairs]float64
+	for i := range k {
+		res[i] = ys[i] - slope*xs[i]
+	}
+	overhead := min(max(math.Round(median(res[:k])), -maxOverhead), maxOverhead)
+	return packParams(float32(slope), int32(overhead))
+}
+
+// median sorts v in place and returns its median.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	h := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[h]
+	}
+	return (v[h-1] + v[h]) / 2
+}
+
+// packParams never returns 0, which means "cold": a slope is never 0.
+func packParams(slope float32, overhead int32) uint64 {
+	return uint64(math.Float32bits(slope))<<32 | uint64(uint32(overhead))
+}
+
+func unpackParams(p uint64) (slope float32, overhead int32) {
+	return math.Float32frombits(uint32(p >> 32)), int32(uint32(p))
+}

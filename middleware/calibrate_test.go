@@ -1,0 +1,211 @@
+package middleware
+
+import (
+	"encoding/binary"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"testing"
+)
+
+func within(got, want uint64, rel float64) bool {
+	return math.Abs(float64(got)-float64(want)) <= rel*float64(want)+1
+}
+
+func TestCalibrationColdStart(t *testing.T) {
+	var c calibration
+	if got := c.apply(120); got != 120 {
+		t.Fatalf("cold apply(120) = %d", got)
+	}
+	c.observe(100, 700)
+	c.observe(110, 710)
+	if got := c.apply(120); got != 120 {
+		t.Fatalf("after %d pairs apply(120) = %d, want the static estimate until %d", 2, got, calMin)
+	}
+}
+
+// The shapes real providers bill: a hidden prompt (an overhead), another tokenizer
+// (a ratio), a chat template (both); each is learned within a handful of calls.
+func TestCalibrationLearnsBillingShapes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		bill func(x float64) float64
+	}{
+		{"hidden prompt 612", func(x float64) float64 { return x + 612 }},
+		{"tokenizer 1.3x", func(x float64) float64 { return 1.3 * x }},
+		{"half the framing", func(x float64) float64 { return 0.8*x - 4 }},
+		{"template and tokenizer", func(x float64) float64 { return 1.1*x + 40 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			var c calibration
+			for range 6 {
+				x := 50 + rng.Float64()*2000
+				c.observe(uint64(x), uint64(math.Round(tc.bill(x))))
+			}
+			for _, x := range []uint64{30, 400, 3000} {
+				want := uint64(math.Round(tc.bill(float64(x))))
+				if got := c.apply(x); !within(got, want, 0.03) {
+					t.Errorf("apply(%d) = %d, want %d", x, got, want)
+				}
+			}
+		})
+	}
+}
+
+// The same prompt over and over: no slope can be seen, the overhead carries it all.
+func TestCalibrationConstantPrompt(t *testing.T) {
+	var c calibration
+	for range 5 {
+		c.observe(38, 17)
+	}
+	if got := c.apply(38); got != 17 {
+		t.Errorf("apply(38) = %d, want 17", got)
+	}
+}
+
+// A few wild pairs (a retry billed twice, a cached prompt) move nothing.
+func TestCalibrationIgnoresOutliers(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var c calibration
+	for i := range 40 {
+		x := 100 + rng.Float64()*900
+		y := x + 300
+		switch i % 8 {
+		case 3:
+			y *= 10
+		case 6:
+			y = 1
+		}
+		c.observe(uint64(x), uint64(y))
+	}
+	if got := c.apply(500); !within(got, 800, 0.03) {
+		t.Errorf("apply(500) = %d, want 800", got)
+	}
+}
+
+// After a model's billing changes (a new system prompt on the router), the fit follows.
+func TestCalibrationFollowsChange(t *testing.T) {
+	var c calibration
+	rng := rand.New(rand.NewPCG(5, 6))
+	for range 100 {
+		x := 100 + rng.Float64()*900
+		c.observe(uint64(x), uint64(x))
+	}
+	for range 3 * calPairs {
+		x := 100 + rng.Float64()*900
+		c.observe(uint64(x), uint64(x+200))
+	}
+	if got := c.apply(500); !within(got, 700, 0.03) {
+		t.Errorf("apply(500) = %d, want 700", got)
+	}
+}
+
+func checkCalibrationBounds(t *testing.T, c *calibration, x uint64) {
+	t.Helper()
+	got := c.apply(x)
+	if x == 0 {
+		if got != 0 {
+			t.Fatalf("apply(0) = %d", got)
+		}
+		return
+	}
+	lo, hi := float64(x)/4, 4*float64(x)+maxOverhead
+	if float64(got) < math.Floor(lo) || float64(got) > math.Ceil(hi) || got == 0 {
+		t.Fatalf("apply(%d) = %d outside [%v, %v]", x, got, lo, hi)
+	}
+	s, o := unpackParams(c.params.Load())
+	if c.params.Load() != 0 && (s < minSlope || s > maxSlope || o < -maxOverhead || o > maxOverhead || math.IsNaN(float64(s))) {
+		t.Fatalf("params slope %v overhead %d out of bounds", s, o)
+	}
+}
+
+// FuzzCalibration feeds arbitrary (estimate, billed) pairs, as a provider might
+// report them: the calibrated estimate stays within its documented bounds.
+func FuzzCalibration(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("\x10\x00\x00\x00\x00\x00\x00\x00\x20\x00\x00\x00\x00\x00\x00\x00"))
+	f.Add([]byte("\xff\xff\xff\xff\xff\xff\xff\xff\x01\x00\x00\x00\x00\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var c calibration
+		for len(data) >= 16 {
+			x, y := binary.LittleEndian.Uint64(data), binary.LittleEndian.Uint64(data[8:])
+			data = data[16:]
+			c.observe(x%(1<<40), y%(1<<40))
+			checkCalibrationBounds(t, &c, x%(1<<40))
+			checkCalibrationBounds(t, &c, 1)
+			checkCalibrationBounds(t, &c, 0)
+		}
+	})
+}
+
+func TestCalibrationConcurrent(t *testing.T) {
+	var c calibration
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			for range 2000 {
+				x := uint64(50 + rng.IntN(2000))
+				c.observe(x, x+612)
+				checkCalibrationBounds(t, &c, x)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := c.apply(1000); !within(got, 1612, 0.02) {
+		t.Errorf("apply(1000) = %d, want 1612", got)
+	}
+}
+
+func TestCalibrationDoesNotAllocate(t *testing.T) {
+	var c calibration
+	i := uint64(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		i++
+		c.observe(100+i%700, 100+i%700+50)
+		_ = c.apply(300)
+	}); n != 0 {
+		t.Errorf("observe+apply allocate %v times", n)
+	}
+}
+
+// BenchmarkCalibrationSteady is the per-call cost on traffic the fit predicts (the
+// usual case once warm): apply and observe.
+func BenchmarkCalibrationSteady(b *testing.B) {
+	var c calibration
+	b.ReportAllocs()
+	for b.Loop() {
+		x := c.apply(38)
+		c.observe(38, 17)
+		_ = x
+	}
+}
+
+// BenchmarkCalibrationRefit is the worst case: a refit on every call.
+func BenchmarkCalibrationRefit(b *testing.B) {
+	var c calibration
+	for i := range calPairs {
+		c.observe(uint64(100+37*i), uint64(150+41*i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.params.Store(c.fit(calPairs))
+	}
+}
+
+// BenchmarkCalibrationApply is the cost added to the estimate of every call.
+func BenchmarkCalibrationApply(b *testing.B) {
+	var c calibration
+	for i := range calPairs {
+		c.observe(uint64(100+37*i), uint64(150+41*i))
+	}
+	b.ReportAllocs()
+	var n uint64
+	for b.Loop() {
+		n += c.apply(300)
+	}
+	_ = n
+}
