@@ -50,6 +50,11 @@ const (
 	maxOverhead   = 1 << 16  // bound of the learned overhead, in tokens
 	minSlope      = 0.25
 	maxSlope      = 4
+	// calQuantile is the quantile of the pairs' residuals a fit is centred on: a
+	// little above the median, because an under-estimate costs more than an
+	// over-estimate (it is the overspend of a hard-capped call) and the billed size
+	// of a text varies with its language on a tokenizer the estimate does not model.
+	calQuantile = 0.6
 )
 
 // apply is the calibrated estimate for static estimate x.
@@ -115,16 +120,62 @@ func (c *calibration) fit(n uint64) uint64 {
 			m++
 		}
 	}
-	slope := 1.0
-	if m >= k/2 && m >= 2 { // enough spread among the estimates to say something
-		slope = min(max(median(slopes[:m]), minSlope), maxSlope)
-	}
-	var res [calPairs]float64
+	// Three candidate fits: a pure ratio (another tokenizer), a pure overhead (a
+	// hidden prompt) and Theil–Sen (both). The one whose median relative residual
+	// over the pairs is smallest wins; Theil–Sen, which has the most freedom and
+	// extrapolates worst from noisy pairs, must beat the others clearly.
+	var buf [calPairs]float64
 	for i := range k {
-		res[i] = ys[i] - slope*xs[i]
+		buf[i] = ys[i] / xs[i]
 	}
-	overhead := min(max(math.Round(median(res[:k])), -maxOverhead), maxOverhead)
+	best := packParams(float32(clampSlope(quantile(buf[:k], calQuantile))), 0)
+	bestErr := fitError(best, xs[:k], ys[:k], &buf)
+	if c := overheadFit(1, xs[:k], ys[:k], &buf); fitError(c, xs[:k], ys[:k], &buf) < bestErr {
+		best, bestErr = c, fitError(c, xs[:k], ys[:k], &buf)
+	}
+	if m >= k/2 && m >= 2 { // enough spread among the estimates for a slope
+		c := overheadFit(clampSlope(median(slopes[:m])), xs[:k], ys[:k], &buf)
+		if e := fitError(c, xs[:k], ys[:k], &buf); e < 0.8*bestErr {
+			best = c
+		}
+	}
+	return best
+}
+
+func clampSlope(s float64) float64 {
+	if math.IsNaN(s) {
+		return 1
+	}
+	return min(max(s, minSlope), maxSlope)
+}
+
+// overheadFit is slope with the median residual as overhead.
+func overheadFit(slope float64, xs, ys []float64, buf *[calPairs]float64) uint64 {
+	for i := range xs {
+		buf[i] = ys[i] - slope*xs[i]
+	}
+	overhead := min(max(math.Round(quantile(buf[:len(xs)], calQuantile)), -maxOverhead), maxOverhead)
 	return packParams(float32(slope), int32(overhead))
+}
+
+// fitError is the median relative error of fit p over the pairs.
+func fitError(p uint64, xs, ys []float64, buf *[calPairs]float64) float64 {
+	slope, overhead := unpackParams(p)
+	for i := range xs {
+		buf[i] = math.Abs(float64(slope)*xs[i]+float64(overhead)-ys[i]) / ys[i]
+	}
+	return median(buf[:len(xs)])
+}
+
+// quantile sorts v in place and returns its q-quantile (linear between ranks).
+func quantile(v []float64, q float64) float64 {
+	slices.Sort(v)
+	pos := q * float64(len(v)-1)
+	i := int(pos)
+	if i+1 >= len(v) {
+		return v[len(v)-1]
+	}
+	return v[i] + (pos-float64(i))*(v[i+1]-v[i])
 }
 
 // median sorts v in place and returns its median.
