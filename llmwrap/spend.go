@@ -18,6 +18,12 @@ const (
 	// UsageEstimated: the provider reported none, so it was estimated from the
 	// prompt and the response text.
 	UsageEstimated UsageSource = "estimated"
+	// UsagePartial: the provider reported part of the usage only (ReportedUsage: a
+	// completion of 0 next to output, or a prompt of 0, as langchaingo's googleai
+	// client reports every streamed call). The reported part is kept; a budget
+	// estimates the missing part (Spend.UsageMissing says which), which is 0 when no
+	// budget took part.
+	UsagePartial UsageSource = "partial"
 )
 
 // UnknownModel is Spend.Model when neither the call's options nor WithModelName name
@@ -53,6 +59,10 @@ type Spend struct {
 	Usage Usage
 	// UsageSource says where Usage came from.
 	UsageSource UsageSource
+	// UsageMissing says which parts of Usage the provider did not report, once the
+	// model has returned (MissingAll when it reported nothing); a budget estimated
+	// them.
+	UsageMissing Missing
 	// Err is the error the call returned, set by Wrap when the chain returns.
 	Err error
 
@@ -86,8 +96,13 @@ type BudgetCharge struct {
 	// Name names the budget that denied the call, else the middleware's budget (the
 	// innermost context budget when the middleware has none of its own).
 	Name string
-	// PromptEstimate is the estimated prompt size in tokens.
+	// PromptEstimate is the prompt size reserved for, in tokens: the static estimate
+	// corrected by what the model's earlier calls were billed (the calibration).
 	PromptEstimate uint64
+	// PromptEstimateRaw is the static estimate (the estimator's, under the
+	// provider's rules) before calibration; equal to PromptEstimate for a model not
+	// yet calibrated or with calibration off.
+	PromptEstimateRaw uint64
 	// CompletionAllowance is the completion size reserved for, in tokens.
 	CompletionAllowance uint64
 	// Estimate is what was asked of the budget.

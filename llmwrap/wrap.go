@@ -35,7 +35,7 @@ var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 //
 // Between the innermost middleware and m, Wrap notes in the Spend that the model was
 // called (Sent), with which completion limit (MaxTokens), and the usage the provider
-// reported (UsageOf). A nil context is replaced by context.Background. Nil middleware
+// reported (ReportedUsage: UsageReported, or UsagePartial when part of it is missing). A nil context is replaced by context.Background. Nil middleware
 // are skipped; a nil m gives a model whose calls return an error.
 func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
@@ -70,8 +70,14 @@ func sent(call GenerateFunc) GenerateFunc {
 		s.Sent, s.MaxTokens = true, o.MaxTokens
 		callopts.Release(o)
 		resp, err := call(ctx, msgs, opts...)
-		if u, ok := UsageOf(resp); ok {
+		u, missing := ReportedUsage(resp)
+		s.UsageMissing = missing
+		switch missing {
+		case 0:
 			s.Usage, s.UsageSource = u, UsageReported
+		case MissingAll:
+		default:
+			s.Usage, s.UsageSource = u, UsagePartial
 		}
 		return resp, err
 	}

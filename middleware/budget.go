@@ -84,10 +84,8 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 			o(&c)
 		}
 	}
-	m := &mw{config: c, b: b, name: nameOf(b)}
-	if !c.fixed {
-		m.learn = newLearner(c.allowance)
-	}
+	m := &mw{config: c, b: b, name: nameOf(b), learn: newLearner(c.allowance)}
+	m.pest, _ = c.est.(llmwrap.ProviderEstimator)
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		if next == nil {
 			return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
@@ -102,7 +100,8 @@ type mw struct {
 	config
 	b     budget.TokenBudget
 	name  string
-	learn *learner // nil: fixed allowance
+	learn *learner                  // per model: the learned allowance and the calibration
+	pest  llmwrap.ProviderEstimator // est, when it follows provider rules; else nil
 }
 
 type handler struct {
@@ -152,13 +151,28 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	resp, err := h.next(ctx, msgs, p.opts...)
 	answered = true
 
-	u, reported := s.Usage, s.UsageSource == llmwrap.UsageReported
+	u, missing := s.Usage, s.UsageMissing
 	if !wrapped { // no Wrap below to read the report
-		u, reported = llmwrap.UsageOf(resp)
+		u, missing = llmwrap.ReportedUsage(resp)
+	}
+	if missing&llmwrap.MissingCompletion == 0 && u.CompletionTokens == 0 && tap.streamed() {
+		// Output that went out only through the stream is output all the same.
+		missing |= llmwrap.MissingCompletion
+		if missing == llmwrap.MissingAll {
+			u = llmwrap.Usage{}
+		}
 	}
 	switch {
-	case reported: // answered, or failed after the provider billed what it reports
+	case missing == 0: // answered, or failed after the provider billed what it reports
 		h.record(ctx, b, p.r, s, u, llmwrap.UsageReported)
+	case missing != llmwrap.MissingAll: // keep what was reported, estimate the rest
+		if missing&llmwrap.MissingPrompt != 0 {
+			u.PromptTokens = c.PromptEstimate
+		}
+		if missing&llmwrap.MissingCompletion != 0 {
+			u.CompletionTokens = responseEstimate(resp, tap)
+		}
+		h.record(ctx, b, p.r, s, u, llmwrap.UsagePartial)
 	case err == nil:
 		u = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: responseEstimate(resp, tap)}
 		h.record(ctx, b, p.r, s, u, llmwrap.UsageEstimated)
@@ -167,7 +181,11 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	default:
 		h.release(ctx, b, p.r, s)
 	}
-	if err == nil && h.learn != nil {
+	s.UsageMissing = missing
+	if missing&llmwrap.MissingPrompt == 0 && !h.noCalibration {
+		h.learn.observePrompt(s.Model, c.PromptEstimateRaw, u.PromptTokens)
+	}
+	if err == nil && !h.fixed {
 		perChoice := s.Usage.CompletionTokens / p.choices
 		h.learn.observe(s.Model, perChoice, wasCut(resp, p.maxTokens, perChoice))
 	}
@@ -211,7 +229,11 @@ func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.
 	defer callopts.Release(o)
 	p := plan{opts: opts, choices: choices(o), maxTokens: o.MaxTokens, stream: o.StreamingFunc}
 	c := s.Budget
-	c.PromptEstimate = h.est.Estimate(msgs, o)
+	c.PromptEstimateRaw = h.estimate(s, msgs, o)
+	c.PromptEstimate = c.PromptEstimateRaw
+	if !h.noCalibration {
+		c.PromptEstimate = h.learn.calibrated(s.Model, c.PromptEstimateRaw)
+	}
 	c.CompletionAllowance = sat.Mul(h.allowance(s.Model, o.MaxTokens), p.choices)
 
 	var err error
@@ -253,13 +275,26 @@ func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, s *llm
 	return nil
 }
 
+// estimate is the static prompt estimate of a call: under the provider's rules (the
+// WithProvider name, else the wrapped model's type) when the estimator knows them.
+func (h *handler) estimate(s *llmwrap.Spend, msgs []llms.MessageContent, o *llms.CallOptions) uint64 {
+	if h.pest == nil {
+		return h.est.Estimate(msgs, o)
+	}
+	p := h.provider
+	if !h.providerSet {
+		p = llmwrap.ProviderOf(s.ModelType)
+	}
+	return h.pest.EstimateFor(p, msgs, o)
+}
+
 // allowance is the completion allowance of one choice of a call whose options set
 // maxTokens.
 func (h *handler) allowance(model string, maxTokens int) uint64 {
 	switch {
 	case maxTokens > 0:
 		return uint64(maxTokens)
-	case h.learn == nil:
+	case h.fixed:
 		return h.config.allowance
 	}
 	return h.learn.allowance(model)
@@ -479,6 +514,16 @@ type streamTap struct {
 	next func(context.Context, []byte) error
 	mu   sync.Mutex
 	buf  []byte
+}
+
+// streamed reports whether any text went out through the stream (false for nil t).
+func (t *streamTap) streamed() bool {
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.buf) > 0
 }
 
 // tapStream appends to p.opts a streaming function that copies the stream and calls

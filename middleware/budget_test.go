@@ -27,7 +27,7 @@ func TestRecordsReportedUsage(t *testing.T) {
 	}
 	wantSettled(t, b, 28)
 	want := llmwrap.BudgetCharge{
-		Name: "run", PromptEstimate: 30, CompletionAllowance: 100,
+		Name: "run", PromptEstimate: 30, PromptEstimateRaw: 30, CompletionAllowance: 100,
 		Estimate: 130, Reserved: 130, Charged: 28, Remaining: 10_000 - 28, RemainingKnown: true,
 	}
 	if s.Budget == nil || !reflect.DeepEqual(*s.Budget, want) {

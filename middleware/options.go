@@ -26,6 +26,9 @@ type config struct {
 	chargeOnError bool
 	settleTimeout time.Duration
 	onError       func(error)
+	provider      llmwrap.Provider
+	providerSet   bool
+	noCalibration bool
 }
 
 // WithEstimator sets the prompt estimator (llmwrap.DefaultEstimator by default). A nil
@@ -88,3 +91,21 @@ func WithSettleTimeout(d time.Duration) Option {
 // synchronously and must be safe for concurrent use. By default such errors are
 // dropped; a budget with leases (redisbudget) reclaims an unsettled hold by itself.
 func WithErrorHandler(fn func(error)) Option { return func(c *config) { c.onError = fn } }
+
+// WithProvider names the provider whose published prompt rules (message framing,
+// tool definitions and tool prompts, images: see llmwrap.Provider) the estimate
+// follows, by its gen_ai.provider.name ("openai", "anthropic", "gcp.gemini",
+// "ollama") or langchaingo package name. Without it the provider is read from the
+// wrapped model's Go type (llmwrap.ProviderOf(Spend.ModelType)), which is right
+// unless the client talks to another provider's API (an OpenAI-compatible router
+// serving Llama, say). An unknown name means llmwrap.ProviderOther. It matters only
+// with an estimator that implements llmwrap.ProviderEstimator (the default one and
+// llmwrap/exact's do); nothing is ever looked up on the network.
+func WithProvider(name string) Option {
+	return func(c *config) { c.provider, c.providerSet = llmwrap.ParseProvider(name), true }
+}
+
+// WithoutCalibration turns the per-model calibration of prompt estimates off: every
+// call reserves the static estimate (Spend.Budget.PromptEstimate equals
+// PromptEstimateRaw).
+func WithoutCalibration() Option { return func(c *config) { c.noCalibration = true } }

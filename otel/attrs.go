@@ -16,19 +16,24 @@ import (
 // spendguard's own attribute keys. The token counts are in the budget's units: tokens,
 // or the cost unit of a budget priced with middleware.WithCost.
 const (
-	EstimateTokensKey  = attribute.Key("spendguard.estimate.tokens")  // prompt estimate + completion allowance
-	ReservedTokensKey  = attribute.Key("spendguard.reserved.tokens")  // what the budget granted
-	ChargedTokensKey   = attribute.Key("spendguard.charged.tokens")   // what the settle charged
-	RefundedTokensKey  = attribute.Key("spendguard.refunded.tokens")  // reserved − charged, floored at 0
-	UsageSourceKey     = attribute.Key("spendguard.usage.source")     // "reported" | "estimated"
-	BudgetRemainingKey = attribute.Key("spendguard.budget.remaining") // smallest remaining after the settle
-	BudgetNameKey      = attribute.Key("spendguard.budget.name")      // the budget that denied, else the middleware's
-	BudgetDeniedKey    = attribute.Key("spendguard.budget.denied")    // the budget refused the call
-	BudgetFailOpenKey  = attribute.Key("spendguard.budget.fail_open") // the budget was unavailable and let the call through
-	CostUSDKey         = attribute.Key("spendguard.cost.usd")         // cost from the WithPrices table
-	LoopToolKey        = attribute.Key("spendguard.loop.tool")        // the tool of the call a loop guard saw repeated
-	LoopRepeatsKey     = attribute.Key("spendguard.loop.repeats")     // how many times in a row it came back the same
-	LoopCycleKey       = attribute.Key("spendguard.loop.cycle")       // calls in the repeated cycle, when more than 1
+	EstimateTokensKey = attribute.Key("spendguard.estimate.tokens") // prompt estimate + completion allowance
+	// PromptEstimateTokensKey is the prompt estimate reserved for: the static one
+	// corrected by the model's calibration (in tokens).
+	PromptEstimateTokensKey = attribute.Key("spendguard.estimate.prompt.tokens")
+	// PromptEstimateRawTokensKey is the static prompt estimate before calibration.
+	PromptEstimateRawTokensKey = attribute.Key("spendguard.estimate.prompt.raw.tokens")
+	ReservedTokensKey          = attribute.Key("spendguard.reserved.tokens")  // what the budget granted
+	ChargedTokensKey           = attribute.Key("spendguard.charged.tokens")   // what the settle charged
+	RefundedTokensKey          = attribute.Key("spendguard.refunded.tokens")  // reserved − charged, floored at 0
+	UsageSourceKey             = attribute.Key("spendguard.usage.source")     // "reported" | "partial" | "estimated"
+	BudgetRemainingKey         = attribute.Key("spendguard.budget.remaining") // smallest remaining after the settle
+	BudgetNameKey              = attribute.Key("spendguard.budget.name")      // the budget that denied, else the middleware's
+	BudgetDeniedKey            = attribute.Key("spendguard.budget.denied")    // the budget refused the call
+	BudgetFailOpenKey          = attribute.Key("spendguard.budget.fail_open") // the budget was unavailable and let the call through
+	CostUSDKey                 = attribute.Key("spendguard.cost.usd")         // cost from the WithPrices table
+	LoopToolKey                = attribute.Key("spendguard.loop.tool")        // the tool of the call a loop guard saw repeated
+	LoopRepeatsKey             = attribute.Key("spendguard.loop.repeats")     // how many times in a row it came back the same
+	LoopCycleKey               = attribute.Key("spendguard.loop.cycle")       // calls in the repeated cycle, when more than 1
 
 	// The budget gauges' names, from ObserveBudget.
 	BudgetRemainingMetric = "spendguard.budget.remaining"

@@ -71,17 +71,19 @@ func TestWithRealBudgetReported(t *testing.T) {
 		t.Fatalf("spend = %+v", s)
 	}
 	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"gen_ai.usage.input_tokens":      int64(40),
-		"gen_ai.usage.output_tokens":     int64(12),
-		"gen_ai.response.finish_reasons": []string{"stop"},
-		"spendguard.estimate.tokens":     int64(125),
-		"spendguard.reserved.tokens":     int64(125),
-		"spendguard.charged.tokens":      int64(52),
-		"spendguard.refunded.tokens":     int64(73),
-		"spendguard.usage.source":        "reported",
-		"spendguard.budget.remaining":    int64(10_000 - 52),
-		"spendguard.budget.name":         "team",
-		"spendguard.budget.denied":       false,
+		"gen_ai.usage.input_tokens":             int64(40),
+		"gen_ai.usage.output_tokens":            int64(12),
+		"gen_ai.response.finish_reasons":        []string{"stop"},
+		"spendguard.estimate.tokens":            int64(125),
+		"spendguard.estimate.prompt.tokens":     int64(25),
+		"spendguard.estimate.prompt.raw.tokens": int64(25),
+		"spendguard.reserved.tokens":            int64(125),
+		"spendguard.charged.tokens":             int64(52),
+		"spendguard.refunded.tokens":            int64(73),
+		"spendguard.usage.source":               "reported",
+		"spendguard.budget.remaining":           int64(10_000 - 52),
+		"spendguard.budget.name":                "team",
+		"spendguard.budget.denied":              false,
 	}))
 }
 
@@ -100,14 +102,16 @@ func TestWithRealBudgetDenied(t *testing.T) {
 		t.Errorf("status %v", s.Status())
 	}
 	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"error.type":                  "budget_denied",
-		"spendguard.estimate.tokens":  int64(125),
-		"spendguard.reserved.tokens":  int64(0),
-		"spendguard.charged.tokens":   int64(0),
-		"spendguard.refunded.tokens":  int64(0),
-		"spendguard.budget.remaining": int64(50),
-		"spendguard.budget.name":      "tiny",
-		"spendguard.budget.denied":    true,
+		"error.type":                            "budget_denied",
+		"spendguard.estimate.tokens":            int64(125),
+		"spendguard.estimate.prompt.tokens":     int64(25),
+		"spendguard.estimate.prompt.raw.tokens": int64(25),
+		"spendguard.reserved.tokens":            int64(0),
+		"spendguard.charged.tokens":             int64(0),
+		"spendguard.refunded.tokens":            int64(0),
+		"spendguard.budget.remaining":           int64(50),
+		"spendguard.budget.name":                "tiny",
+		"spendguard.budget.denied":              true,
 	}))
 	den, ok := findMetric(e.collect(t), sgotel.BudgetDenialsMetric)
 	if !ok || den.Data.(metricdata.Sum[int64]).DataPoints[0].Value != 1 {
@@ -142,18 +146,20 @@ func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
 	}
 	delete(a, "gen_ai.response.time_to_first_chunk")
 	equalMaps(t, "span attributes", a, merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"gen_ai.request.stream":          true,
-		"gen_ai.usage.input_tokens":      int64(s.Usage.PromptTokens),
-		"gen_ai.usage.output_tokens":     int64(s.Usage.CompletionTokens),
-		"gen_ai.response.finish_reasons": []string{"stop"},
-		"spendguard.estimate.tokens":     int64(125),
-		"spendguard.reserved.tokens":     int64(125),
-		"spendguard.charged.tokens":      int64(s.Budget.Charged),
-		"spendguard.refunded.tokens":     int64(125 - s.Budget.Charged),
-		"spendguard.usage.source":        "estimated",
-		"spendguard.budget.remaining":    int64(10_000 - s.Budget.Charged),
-		"spendguard.budget.name":         "team",
-		"spendguard.budget.denied":       false,
+		"gen_ai.request.stream":                 true,
+		"gen_ai.usage.input_tokens":             int64(s.Usage.PromptTokens),
+		"gen_ai.usage.output_tokens":            int64(s.Usage.CompletionTokens),
+		"gen_ai.response.finish_reasons":        []string{"stop"},
+		"spendguard.estimate.tokens":            int64(125),
+		"spendguard.estimate.prompt.tokens":     int64(25),
+		"spendguard.estimate.prompt.raw.tokens": int64(25),
+		"spendguard.reserved.tokens":            int64(125),
+		"spendguard.charged.tokens":             int64(s.Budget.Charged),
+		"spendguard.refunded.tokens":            int64(125 - s.Budget.Charged),
+		"spendguard.usage.source":               "estimated",
+		"spendguard.budget.remaining":           int64(10_000 - s.Budget.Charged),
+		"spendguard.budget.name":                "team",
+		"spendguard.budget.denied":              false,
 	}))
 	if s.Usage.PromptTokens != 25 || s.Usage.CompletionTokens == 0 {
 		t.Errorf("estimated usage %+v", s.Usage)

@@ -111,7 +111,7 @@ func (f *fakeBudget) middleware() llmwrap.Middleware {
 			s := llmwrap.SpendFrom(ctx)
 			c := s.StartBudget()
 			c.Name = f.name
-			c.PromptEstimate, c.CompletionAllowance = f.promptEstimate, f.allowance
+			c.PromptEstimate, c.PromptEstimateRaw, c.CompletionAllowance = f.promptEstimate, f.promptEstimate, f.allowance
 			if s.Options.MaxTokens > 0 {
 				c.CompletionAllowance = uint64(s.Options.MaxTokens)
 			}

@@ -411,7 +411,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		n++
 	}
 	if b != nil {
-		n += 10
+		n += 12
 	}
 	if s.Loop != nil {
 		n += 3
@@ -450,6 +450,8 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	if b != nil {
 		a = append(a,
 			EstimateTokensKey.Int64(toInt64(b.Estimate)),
+			PromptEstimateTokensKey.Int64(toInt64(b.PromptEstimate)),
+			PromptEstimateRawTokensKey.Int64(toInt64(b.PromptEstimateRaw)),
 			ReservedTokensKey.Int64(toInt64(b.Reserved)),
 			ChargedTokensKey.Int64(toInt64(b.Charged)),
 			RefundedTokensKey.Int64(toInt64(b.Refunded())),

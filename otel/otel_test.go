@@ -144,21 +144,23 @@ func TestNormalCallOpenAI(t *testing.T) {
 	}
 	wantCost := (56*2.0 + 64*1.0 + 30*8.0) / 1e6
 	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"gen_ai.request.max_tokens":            int64(50),
-		"gen_ai.usage.input_tokens":            int64(120),
-		"gen_ai.usage.output_tokens":           int64(30),
-		"gen_ai.usage.cache_read.input_tokens": int64(64),
-		"gen_ai.usage.reasoning.output_tokens": int64(12),
-		"gen_ai.response.finish_reasons":       []string{"stop"},
-		"spendguard.estimate.tokens":           int64(150),
-		"spendguard.reserved.tokens":           int64(150),
-		"spendguard.charged.tokens":            int64(150),
-		"spendguard.refunded.tokens":           int64(0),
-		"spendguard.usage.source":              "reported",
-		"spendguard.budget.remaining":          int64(10_000 - 150),
-		"spendguard.budget.name":               "team",
-		"spendguard.budget.denied":             false,
-		"spendguard.cost.usd":                  wantCost,
+		"gen_ai.request.max_tokens":             int64(50),
+		"gen_ai.usage.input_tokens":             int64(120),
+		"gen_ai.usage.output_tokens":            int64(30),
+		"gen_ai.usage.cache_read.input_tokens":  int64(64),
+		"gen_ai.usage.reasoning.output_tokens":  int64(12),
+		"gen_ai.response.finish_reasons":        []string{"stop"},
+		"spendguard.estimate.tokens":            int64(150),
+		"spendguard.estimate.prompt.tokens":     int64(100),
+		"spendguard.estimate.prompt.raw.tokens": int64(100),
+		"spendguard.reserved.tokens":            int64(150),
+		"spendguard.charged.tokens":             int64(150),
+		"spendguard.refunded.tokens":            int64(0),
+		"spendguard.usage.source":               "reported",
+		"spendguard.budget.remaining":           int64(10_000 - 150),
+		"spendguard.budget.name":                "team",
+		"spendguard.budget.denied":              false,
+		"spendguard.cost.usd":                   wantCost,
 	}))
 	if len(s.Events()) != 0 || len(s.Links()) != 0 {
 		t.Errorf("events %v links %v", s.Events(), s.Links())
@@ -224,14 +226,16 @@ func TestDeniedCall(t *testing.T) {
 		t.Errorf("status = %+v", s.Status())
 	}
 	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"error.type":                  "budget_denied",
-		"spendguard.estimate.tokens":  int64(240),
-		"spendguard.reserved.tokens":  int64(0),
-		"spendguard.charged.tokens":   int64(0),
-		"spendguard.refunded.tokens":  int64(0),
-		"spendguard.budget.remaining": int64(100),
-		"spendguard.budget.name":      "tiny",
-		"spendguard.budget.denied":    true,
+		"error.type":                            "budget_denied",
+		"spendguard.estimate.tokens":            int64(240),
+		"spendguard.estimate.prompt.tokens":     int64(40),
+		"spendguard.estimate.prompt.raw.tokens": int64(40),
+		"spendguard.reserved.tokens":            int64(0),
+		"spendguard.charged.tokens":             int64(0),
+		"spendguard.refunded.tokens":            int64(0),
+		"spendguard.budget.remaining":           int64(100),
+		"spendguard.budget.name":                "tiny",
+		"spendguard.budget.denied":              true,
 	}))
 
 	rm := e.collect(t)
@@ -277,14 +281,16 @@ func TestProviderError(t *testing.T) {
 		t.Errorf("status = %+v", s.Status())
 	}
 	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"error.type":                  wantType,
-		"spendguard.estimate.tokens":  int64(100),
-		"spendguard.reserved.tokens":  int64(100),
-		"spendguard.charged.tokens":   int64(0),
-		"spendguard.refunded.tokens":  int64(100),
-		"spendguard.budget.remaining": int64(1000),
-		"spendguard.budget.name":      "b",
-		"spendguard.budget.denied":    false,
+		"error.type":                            wantType,
+		"spendguard.estimate.tokens":            int64(100),
+		"spendguard.estimate.prompt.tokens":     int64(40),
+		"spendguard.estimate.prompt.raw.tokens": int64(40),
+		"spendguard.reserved.tokens":            int64(100),
+		"spendguard.charged.tokens":             int64(0),
+		"spendguard.refunded.tokens":            int64(100),
+		"spendguard.budget.remaining":           int64(1000),
+		"spendguard.budget.name":                "b",
+		"spendguard.budget.denied":              false,
 	}))
 	rm := e.collect(t)
 	dur := histPoints(t, rm, "gen_ai.client.operation.duration", durationBuckets)
@@ -352,17 +358,19 @@ func TestCallWithoutReportedUsage(t *testing.T) {
 	}
 	estCompletion := int64(len(completion)+3) / 4
 	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
-		"gen_ai.usage.input_tokens":      int64(30),
-		"gen_ai.usage.output_tokens":     estCompletion,
-		"gen_ai.response.finish_reasons": []string{"stop"},
-		"spendguard.estimate.tokens":     int64(100),
-		"spendguard.reserved.tokens":     int64(100),
-		"spendguard.charged.tokens":      30 + estCompletion,
-		"spendguard.refunded.tokens":     100 - 30 - estCompletion,
-		"spendguard.usage.source":        "estimated",
-		"spendguard.budget.remaining":    1000 - 30 - estCompletion,
-		"spendguard.budget.name":         "est",
-		"spendguard.budget.denied":       false,
+		"gen_ai.usage.input_tokens":             int64(30),
+		"gen_ai.usage.output_tokens":            estCompletion,
+		"gen_ai.response.finish_reasons":        []string{"stop"},
+		"spendguard.estimate.tokens":            int64(100),
+		"spendguard.estimate.prompt.tokens":     int64(30),
+		"spendguard.estimate.prompt.raw.tokens": int64(30),
+		"spendguard.reserved.tokens":            int64(100),
+		"spendguard.charged.tokens":             30 + estCompletion,
+		"spendguard.refunded.tokens":            100 - 30 - estCompletion,
+		"spendguard.usage.source":               "estimated",
+		"spendguard.budget.remaining":           1000 - 30 - estCompletion,
+		"spendguard.budget.name":                "est",
+		"spendguard.budget.denied":              false,
 	}))
 }
 
