@@ -1,0 +1,194 @@
+package middleware_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/internal/providertest/billing"
+	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
+)
+
+// modelWithInfo answers text with GenerationInfo gi, as a provider's client builds it.
+func modelWithInfo(text string, gi map[string]any) *fakeModel {
+	return &fakeModel{fn: func(_ context.Context, _ []llms.MessageContent, o llms.CallOptions) (*llms.ContentResponse, error) {
+		if o.StreamingFunc != nil {
+			if err := o.StreamingFunc(context.Background(), []byte(text)); err != nil {
+				return nil, err
+			}
+		}
+		return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: text, GenerationInfo: gi}}}, nil
+	}}
+}
+
+// langchaingo v0.1.14's googleai client reports the first stream chunk's usage: the
+// prompt count and 0 completion tokens, however long the answer. The prompt count
+// is kept, the completion is estimated from the answer, and the usage is "partial".
+func TestPartialUsageKeepsReportedEstimatesMissing(t *testing.T) {
+	answer := strings.Repeat("Budgets stop agents that would loop for ever. ", 56) // ~2.6 KB
+	for _, tc := range []struct {
+		name        string
+		gi          map[string]any
+		stream      bool
+		wantPrompt  uint64 // 0: the prompt estimate
+		estimateOut bool
+	}{
+		{"googleai first chunk", map[string]any{"PromptTokens": int32(8), "CompletionTokens": int32(0), "input_tokens": int32(8), "output_tokens": int32(0)}, false, 8, true},
+		{"googleai streamed", map[string]any{"PromptTokens": int32(8), "CompletionTokens": int32(0)}, true, 8, true},
+		{"ollama cached prompt", map[string]any{"PromptTokens": 0, "CompletionTokens": 578}, false, 0, false},
+		{"anthropic output key absent", map[string]any{"InputTokens": 8}, false, 8, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := budget.NewAtomic(100_000)
+			var s llmwrap.Spend
+			m := llmwrap.Wrap(modelWithInfo(answer, tc.gi), capture(&s),
+				middleware.Budget(b, middleware.WithEstimator(fixedEstimator(30)), middleware.WithCompletionAllowance(100)))
+			var opts []llms.CallOption
+			if tc.stream {
+				opts = append(opts, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil }))
+			}
+			if _, err := m.GenerateContent(context.Background(), hello, opts...); err != nil {
+				t.Fatal(err)
+			}
+			if s.UsageSource != llmwrap.UsagePartial {
+				t.Errorf("usage source %q, want partial", s.UsageSource)
+			}
+			wantPrompt := tc.wantPrompt
+			if wantPrompt == 0 {
+				wantPrompt = 30
+			}
+			wantOut := uint64(578)
+			if tc.estimateOut {
+				wantOut = llmwrap.EstimateText(answer)
+			}
+			if s.Usage.PromptTokens != wantPrompt || s.Usage.CompletionTokens != wantOut {
+				t.Errorf("usage %+v, want prompt %d completion %d", s.Usage, wantPrompt, wantOut)
+			}
+			if wantOut < 500 {
+				t.Fatalf("the answer's estimate %d is implausible", wantOut)
+			}
+			wantSettled(t, b, wantPrompt+wantOut)
+		})
+	}
+}
+
+// Output that reached the caller only through the stream still makes a reported 0
+// completion a missing one.
+func TestStreamedOutputWithZeroCompletion(t *testing.T) {
+	text := "Streamed, never in the response."
+	model := &fakeModel{fn: func(_ context.Context, _ []llms.MessageContent, o llms.CallOptions) (*llms.ContentResponse, error) {
+		if err := o.StreamingFunc(context.Background(), []byte(text)); err != nil {
+			return nil, err
+		}
+		return &llms.ContentResponse{Choices: []*llms.ContentChoice{{GenerationInfo: map[string]any{"PromptTokens": 12, "CompletionTokens": 0}}}}, nil
+	}}
+	b := budget.NewAtomic(10_000)
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(model, capture(&s), middleware.Budget(b, middleware.WithEstimator(fixedEstimator(30))))
+	if _, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if s.UsageSource != llmwrap.UsagePartial || s.Usage.PromptTokens != 12 || s.Usage.CompletionTokens != llmwrap.EstimateText(text) {
+		t.Errorf("usage %+v from %q", s.Usage, s.UsageSource)
+	}
+}
+
+// A complete report stays "reported" and an empty answer with 0 completion tokens is
+// a real report.
+func TestCompleteReportStaysReported(t *testing.T) {
+	for _, text := range []string{"hi", ""} {
+		b := budget.NewAtomic(10_000)
+		var s llmwrap.Spend
+		completion := 0
+		if text != "" {
+			completion = 1
+		}
+		m := llmwrap.Wrap(replyWith(text, 21, completion, "stop"), capture(&s), middleware.Budget(b, middleware.WithEstimator(fixedEstimator(30))))
+		if _, err := m.GenerateContent(context.Background(), hello); err != nil {
+			t.Fatal(err)
+		}
+		if s.UsageSource != llmwrap.UsageReported || s.Usage.PromptTokens != 21 {
+			t.Errorf("%q: usage %+v from %q", text, s.Usage, s.UsageSource)
+		}
+	}
+}
+
+// Through langchaingo's real openai client and a router that adds a 612-token hidden
+// prompt: the first call reserves the static estimate, and after a handful of calls
+// the reservation matches what the router bills.
+func TestCalibrationLearnsHiddenPrompt(t *testing.T) {
+	srv := providertest.NewOpenAI(func(r providertest.Request) providertest.Reply {
+		return providertest.Reply{Text: "OK.", Usage: &providertest.Usage{Prompt: billing.Biller{HiddenPrompt: 612}.OpenAI(r.Body), Completion: 2}}
+	})
+	defer srv.Close()
+	llm, err := srv.OpenAIClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, calibrate := range []bool{true, false} {
+		var opts []middleware.Option
+		if !calibrate {
+			opts = append(opts, middleware.WithoutCalibration())
+		}
+		b := budget.NewAtomic(1 << 30)
+		var s llmwrap.Spend
+		m := llmwrap.Wrap(llm, llmwrap.WithModelName("llama-behind-router"), capture(&s), middleware.Budget(b, opts...))
+		questions := []string{"Hi.", "What is a token budget, in one sentence?", "Summarize: " + strings.Repeat("agents loop; budgets stop them. ", 30),
+			"Thanks!", "And how does a hard cap bound the overspend?", "Explain how a per-model calibration learns the hidden prompt of a router from the prompt sizes it bills, and why a robust fit ignores the odd retry."}
+		for i, q := range questions {
+			msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeSystem, "You are terse."), llms.TextParts(llms.ChatMessageTypeHuman, q)}
+			if _, err := m.GenerateContent(context.Background(), msgs); err != nil {
+				t.Fatal(err)
+			}
+			c := s.Budget
+			billed := float64(s.Usage.PromptTokens)
+			if s.UsageSource != llmwrap.UsageReported {
+				t.Fatalf("call %d: usage source %q", i, s.UsageSource)
+			}
+			switch {
+			case i == 0 || !calibrate:
+				if c.PromptEstimate != c.PromptEstimateRaw {
+					t.Errorf("call %d (calibrate %v): estimate %d, raw %d: want the static estimate", i, calibrate, c.PromptEstimate, c.PromptEstimateRaw)
+				}
+			case i >= 3:
+				if e := (float64(c.PromptEstimate) - billed) / billed; e < -0.05 || e > 0.05 {
+					t.Errorf("call %d: calibrated %d (raw %d), billed %v: error %.1f%%", i, c.PromptEstimate, c.PromptEstimateRaw, billed, 100*e)
+				}
+			}
+			if c.PromptEstimateRaw*2 > uint64(billed) {
+				t.Fatalf("call %d: raw %d vs billed %v: the hidden prompt is not billed", i, c.PromptEstimateRaw, billed)
+			}
+		}
+	}
+}
+
+// The provider's rules come from the wrapped model's type, or WithProvider: the
+// Anthropic tool-use system prompt is in the estimate either way.
+func TestProviderRulesChosenByTypeOrOption(t *testing.T) {
+	tools := llms.WithTools([]llms.Tool{{Type: "function", Function: &llms.FunctionDefinition{Name: "f", Description: "Does f.",
+		Parameters: map[string]any{"type": "object", "properties": map[string]any{"x": map[string]any{"type": "string"}}}}}})
+	raw := func(m llms.Model, opts ...middleware.Option) uint64 {
+		var s llmwrap.Spend
+		w := llmwrap.Wrap(m, capture(&s), middleware.Budget(budget.NewAtomic(1<<20), opts...))
+		if _, err := w.GenerateContent(context.Background(), hello, tools); err != nil {
+			t.Fatal(err)
+		}
+		return s.Budget.PromptEstimateRaw
+	}
+	srv := providertest.NewAnthropic(providertest.Fixed(providertest.Reply{Text: "ok", Usage: &providertest.Usage{Prompt: 400, Completion: 1}}))
+	defer srv.Close()
+	an, err := srv.AnthropicClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := replyWith("ok", 10, 1, "stop")
+	byType, byOption, other := raw(an), raw(fake, middleware.WithProvider("anthropic")), raw(fake)
+	if byType != byOption || byType < other+300 {
+		t.Errorf("anthropic by type %d, by option %d, other %d: want equal, with the ~346-token tool prompt over other", byType, byOption, other)
+	}
+}
