@@ -1,4 +1,4 @@
-package middleware
+package middleware_test
 
 import (
 	"context"
@@ -15,10 +15,12 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/internal/providertest/billing"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/exact"
+	"github.com/spendguard/spendguard/middleware"
 )
 
 // The prompt-estimate report (issue 10): langchaingo's real clients send a varied
@@ -73,6 +75,9 @@ func reportScenarios() []reportScenario {
 		{name: "anthropic claude-3-haiku", provider: llmwrap.ProviderAnthropic, start: providertest.NewAnthropic,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.AnthropicClient() },
 			bill:   billing.Biller{}.Anthropic, tools: true, otherTok: true, model: "claude-3-haiku-20240307"},
+		{name: "gemini-2.0-flash", provider: llmwrap.ProviderGemini, start: providertest.NewGemini,
+			client: func(s *providertest.Server) (llms.Model, error) { return s.GeminiClient() },
+			bill:   billing.Biller{}.Gemini, tools: true, images: true, model: "gemini-2.0-flash"},
 		{name: "ollama llama3.2", provider: llmwrap.ProviderOllama, start: providertest.NewOllama,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.OllamaClient() },
 			bill:   billing.Biller{}.Ollama, images: true, otherTok: true, model: "llama3.2"},
@@ -195,7 +200,6 @@ func TestPromptEstimateReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := llmwrap.DefaultEstimator().(llmwrap.ProviderEstimator)
 	var rows []reportRow
 	for si, sc := range reportScenarios() {
 		srv := sc.start(func(r providertest.Request) providertest.Reply {
@@ -206,30 +210,36 @@ func TestPromptEstimateReport(t *testing.T) {
 			t.Fatal(err)
 		}
 		rng := rand.New(rand.NewPCG(uint64(si), 10))
-		var cal, calX calibration
+		// The same calls through two budget middleware, the default estimator's and
+		// the exact one's; each calibrates on its own.
+		var sd, sx llmwrap.Spend
+		big := func() *budget.Atomic { return budget.NewAtomic(1 << 40) }
+		withDefault := llmwrap.Wrap(llm, capture(&sd), middleware.Budget(big()))
+		withExact := llmwrap.Wrap(llm, capture(&sx), middleware.Budget(big(), middleware.WithEstimator(ex)))
 		for i := range reportCalls {
 			msgs, opts := reportCall(rng, texts, sc, i)
-			var co llms.CallOptions
-			for _, o := range opts {
-				o(&co)
+			for _, m := range []llms.Model{withDefault, withExact} {
+				if _, err := m.GenerateContent(context.Background(), msgs, opts...); err != nil {
+					t.Fatalf("%s call %d: %v", sc.name, i, err)
+				}
 			}
-			x := def.EstimateFor(sc.provider, msgs, &co)
-			xx := ex.EstimateFor(sc.provider, msgs, &co)
-			resp, err := llm.GenerateContent(context.Background(), msgs, opts...)
-			if err != nil {
-				t.Fatalf("%s call %d: %v", sc.name, i, err)
+			for _, s := range []*llmwrap.Spend{&sd, &sx} {
+				if s.UsageMissing&llmwrap.MissingPrompt != 0 || llmwrap.ProviderOf(s.ModelType) != sc.provider {
+					t.Fatalf("%s call %d: usage %+v (missing %b), model type %s", sc.name, i, s.Usage, s.UsageMissing, s.ModelType)
+				}
 			}
-			u, missing := llmwrap.ReportedUsage(resp)
-			if missing&llmwrap.MissingPrompt != 0 {
-				t.Fatalf("%s call %d: no prompt billed", sc.name, i)
+			if sd.Usage.PromptTokens != sx.Usage.PromptTokens {
+				t.Fatalf("%s call %d: billed %d then %d for the same request", sc.name, i, sd.Usage.PromptTokens, sx.Usage.PromptTokens)
 			}
-			rows = append(rows, reportRow{sc.name, i, float64(u.PromptTokens),
-				float64(x), float64(cal.apply(x)), float64(xx), float64(calX.apply(xx))})
+			d, x := sd.Budget, sx.Budget
 			if os.Getenv("REPORT_ROWS") != "" {
-				t.Logf("%s #%d billed %d static %d calibrated %d", sc.name, i, u.PromptTokens, x, cal.apply(x))
+				t.Logf("%s #%d billed %d static %d calibrated %d", sc.name, i, sd.Usage.PromptTokens, d.PromptEstimateRaw, d.PromptEstimate)
 			}
-			cal.observe(x, u.PromptTokens)
-			calX.observe(xx, u.PromptTokens)
+			rows = append(rows, reportRow{sc.name, i, float64(sd.Usage.PromptTokens),
+				float64(d.PromptEstimateRaw), float64(d.PromptEstimate), float64(x.PromptEstimateRaw), float64(x.PromptEstimate)})
+		}
+		if c, ok := llm.(interface{ Close() error }); ok {
+			_ = c.Close()
 		}
 		srv.Close()
 	}

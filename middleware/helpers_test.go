@@ -10,10 +10,18 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// genai's gRPC cache client outlives the googleai client (providertest.GeminiClient).
+func TestMain(m *testing.M) {
+	var ignore []goleak.Option
+	for _, f := range providertest.GeminiLeaks {
+		ignore = append(ignore, goleak.IgnoreTopFunction(f))
+	}
+	goleak.VerifyTestMain(m, ignore...)
+}
 
 // fakeModel is an in-memory llms.Model driven by a function; it counts calls and
 // keeps the parsed options of the last one.
