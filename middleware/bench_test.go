@@ -128,3 +128,10 @@ func TestWrapBudgetAllocations(t *testing.T) {
 		t.Errorf("Wrap+Budget(Atomic): %v allocations per call, bare model %v: more than +2", got, base)
 	}
 }
+
+// BenchmarkWrapBudgetUncalibrated is BenchmarkWrapBudget with WithoutCalibration: the
+// baseline of what the per-model calibration adds to a call (same run, benchratio).
+func BenchmarkWrapBudgetUncalibrated(b *testing.B) {
+	bud := budget.NewAtomic(1 << 62)
+	benchModel(b, llmwrap.Wrap(newFixedModel(), middleware.Budget(bud, middleware.WithoutCalibration())))
+}
