@@ -30,7 +30,10 @@ const minHardCapCompletion = 16
 //
 // Per call:
 //
-//  1. estimate = prompt estimate (WithEstimator) + completion allowance: the call's
+//  1. estimate = prompt estimate + completion allowance. The prompt estimate is the
+//     estimator's (WithEstimator) under the provider's published rules (WithProvider,
+//     else the wrapped model's type; for an llmwrap.ProviderEstimator), corrected by
+//     the model's calibration (below). The completion allowance is the call's
 //     MaxTokens when set, else the model's learned allowance (the p95 of its last 64
 //     completions; DefaultCompletionAllowance before it has data; completions cut at
 //     their cap never lower it), or the fixed WithCompletionAllowance. The
@@ -45,9 +48,13 @@ const minHardCapCompletion = 16
 //     none, charge the prompt estimate plus llmwrap.EstimateText of every piece of
 //     response text (tool-call arguments included; with streaming, of the streamed
 //     text when the response carries none) and mark the usage
-//     llmwrap.UsageEstimated. On an error, Record what the provider reported if it
-//     reported anything, else Release the hold (or, with ChargeOnError, charge the
-//     prompt estimate unless the context was cancelled). On a panic, Release and let
+//     llmwrap.UsageEstimated. When it reported part of it (llmwrap.ReportedUsage: a
+//     prompt of 0, or a completion of 0 next to output, text streamed included), keep
+//     the reported part, estimate the missing one the same way and mark the usage
+//     llmwrap.UsagePartial. On an error, Record what the provider reported if it
+//     reported anything (its missing part estimated), else Release the hold (or,
+//     with ChargeOnError, charge the prompt estimate unless the context was
+//     cancelled). On a panic, Release and let
 //     the panic continue. A call that answered is recorded even when its context was
 //     cancelled meanwhile: the model already billed it.
 //
@@ -56,6 +63,20 @@ const minHardCapCompletion = 16
 // have changed them; it sends them on with its own additions appended (a hard cap's
 // MaxTokens, a streaming function that copies the stream and calls the one it
 // found), never rewriting the caller's.
+//
+// Calibration. Every settled call whose provider reported its prompt count teaches
+// the model's calibration (per Spend.Model, next to its learned allowance) what a
+// prompt of that static estimate was billed: a router's hidden system prompt, a chat
+// template, another tokenizer. It fits billed ≈ slope × estimate + overhead over the
+// model's last 16 such calls, robustly (the better of a pure ratio, a pure overhead and
+// a Theil–Sen line; a few outliers move nothing), centred a little above the median
+// because an under-estimate is what a hard cap overspends. A model with fewer than 3
+// calls (a cold start) reserves the static estimate. Bounds: slope in [1/4, 4],
+// overhead within ±65,536 tokens, and the calibrated estimate within [estimate/4,
+// 4×estimate + 65,536]. It costs 144 bytes per model (models are bounded like the
+// allowance), no lock and no allocation; WithoutCalibration turns it off.
+// Spend.Budget.PromptEstimateRaw is the static estimate and PromptEstimate the
+// calibrated one.
 //
 // Settles run on context.WithoutCancel(ctx) bounded by WithSettleTimeout, so that a
 // cancelled call still settles; a context that can never be cancelled (Done returns

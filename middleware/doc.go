@@ -26,6 +26,16 @@
 // HardCap turns the allowance into a ceiling the provider enforces: the call reserves
 // a range and is sent the granted completion part as MaxTokens.
 //
+// The prompt estimate follows the provider's published rules (llmwrap.Provider:
+// OpenAI's message framing and function rendering, Anthropic's tool-use system prompt
+// and image sizes, Gemini's framing and image tiles, Ollama's chat template), picked
+// from the wrapped model's type or WithProvider, and is then calibrated per model
+// from what the model's earlier calls were billed, which learns what no static rule
+// sees (a router's hidden prompt, another tokenizer); see Budget. A usage report with
+// a part missing (langchaingo's googleai client reports 0 completion tokens for every
+// streamed call) is charged its reported part plus an estimate of the rest, and
+// marked llmwrap.UsagePartial.
+//
 // What each call did is written into its llmwrap.Spend (Spend.Budget), which the otel
 // package turns into span attributes and metrics and llmwrap.OnSpend hands to the
 // caller.
