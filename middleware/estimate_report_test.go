@@ -185,6 +185,7 @@ type reportRow struct {
 	scenario      string
 	call          int
 	billed        float64
+	before        float64 // the default estimator without provider rules (as before issue 10)
 	cold, calib   float64 // default estimator
 	coldX, calibX float64 // exact estimator
 }
@@ -235,7 +236,12 @@ func TestPromptEstimateReport(t *testing.T) {
 			if os.Getenv("REPORT_ROWS") != "" {
 				t.Logf("%s #%d billed %d static %d calibrated %d", sc.name, i, sd.Usage.PromptTokens, d.PromptEstimateRaw, d.PromptEstimate)
 			}
-			rows = append(rows, reportRow{sc.name, i, float64(sd.Usage.PromptTokens),
+			var co llms.CallOptions
+			for _, o := range opts {
+				o(&co)
+			}
+			before := llmwrap.DefaultEstimator().Estimate(msgs, &co)
+			rows = append(rows, reportRow{sc.name, i, float64(sd.Usage.PromptTokens), float64(before),
 				float64(d.PromptEstimateRaw), float64(d.PromptEstimate), float64(x.PromptEstimateRaw), float64(x.PromptEstimate)})
 		}
 		if c, ok := llm.(interface{ Close() error }); ok {
@@ -282,6 +288,9 @@ func TestPromptEstimateReport(t *testing.T) {
 		t.Logf("%-36s cold median %5.1f%% weighted %5.1f%% under %5.1f%% | calibrated median %4.1f%% weighted %4.1f%% under %4.1f%% over %4.1f%%",
 			sc.name, 100*c.median, 100*c.weighted, 100*c.worstUnder, 100*k.median, 100*k.weighted, 100*k.worstUnder, 100*k.worstOver)
 	}
+	b := summarize(func(r reportRow) (float64, bool) { return r.before, true })
+	t.Logf("ALL before issue 10 (no provider rules, no calibration): median %.1f%%, token-weighted %.1f%%, worst under %.1f%%, worst over %.1f%%",
+		100*b.median, 100*b.weighted, 100*b.worstUnder, 100*b.worstOver)
 	for _, est := range []struct {
 		name        string
 		cold, calib func(reportRow) (float64, bool)

@@ -22,6 +22,8 @@ func FuzzHandlers(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"model":"llama","messages":[]}`))
 	f.Add(uint8(2), []byte(`{"model": `))
 	f.Add(uint8(0), []byte(`{"n":-3,"messages":null}`))
+	f.Add(uint8(3), []byte(`{"contents":[{"parts":[{"text":"hi"}],"role":"user"}]}`))
+	f.Add(uint8(7), []byte(`{"contents":[],"tools":[{"functionDeclarations":[{"name":"f"}]}]}`))
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		// The reply echoes the request, so the fuzzer reaches text, tool-call
 		// arguments and model names of its own making.
@@ -31,11 +33,16 @@ func FuzzHandlers(f *testing.F) {
 		}
 		s := &Server{script: script, closing: make(chan struct{})}
 		h, path := (*Server).serveOpenAI, "/chat/completions"
-		switch which % 3 {
+		switch which % 4 {
 		case 1:
 			h, path = (*Server).serveAnthropic, "/messages"
 		case 2:
 			h, path = (*Server).serveOllama, "/api/chat"
+		case 3:
+			h, path = (*Server).serveGemini, "/v1beta/models/gemini:generateContent"
+			if which&4 != 0 {
+				path = "/v1beta/models/gemini:streamGenerateContent"
+			}
 		}
 		w := httptest.NewRecorder()
 		h(s, w, httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body)))
@@ -46,6 +53,12 @@ func FuzzHandlers(f *testing.F) {
 		if w.Code != http.StatusOK {
 			if w.Code != http.StatusBadRequest || !json.Valid(out) {
 				t.Fatalf("status %d body %q", w.Code, out)
+			}
+			return
+		}
+		if which%4 == 3 { // Gemini streams one JSON array
+			if !json.Valid(out) {
+				t.Fatalf("invalid JSON %q", out)
 			}
 			return
 		}

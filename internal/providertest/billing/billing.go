@@ -17,6 +17,7 @@
 package billing
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -427,10 +428,21 @@ func (b Biller) Gemini(body []byte) int {
 	}
 	for _, t := range r.Tools {
 		for _, f := range t.FunctionDeclarations {
-			n += tok(o200k, string(f))
+			n += tok(o200k, compact(f))
 		}
 	}
 	return n
+}
+
+// compact is raw without insignificant whitespace: the SDK's protobuf JSON adds
+// random spaces (on purpose, so that nobody relies on its bytes), which the API does
+// not bill.
+func compact(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 type gmContent struct {
@@ -449,10 +461,10 @@ func (c gmContent) tokens() int {
 	for _, p := range c.Parts {
 		n += tok(o200k, p.Text)
 		if len(p.FunctionCall) > 0 {
-			n += tok(o200k, string(p.FunctionCall))
+			n += tok(o200k, compact(p.FunctionCall))
 		}
 		if len(p.FunctionResp) > 0 {
-			n += tok(o200k, string(p.FunctionResp))
+			n += tok(o200k, compact(p.FunctionResp))
 		}
 		if p.InlineData != nil {
 			data, _ := base64.StdEncoding.DecodeString(p.InlineData.Data)
