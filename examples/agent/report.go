@@ -22,7 +22,7 @@ type callRecord struct {
 	Reserved         uint64 `json:"reserved"`
 	PromptTokens     uint64 `json:"prompt_tokens"`
 	CompletionTokens uint64 `json:"completion_tokens"`
-	UsageSource      string `json:"usage_source,omitempty"` // reported | estimated | "" (not charged)
+	UsageSource      string `json:"usage_source,omitempty"` // reported | partial | estimated | "" (not charged)
 	Charged          uint64 `json:"charged"`
 	Refunded         uint64 `json:"refunded"`
 	MaxTokens        int    `json:"max_tokens,omitempty"` // the completion limit sent (a hard cap sets it)
@@ -142,8 +142,11 @@ func (r *reporter) line(c callRecord) string {
 		return fmt.Sprintf("%s  reserved %6d  failed: %s  %s", head, c.Reserved, c.Error, bar(c.Consumed, r.capacity))
 	}
 	src := "reported "
-	if c.UsageSource == string(llmwrap.UsageEstimated) {
+	switch c.UsageSource {
+	case string(llmwrap.UsageEstimated):
 		src = "estimated"
+	case string(llmwrap.UsagePartial): // part reported, the rest estimated
+		src = "partial  "
 	}
 	back := fmt.Sprintf("refunded %6d", c.Refunded)
 	if c.Charged > c.Reserved { // the estimate was short: the rest is charged, as debt if need be
