@@ -57,3 +57,31 @@ func ExampleGuardTool() {
 	// query <nil>
 	//  middleware: tool "echo" denied by its guard: requested 1, 0 remaining
 }
+
+// A model behind a router that adds a 600-token hidden system prompt: the first calls
+// reserve the static estimate; once three calls were billed, the calibration has
+// learned what the router adds.
+func ExampleWithoutCalibration() {
+	ctx := context.Background()
+	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Capital of France?")}
+	static := llmwrap.DefaultEstimator().Estimate(msgs, &llms.CallOptions{})
+	provider := replyWith("Paris.", int(static)+600, 2, "stop") // bills the hidden prompt too
+
+	for _, opts := range [][]middleware.Option{nil, {middleware.WithoutCalibration()}} {
+		var s llmwrap.Spend
+		model := llmwrap.Wrap(provider, llmwrap.WithModelName("router-model"), capture(&s),
+			middleware.Budget(budget.NewAtomic(1_000_000), opts...))
+		var added []uint64 // what calibration added to the static estimate, per call
+		for range 5 {
+			if _, err := model.GenerateContent(ctx, msgs); err != nil {
+				fmt.Println(err)
+				return
+			}
+			added = append(added, s.Budget.PromptEstimate-s.Budget.PromptEstimateRaw)
+		}
+		fmt.Println(added)
+	}
+	// Output:
+	// [0 0 0 600 600]
+	// [0 0 0 0 0]
+}
