@@ -15,14 +15,17 @@ import (
 // billed prompt y). The calibration fits y ≈ slope·x + overhead to the last
 // calPairs pairs and applies it to the next call's estimate.
 //
-// The fit is robust: the slope is the Theil–Sen estimator (the median of the slopes
-// between pairs whose estimates differ enough to say something, at least
-// calSpread apart in relative terms), and the overhead the median of the residuals
-// y − slope·x. Up to about a quarter of the pairs may be outliers (a cached prompt, a
-// retry billed twice) without moving either. While the estimates are too alike for a
-// slope (an agent that sends the same prompt), the slope stays 1 and the overhead
-// carries the whole correction, which is exact for such traffic and the safer guess
-// for a hidden prompt (a fixed overhead) when the prompt then grows.
+// The fit is robust. Three candidates are tried: a pure ratio (slope = a quantile of
+// y/x, no overhead: another tokenizer), a pure overhead (slope 1, overhead = a
+// quantile of y − x: a hidden prompt) and a Theil–Sen line (the median of the slopes
+// between pairs whose estimates differ by at least calSpread, then the overhead as
+// before: both at once). The one with the smallest median relative error over the
+// pairs wins; the overhead wins ties (the same prompt sent over and over says nothing
+// about a slope, and a fixed overhead is the safer guess when the prompt then grows),
+// and Theil–Sen, which extrapolates worst from noisy pairs, must beat the others by a
+// fifth. The quantile is calQuantile, a little above the median. Up to about a
+// quarter of the pairs may be outliers (a cached prompt, a retry billed twice)
+// without moving the fit.
 //
 // Bounds: the slope stays within [1/4, 4] and the overhead within ±maxOverhead, and
 // the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A cold
@@ -30,7 +33,7 @@ import (
 //
 // Cost: 144 bytes per model, no lock and no allocation. apply is one atomic load and
 // a multiply-add. observe stores the pair with one atomic add and one store, and
-// refits (a few hundred nanoseconds, on the stack) only while fewer than calPairs
+// refits (one or two microseconds, on the stack) only while fewer than calPairs
 // pairs are known, when the current fit is off by more than calTolerance for the new
 // pair, or every calRefitEvery-th pair otherwise; steady traffic that the fit already
 // predicts costs no refit. Concurrent observes may interleave with a refit, which
@@ -130,7 +133,7 @@ func (c *calibration) fit(n uint64) uint64 {
 	}
 	best := packParams(float32(clampSlope(quantile(buf[:k], calQuantile))), 0)
 	bestErr := fitError(best, xs[:k], ys[:k], &buf)
-	if c := overheadFit(1, xs[:k], ys[:k], &buf); fitError(c, xs[:k], ys[:k], &buf) < bestErr {
+	if c := overheadFit(1, xs[:k], ys[:k], &buf); fitError(c, xs[:k], ys[:k], &buf) <= bestErr {
 		best, bestErr = c, fitError(c, xs[:k], ys[:k], &buf)
 	}
 	if m >= k/2 && m >= 2 { // enough spread among the estimates for a slope

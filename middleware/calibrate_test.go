@@ -62,6 +62,10 @@ func TestCalibrationConstantPrompt(t *testing.T) {
 	if got := c.apply(38); got != 17 {
 		t.Errorf("apply(38) = %d, want 17", got)
 	}
+	// A ratio fits as well as an overhead; the overhead is kept (documented).
+	if got := c.apply(380); got != 380-21 {
+		t.Errorf("apply(380) = %d, want the overhead carried: 359", got)
+	}
 }
 
 // A few wild pairs (a retry billed twice, a cached prompt) move nothing.
