@@ -15,11 +15,19 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// genai's gRPC cache client outlives the googleai client (providertest.GeminiClient).
+func TestMain(m *testing.M) {
+	var ignore []goleak.Option
+	for _, f := range providertest.GeminiLeaks {
+		ignore = append(ignore, goleak.IgnoreTopFunction(f))
+	}
+	goleak.VerifyTestMain(m, ignore...)
+}
 
 // env is an SDK tracer and meter provider recording in memory.
 type env struct {

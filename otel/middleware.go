@@ -335,15 +335,12 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	case callErr != nil:
 		errType = errorType(ctx, callErr)
 	}
-	u, haveUsage := s.Usage, s.UsageSource != llmwrap.UsageNone
-	if !wrapped {
-		u, haveUsage = llmwrap.UsageOf(resp)
-	}
+	u, missing := usageOf(s, resp, wrapped)
 	if recording {
 		if callErr != nil {
 			span.SetStatus(codes.Error, callErr.Error())
 		}
-		c.setAttributes(span, e, s, o, msgs, resp, u, haveUsage, errType, first)
+		c.setAttributes(span, e, s, o, msgs, resp, u, missing, errType, first)
 	}
 	span.End()
 
@@ -353,8 +350,10 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		} else {
 			c.duration.Record(ctx, elapsed.Seconds(), e.errDuration(errType)...)
 		}
-		if haveUsage {
+		if missing&llmwrap.MissingPrompt == 0 {
 			c.tokens.Record(ctx, toInt64(u.PromptTokens), e.tokIn...)
+		}
+		if missing&llmwrap.MissingCompletion == 0 {
 			c.tokens.Record(ctx, toInt64(u.CompletionTokens), e.tokOut...)
 		}
 		if secs, ok := first.seconds(); ok && errType == "" {
@@ -385,7 +384,7 @@ func deniedBy(s *llmwrap.Spend, err error) string {
 // setAttributes sets the attributes known once the call is over; o is the options as
 // they reached this middleware.
 func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o *llms.CallOptions, msgs []llms.MessageContent,
-	resp *llms.ContentResponse, u llmwrap.Usage, haveUsage bool, errType string, first *firstChunk) {
+	resp *llms.ContentResponse, u llmwrap.Usage, missing llmwrap.Missing, errType string, first *firstChunk) {
 	maxTokens := o.MaxTokens
 	if s.Sent {
 		maxTokens = s.MaxTokens // what the model was called with, after any hard cap
@@ -427,10 +426,13 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		a = append(a, semconv.GenAIRequestStream(true))
 	}
 	a = appendRequestParams(a, o)
-	if haveUsage {
-		a = append(a,
-			semconv.GenAIUsageInputTokensKey.Int64(toInt64(u.PromptTokens)),
-			semconv.GenAIUsageOutputTokensKey.Int64(toInt64(u.CompletionTokens)))
+	if missing != llmwrap.MissingAll {
+		if missing&llmwrap.MissingPrompt == 0 {
+			a = append(a, semconv.GenAIUsageInputTokensKey.Int64(toInt64(u.PromptTokens)))
+		}
+		if missing&llmwrap.MissingCompletion == 0 {
+			a = append(a, semconv.GenAIUsageOutputTokensKey.Int64(toInt64(u.CompletionTokens)))
+		}
 		if u.CachedPromptTokens > 0 {
 			a = append(a, semconv.GenAIUsageCacheReadInputTokensKey.Int64(toInt64(u.CachedPromptTokens)))
 		}
@@ -468,7 +470,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		if b.FailOpen {
 			a = append(a, BudgetFailOpenKey.Bool(true))
 		}
-		if e.hasPrice && haveUsage {
+		if e.hasPrice && missing != llmwrap.MissingAll {
 			a = append(a, CostUSDKey.Float64(e.price.cost(u)))
 		}
 	}
@@ -556,3 +558,22 @@ var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
 
 // noSpan stands for the span not started (see spanSource); it records nothing.
 var noSpan trace.Span = tracenoop.Span{}
+
+// usageOf is the call's usage and the parts of it nobody knows: none when the
+// provider reported it whole or a budget estimated what it left out; the parts the
+// provider left out when no budget took part (langchaingo's googleai client reports 0
+// completion tokens for a streamed call: that is not a count to put on a span).
+func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse, wrapped bool) (llmwrap.Usage, llmwrap.Missing) {
+	if !wrapped {
+		return llmwrap.ReportedUsage(resp)
+	}
+	switch s.UsageSource {
+	case llmwrap.UsageNone:
+		return llmwrap.Usage{}, llmwrap.MissingAll
+	case llmwrap.UsagePartial:
+		if s.Budget == nil || s.Budget.Denied {
+			return s.Usage, s.UsageMissing
+		}
+	}
+	return s.Usage, 0
+}
