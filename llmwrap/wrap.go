@@ -35,8 +35,9 @@ var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 //
 // Between the innermost middleware and m, Wrap notes in the Spend that the model was
 // called (Sent), with which completion limit (MaxTokens), and the usage the provider
-// reported (ReportedUsage: UsageReported, or UsagePartial when part of it is missing). A nil context is replaced by context.Background. Nil middleware
-// are skipped; a nil m gives a model whose calls return an error.
+// reported (ReportedUsage: UsageReported, or UsagePartial with UsageMissing saying
+// which part is missing). A nil context is replaced by context.Background. Nil
+// middleware are skipped; a nil m gives a model whose calls return an error.
 func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
 	var gen GenerateFunc
