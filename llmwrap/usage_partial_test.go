@@ -1,6 +1,7 @@
 package llmwrap_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -81,4 +82,40 @@ func ExampleReportedUsage() {
 	u, missing := llmwrap.ReportedUsage(resp)
 	fmt.Println(u.PromptTokens, missing&llmwrap.MissingCompletion != 0)
 	// Output: 9 true
+}
+
+// fixedResp is a model answering resp to every call.
+type fixedResp struct{ resp *llms.ContentResponse }
+
+func (m fixedResp) GenerateContent(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	return m.resp, nil
+}
+
+func (m fixedResp) Call(ctx context.Context, prompt string, opts ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, m, prompt, opts...)
+}
+
+// Wrap marks a partial report as such in the Spend, and a whole one as reported.
+func TestWrapMarksPartialUsage(t *testing.T) {
+	for _, tc := range []struct {
+		resp    *llms.ContentResponse
+		src     llmwrap.UsageSource
+		missing llmwrap.Missing
+	}{
+		{withOutput(respWith(googleaiInfo(9, 0, 0)), "a long answer"), llmwrap.UsagePartial, llmwrap.MissingCompletion},
+		{withOutput(respWith(googleaiInfo(9, 4, 0)), "a long answer"), llmwrap.UsageReported, 0},
+		{withOutput(respWith(map[string]any{}), "a long answer"), llmwrap.UsageNone, llmwrap.MissingAll},
+	} {
+		var got *llmwrap.Spend
+		m := llmwrap.Wrap(fixedResp{tc.resp}, llmwrap.OnSpend(func(_ context.Context, s *llmwrap.Spend) {
+			c := *s
+			got = &c
+		}))
+		if _, err := m.GenerateContent(context.Background(), nil); err != nil {
+			t.Fatal(err)
+		}
+		if got.UsageSource != tc.src || got.UsageMissing != tc.missing {
+			t.Errorf("source %q missing %b; want %q %b", got.UsageSource, got.UsageMissing, tc.src, tc.missing)
+		}
+	}
 }
