@@ -66,37 +66,37 @@ func (l *learner) ring(model string, create bool) *modelRing {
 // or the default before the model has minSamples completions (or the largest seen
 // so far, when that is larger). Never 0.
 func (l *learner) allowance(model string) uint64 {
-	if r := l.ring(model, false); r != nil {
+	return l.allowanceOf(l.ring(model, false))
+}
+
+// allowanceOf is allowance for the model whose ring is r (nil: not seen yet).
+func (l *learner) allowanceOf(r *modelRing) uint64 {
+	if r != nil {
 		return r.q.Load()
 	}
 	return max(l.def, 1)
 }
 
-// calibrated is model's calibrated prompt estimate for static estimate x (x itself
-// for a model with no calibration yet).
-func (l *learner) calibrated(model string, x uint64) uint64 {
-	if r := l.ring(model, false); r != nil {
-		return r.cal.apply(x)
+// calibrated is the calibrated prompt estimate for static estimate x of the model
+// whose ring is r (x itself for a model not seen yet).
+func (r *modelRing) calibrated(x uint64) uint64 {
+	if r == nil {
+		return x
 	}
-	return x
-}
-
-// observePrompt teaches model's calibration that a prompt statically estimated at x
-// was billed y tokens.
-func (l *learner) observePrompt(model string, x, y uint64) {
-	if r := l.ring(model, true); r != nil {
-		r.cal.observe(x, y)
-	}
+	return r.cal.apply(x)
 }
 
 // observe records a completion of model. A completion cut at its cap is only a lower
 // bound of what the model wanted to say, so it is recorded only when it is above the
 // current allowance; it never lowers it.
 func (l *learner) observe(model string, completion uint64, cut bool) {
-	r := l.ring(model, true)
-	if r == nil {
-		return
+	if r := l.ring(model, true); r != nil {
+		l.observeRing(r, completion, cut)
 	}
+}
+
+// observeRing is observe on the model's ring r.
+func (l *learner) observeRing(r *modelRing, completion uint64, cut bool) {
 	if cut && completion <= r.q.Load() {
 		return
 	}

@@ -203,12 +203,18 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 		h.release(ctx, b, p.r, s)
 	}
 	s.UsageMissing = missing
-	if missing&llmwrap.MissingPrompt == 0 && !h.noCalibration {
-		h.learn.observePrompt(s.Model, c.PromptEstimateRaw, u.PromptTokens)
-	}
-	if err == nil && !h.fixed {
-		perChoice := s.Usage.CompletionTokens / p.choices
-		h.learn.observe(s.Model, perChoice, wasCut(resp, p.maxTokens, perChoice))
+	learnPrompt := missing&llmwrap.MissingPrompt == 0 && !h.noCalibration
+	learnCompletion := err == nil && !h.fixed
+	if learnPrompt || learnCompletion {
+		if r := h.learn.ring(s.Model, true); r != nil { // one lookup for both
+			if learnPrompt {
+				r.cal.observe(c.PromptEstimateRaw, u.PromptTokens)
+			}
+			if learnCompletion {
+				perChoice := s.Usage.CompletionTokens / p.choices
+				h.learn.observeRing(r, perChoice, wasCut(resp, p.maxTokens, perChoice))
+			}
+		}
 	}
 	return resp, err
 }
@@ -250,12 +256,13 @@ func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.
 	defer callopts.Release(o)
 	p := plan{opts: opts, choices: choices(o), maxTokens: o.MaxTokens, stream: o.StreamingFunc}
 	c := s.Budget
+	r := h.learn.ring(s.Model, false) // the model's learned state; nil for a new model
 	c.PromptEstimateRaw = h.estimate(s, msgs, o)
 	c.PromptEstimate = c.PromptEstimateRaw
 	if !h.noCalibration {
-		c.PromptEstimate = h.learn.calibrated(s.Model, c.PromptEstimateRaw)
+		c.PromptEstimate = r.calibrated(c.PromptEstimateRaw)
 	}
-	c.CompletionAllowance = sat.Mul(h.allowance(s.Model, o.MaxTokens), p.choices)
+	c.CompletionAllowance = sat.Mul(h.allowance(r, o.MaxTokens), p.choices)
 
 	var err error
 	if h.hardCap {
@@ -310,15 +317,15 @@ func (h *handler) estimate(s *llmwrap.Spend, msgs []llms.MessageContent, o *llms
 }
 
 // allowance is the completion allowance of one choice of a call whose options set
-// maxTokens.
-func (h *handler) allowance(model string, maxTokens int) uint64 {
+// maxTokens, for the model whose ring is r.
+func (h *handler) allowance(r *modelRing, maxTokens int) uint64 {
 	switch {
 	case maxTokens > 0:
 		return uint64(maxTokens)
 	case h.fixed:
 		return h.config.allowance
 	}
-	return h.learn.allowance(model)
+	return h.learn.allowanceOf(r)
 }
 
 // maxChoices bounds the choices a call is budgeted for (langchaingo passes N through).
