@@ -9,6 +9,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 )
 
@@ -20,7 +21,7 @@ import (
 // completion is missing.
 func TestReportedUsageGeminiClient(t *testing.T) {
 	ignore := []goleak.Option{goleak.IgnoreCurrent()}
-	for _, f := range providertest.GeminiLeaks {
+	for _, f := range geminiclient.Leaks {
 		ignore = append(ignore, goleak.IgnoreTopFunction(f))
 	}
 	defer goleak.VerifyNone(t, ignore...)
@@ -28,7 +29,7 @@ func TestReportedUsageGeminiClient(t *testing.T) {
 	srv := providertest.NewGemini(providertest.Fixed(providertest.Reply{Text: answer,
 		Usage: &providertest.Usage{Prompt: 8, Completion: 578}}))
 	defer srv.Close()
-	llm, err := srv.GeminiClient()
+	llm, err := geminiclient.New(srv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/internal/providertest/billing"
+	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/exact"
 	"github.com/spendguard/spendguard/middleware"
@@ -76,7 +77,7 @@ func reportScenarios() []reportScenario {
 			client: func(s *providertest.Server) (llms.Model, error) { return s.AnthropicClient() },
 			bill:   billing.Biller{}.Anthropic, tools: true, otherTok: true, model: "claude-3-haiku-20240307"},
 		{name: "gemini-2.0-flash", provider: llmwrap.ProviderGemini, start: providertest.NewGemini,
-			client: func(s *providertest.Server) (llms.Model, error) { return s.GeminiClient() },
+			client: func(s *providertest.Server) (llms.Model, error) { return geminiclient.New(s) },
 			bill:   billing.Biller{}.Gemini, tools: true, images: true, model: "gemini-2.0-flash"},
 		{name: "ollama llama3.2", provider: llmwrap.ProviderOllama, start: providertest.NewOllama,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.OllamaClient() },

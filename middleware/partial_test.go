@@ -10,6 +10,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/internal/providertest/billing"
+	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 )
@@ -200,7 +201,7 @@ func TestGeminiStreamIsChargedItsAnswer(t *testing.T) {
 	answer := strings.TrimSpace(strings.Repeat("Gemini streams its answer in pieces. ", 70))
 	srv := providertest.NewGemini(providertest.Fixed(providertest.Reply{Text: answer, Usage: &providertest.Usage{Prompt: 8, Completion: 578}}))
 	defer srv.Close()
-	llm, err := srv.GeminiClient()
+	llm, err := geminiclient.New(srv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,15 +15,15 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
-	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
 
-// genai's gRPC cache client outlives the googleai client (providertest.GeminiClient).
+// genai's gRPC cache client outlives the googleai client (geminiclient.New).
 func TestMain(m *testing.M) {
 	var ignore []goleak.Option
-	for _, f := range providertest.GeminiLeaks {
+	for _, f := range geminiclient.Leaks {
 		ignore = append(ignore, goleak.IgnoreTopFunction(f))
 	}
 	goleak.VerifyTestMain(m, ignore...)

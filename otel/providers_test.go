@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
@@ -106,7 +107,7 @@ func TestGeminiStreamOmitsMissingOutputCount(t *testing.T) {
 	srv := providertest.NewGemini(providertest.Fixed(providertest.Reply{Text: "A long answer, streamed in pieces.",
 		Usage: &providertest.Usage{Prompt: 8, Completion: 578}}))
 	defer srv.Close()
-	llm, err := srv.GeminiClient()
+	llm, err := geminiclient.New(srv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,9 @@
 package providertest
 
 import (
-	"context"
-
 	"github.com/tmc/langchaingo/llms/anthropic"
-	"github.com/tmc/langchaingo/llms/googleai"
 	"github.com/tmc/langchaingo/llms/ollama"
 	"github.com/tmc/langchaingo/llms/openai"
-	"google.golang.org/api/option"
 )
 
 // OpenAIClient returns langchaingo's real OpenAI client pointed at s, with token
@@ -36,29 +32,4 @@ func (s *Server) OllamaClient(opts ...ollama.Option) (*ollama.LLM, error) {
 		ollama.WithServerURL(s.URL), ollama.WithModel("llama3.2"), ollama.WithHTTPClient(s.HTTPClient()),
 	}
 	return ollama.New(append(base, opts...)...)
-}
-
-// GeminiClient returns langchaingo's real googleai client (the genai SDK's REST
-// transport) pointed at s, with API key "test" and model "gemini-2.0-flash"; opts
-// are applied after those. googleai has no base-URL option, so the SDK's own
-// endpoint option (google.golang.org/api/option.WithEndpoint) names s.
-//
-// The SDK (generative-ai-go v0.15.1) also opens a gRPC client for cached contents,
-// on the same endpoint, which its Close never closes: that connection's goroutines
-// outlive the client (see GeminiLeaks). It dials only s's loopback address, so
-// nothing leaves the machine.
-func (s *Server) GeminiClient(opts ...googleai.Option) (*googleai.GoogleAI, error) {
-	endpoint := func(o *googleai.Options) { o.ClientOptions = append(o.ClientOptions, option.WithEndpoint(s.URL)) }
-	all := append([]googleai.Option{googleai.WithAPIKey("test"), endpoint,
-		googleai.WithDefaultModel("gemini-2.0-flash")}, opts...)
-	return googleai.New(context.Background(), all...)
-}
-
-// GeminiLeaks are the functions atop the goroutines that genai's unclosed gRPC
-// cache client leaves behind (see GeminiClient), for goleak.IgnoreTopFunction.
-var GeminiLeaks = []string{
-	"google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run",
-	"google.golang.org/grpc.(*addrConn).resetTransportAndUnlock",
-	"google.golang.org/grpc.(*ccBalancerWrapper).watcher",
-	"google.golang.org/grpc/internal/transport.(*http2Client).reader",
 }
