@@ -39,9 +39,10 @@ const UnknownModel = "unknown"
 // it only from that goroutine, or after GenerateContent has returned.
 type Spend struct {
 	// Model is the call's CallOptions.Model, else the name given by WithModelName,
-	// else UnknownModel.
+	// else UnknownModel. When a budget sent the call to another model (Fallback), it
+	// is that model's name.
 	Model string
-	// ModelType is the wrapped model's Go type, such as "*openai.LLM".
+	// ModelType is the Go type of the model Model names, such as "*openai.LLM".
 	ModelType string
 	// Options are the call's options as the caller gave them; nothing changes them
 	// during the call. Middleware that need the options actually sent resolve the
@@ -69,12 +70,16 @@ type Spend struct {
 	// Budget is middleware.Budget's part of the call: what it estimated, reserved
 	// and charged. Nil when no budget took part.
 	Budget *BudgetCharge
-
-	budget BudgetCharge // storage for Budget: it costs the call no allocation
+	// Fallback is set when a budget sent the call to another model than the one it
+	// was meant for (middleware.WithFallback): Model is then the model called, or,
+	// for a call no model fitted, the last one the budget tried. Nil otherwise.
+	Fallback *Fallback
 
 	// Loop is middleware.LoopGuard's part: why it refused the call as the next turn
 	// of an agent going round in circles. Nil when no loop guard refused the call.
 	Loop *LoopStop
+
+	budget BudgetCharge // storage for Budget: it costs the call no allocation
 }
 
 // LoopStop is why a loop guard refused a call: the agent's last rounds were the same
@@ -88,6 +93,29 @@ type LoopStop struct {
 	Repeats int
 	// Cycle is the number of calls in the cycle: 1 when one call was repeated.
 	Cycle int
+}
+
+// Fallback is a budget's switch of one call to another model.
+type Fallback struct {
+	// From is the model the call was meant for, skipped because the budget would
+	// have denied it (or it would have left too little).
+	From string
+	// FromEstimate is what the call would have asked of the budget on From.
+	FromEstimate uint64
+}
+
+// StartFallback records that the call, meant for s.Model, goes to the model called
+// name (of Go type typ) instead: s.Fallback.From becomes the old s.Model, and
+// s.Model and s.ModelType the new ones. Only the first switch of a call sets From;
+// a later one (to a further alternative) only changes Model. It returns s.Fallback.
+// (It is allocated on a fallback, rather than kept inside every Spend, so that calls
+// that never fall back stay as small as before.)
+func (s *Spend) StartFallback(name, typ string, fromEstimate uint64) *Fallback {
+	if s.Fallback == nil {
+		s.Fallback = &Fallback{From: s.Model, FromEstimate: fromEstimate}
+	}
+	s.Model, s.ModelType = name, typ
+	return s.Fallback
 }
 
 // BudgetCharge is what a budget middleware did for one call. Amounts are in budget
@@ -111,19 +139,31 @@ type BudgetCharge struct {
 	Reserved uint64
 	// Charged is what the settle charged (0 when the hold was released).
 	Charged uint64
-	// Denied is true when a budget refused the call; the model was not called.
-	Denied bool
 	// Remaining is the smallest remaining among the budgets that took part, read
 	// after the settle (or reported by the denial). RemainingKnown is false when no
 	// budget could report it.
 	Remaining      uint64
 	RemainingKnown bool
+	// Denied is true when a budget refused the call; the model was not called.
+	Denied bool
 	// FailOpen is true when a budget's store was unavailable and the call went
 	// through unaccounted because the budget fails open.
 	FailOpen bool
 	// SettleErr is the error of a settle (Record or Release) that failed after the
 	// model had answered; the response was returned all the same.
 	SettleErr error
+	// Alerts are the alert thresholds of the budgets taking part that this call's
+	// settle crossed (budget.WithAlerts), in the order they fired; each fires once
+	// per window (for a shared budget, once per fleet), on the call that crossed it.
+	Alerts []Alert
+}
+
+// Alert is one budget alert threshold crossed by a call's settle.
+type Alert struct {
+	Budget   string  // the budget's name
+	Fraction float64 // the threshold, as a fraction of Capacity
+	Consumed uint64  // what the budget had consumed once the call was settled
+	Capacity uint64
 }
 
 // Refunded is Reserved − Charged, floored at 0.

@@ -28,26 +28,21 @@ type Middleware func(next GenerateFunc) GenerateFunc
 // response nor an error, and by its Call when the response has no choice.
 var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 
+var errNilModel = errors.New("llmwrap: Wrap was given a nil model")
+
 // Wrap returns m decorated by mws, mws[0] outermost. Every GenerateContent call gets a
 // fresh Spend, created before the first middleware runs. Call goes through
 // GenerateContent, so the middleware see it too. When m implements
 // llms.ReasoningModel, so does the result.
 //
-// Between the innermost middleware and m, Wrap notes in the Spend that the model was
+// Between the innermost middleware and m (see Terminal), Wrap notes in the Spend that the model was
 // called (Sent), with which completion limit (MaxTokens), and the usage the provider
 // reported (ReportedUsage: UsageReported, or UsagePartial with UsageMissing saying
 // which part is missing). A nil context is replaced by context.Background. Nil
 // middleware are skipped; a nil m gives a model whose calls return an error.
 func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
-	var gen GenerateFunc
-	if m == nil {
-		gen = func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
-			return nil, errors.New("llmwrap: Wrap was given a nil model")
-		}
-	} else {
-		gen = sent(m.GenerateContent)
-	}
+	gen := Terminal(m)
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
 			gen = mws[i](gen)
@@ -60,11 +55,23 @@ func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	return w
 }
 
-// sent is the innermost step: it records what reached the model and what came back.
-func sent(call GenerateFunc) GenerateFunc {
+// Terminal returns the step that Wrap puts between the innermost middleware and m: it
+// calls m.GenerateContent and records in the call's Spend that the model was called
+// (Sent), with which completion limit (MaxTokens, from the opts it is passed), and the
+// usage the provider reported (UsageOf). A middleware that sends a call to another
+// model than the one wrapped (a budget's fallback) calls that model through Terminal,
+// so that the Spend records it the same way. Outside a wrapped call (no Spend in ctx)
+// it only calls m. A nil m gives a GenerateFunc that returns an error.
+func Terminal(m llms.Model) GenerateFunc {
+	if m == nil {
+		return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+			return nil, errNilModel
+		}
+	}
+	call := m.GenerateContent
 	return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 		s := SpendFrom(ctx)
-		if s == nil { // a middleware replaced the context with one not derived from Wrap's
+		if s == nil { // outside Wrap, or a middleware replaced the context with one not derived from Wrap's
 			return call(ctx, msgs, opts...)
 		}
 		o := callopts.Resolve(opts)

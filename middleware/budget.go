@@ -107,10 +107,15 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	}
 	m := &mw{config: c, b: b, name: nameOf(b), learn: newLearner(c.allowance)}
 	m.pest, _ = c.est.(llmwrap.ProviderEstimator)
+	fb, badOption := newFallback(&c)
+	m.fb = fb
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		if next == nil {
+			badOption = errors.New("middleware: Budget was given a nil next GenerateFunc")
+		}
+		if badOption != nil {
 			return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
-				return nil, errors.New("middleware: Budget was given a nil next GenerateFunc")
+				return nil, badOption
 			}
 		}
 		return (&handler{mw: m, next: next}).generate
@@ -123,6 +128,7 @@ type mw struct {
 	name  string
 	learn *learner                  // per model: the learned allowance and the calibration
 	pest  llmwrap.ProviderEstimator // est, when it follows provider rules; else nil
+	fb    *fallback                 // nil: no WithFallback
 }
 
 type handler struct {
@@ -133,10 +139,18 @@ type handler struct {
 // plan is what the reservation decided for one call.
 type plan struct {
 	r         *budget.Reservation
+	call      llmwrap.GenerateFunc                // next, or the fallback model reserved for
 	opts      []llms.CallOption                   // the options to send
 	choices   uint64                              // completions asked for
 	maxTokens int                                 // per-choice completion limit sent; 0: none
+	named     bool                                // the options name the model (llms.WithModel)
 	stream    func(context.Context, []byte) error // the streaming function the options set
+}
+
+// request is the call as the reservation estimates it, whatever model it goes to.
+type request struct {
+	msgs []llms.MessageContent
+	o    *llms.CallOptions // resolved from the opts the middleware was passed
 }
 
 func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
@@ -169,7 +183,7 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 			h.release(ctx, b, p.r, s)
 		}
 	}()
-	resp, err := h.next(ctx, msgs, p.opts...)
+	resp, err := p.call(ctx, msgs, p.opts...)
 	answered = true
 
 	u, missing := s.Usage, s.UsageMissing
@@ -250,68 +264,96 @@ func (h *handler) budgetFor(ctx context.Context) (budget.TokenBudget, string) {
 }
 
 // reserve estimates the call from the options it was passed and reserves the estimate
-// from b (a range under HardCap, whose grant becomes the MaxTokens sent).
+// from b, on the model the call is for or, with WithFallback, on the first model that
+// fits.
 func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, msgs []llms.MessageContent, opts []llms.CallOption) (plan, error) {
 	o := callopts.Resolve(opts)
 	defer callopts.Release(o)
-	p := plan{opts: opts, choices: choices(o), maxTokens: o.MaxTokens, stream: o.StreamingFunc}
-	c := s.Budget
-	r := h.learn.ring(s.Model, false) // the model's learned state; nil for a new model
-	c.PromptEstimateRaw = h.estimate(s, msgs, o)
-	c.PromptEstimate = c.PromptEstimateRaw
-	if !h.noCalibration {
-		c.PromptEstimate = r.calibrated(c.PromptEstimateRaw)
-	}
-	c.CompletionAllowance = sat.Mul(h.allowance(r, o.MaxTokens), p.choices)
+	p := plan{call: h.next, opts: opts, choices: choices(o), maxTokens: o.MaxTokens, named: o.Model != "", stream: o.StreamingFunc}
+	q := request{msgs: msgs, o: o}
 
 	var err error
-	if h.hardCap {
-		err = h.reserveRange(ctx, b, s, &p)
+	if h.fb == nil {
+		err = h.reserveOn(ctx, b, s.Model, s.ModelType, q, s.Budget, &p)
 	} else {
-		c.Estimate = h.units(s.Model, c.PromptEstimate, c.CompletionAllowance)
+		err = h.reserveWithFallback(ctx, b, s, q, &p)
+	}
+	if err != nil {
+		return plan{}, err
+	}
+	c := s.Budget
+	c.Reserved, c.FailOpen = p.r.Tokens(), p.r.FailedOpen()
+	return p, nil
+}
+
+// reserveOn estimates the call as a call to the model called name (of Go type typ)
+// and reserves the estimate from b (a range under HardCap, whose grant becomes the
+// MaxTokens sent). c gets the estimates.
+func (h *handler) reserveOn(ctx context.Context, b budget.TokenBudget, name, typ string, q request, c *llmwrap.BudgetCharge, p *plan) error {
+	if h.prices != nil {
+		if _, ok := h.prices[name]; !ok {
+			return fmt.Errorf("%w %q (budget %q); add it to the WithPrices table", ErrUnpriced, name, c.Name)
+		}
+	}
+	h.estimateOn(name, typ, q, c, p)
+	var err error
+	if h.hardCap {
+		err = h.reserveRange(ctx, b, name, c, p)
+	} else {
 		p.r, err = b.TryReserve(ctx, c.Estimate)
 	}
 	if err == nil && p.r == nil {
 		err = fmt.Errorf("middleware: budget %q granted a nil reservation", c.Name)
 	}
-	if err != nil {
-		return plan{}, err
+	return err
+}
+
+// estimateOn sets c's estimates for a call to the model called name (of Go type typ):
+// the prompt estimate under its provider's rules and its calibration, its completion
+// allowance, and their units. It returns the estimate.
+func (h *handler) estimateOn(name, typ string, q request, c *llmwrap.BudgetCharge, p *plan) uint64 {
+	r := h.learn.ring(name, false) // the model's learned state; nil for a new model
+	c.PromptEstimateRaw = h.estimate(typ, q.msgs, q.o)
+	c.PromptEstimate = c.PromptEstimateRaw
+	if !h.noCalibration {
+		c.PromptEstimate = r.calibrated(c.PromptEstimateRaw)
 	}
-	c.Reserved, c.FailOpen = p.r.Tokens(), p.r.FailedOpen()
-	return p, nil
+	c.CompletionAllowance = sat.Mul(h.allowance(r, p.maxTokens), p.choices)
+	c.Estimate = h.units(name, c.PromptEstimate, c.CompletionAllowance)
+	return c.Estimate
 }
 
 // reserveRange reserves for a hard-capped call and sends the granted completion part,
 // divided among the choices, as its MaxTokens.
-func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, p *plan) error {
+func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, model string, c *llmwrap.BudgetCharge, p *plan) error {
 	rr, ok := b.(budget.RangeReserver)
 	if !ok {
-		return fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, s.Budget.Name, notRange(b))
+		return fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, c.Name, notRange(b))
 	}
-	c := s.Budget
 	pe := c.PromptEstimate
 	allow := min(max(c.CompletionAllowance, p.choices), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
 	least := min(sat.Mul(minHardCapCompletion, p.choices), allow)
-	c.Estimate = h.units(s.Model, pe, allow)
-	r, err := rr.TryReserveRange(ctx, h.units(s.Model, pe, least), c.Estimate)
+	c.Estimate = h.units(model, pe, allow)
+	r, err := rr.TryReserveRange(ctx, h.units(model, pe, least), c.Estimate)
 	if err != nil || r == nil {
 		return err
 	}
 	p.r = r
-	p.maxTokens = int(max(h.completionFor(s.Model, pe, least, allow, r.Tokens())/p.choices, 1))
+	p.maxTokens = int(max(h.completionFor(model, pe, least, allow, r.Tokens())/p.choices, 1))
 	p.opts = append(p.opts[:len(p.opts):len(p.opts)], llms.WithMaxTokens(p.maxTokens))
 	return nil
 }
 
-// estimate is the static prompt estimate of a call: under the provider's rules (the
-// WithProvider name, else the wrapped model's type) when the estimator knows them.
-func (h *handler) estimate(s *llmwrap.Spend, msgs []llms.MessageContent, o *llms.CallOptions) uint64 {
+// estimate is the static prompt estimate of a call to a model of Go type typ: under
+// the provider's rules (the WithProvider name, else the model type's) when the
+// estimator knows them.
+func (h *handler) estimate(typ string, msgs []llms.MessageContent, o *llms.CallOptions) uint64 {
 	if h.pest == nil {
 		return h.est.Estimate(msgs, o)
 	}
 	p := h.provider
 	if !h.providerSet {
-		p = llmwrap.ProviderOf(s.ModelType)
+		p = llmwrap.ProviderOf(typ)
 	}
 	return h.pest.EstimateFor(p, msgs, o)
 }

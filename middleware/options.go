@@ -22,6 +22,9 @@ type config struct {
 	fixed         bool
 	allowance     uint64
 	cost          func(model string, u llmwrap.Usage) uint64
+	prices        Prices // WithPrices' table, for refusing unpriced models; nil otherwise
+	alts          []Alternative
+	below         float64
 	hardCap       bool
 	chargeOnError bool
 	settleTimeout time.Duration
@@ -52,9 +55,10 @@ func WithCompletionAllowance(n uint64) Option {
 // reserves cost(model, Usage{PromptTokens: prompt estimate, CompletionTokens:
 // allowance}) and records cost(model, usage) as its prompt part (completion 0). cost
 // must be safe for concurrent use and non-decreasing in each token count (HardCap
-// searches it). A nil cost keeps token counting.
+// searches it). A nil cost keeps token counting. WithPrices is WithCost for a price
+// table; the last of the two given wins.
 func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
-	return func(c *config) { c.cost = cost }
+	return func(c *config) { c.cost, c.prices = cost, nil }
 }
 
 // HardCap reserves a range instead of a fixed estimate and sends the granted

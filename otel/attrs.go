@@ -34,6 +34,14 @@ const (
 	LoopToolKey                = attribute.Key("spendguard.loop.tool")        // the tool of the call a loop guard saw repeated
 	LoopRepeatsKey             = attribute.Key("spendguard.loop.repeats")     // how many times in a row it came back the same
 	LoopCycleKey               = attribute.Key("spendguard.loop.cycle")       // calls in the repeated cycle, when more than 1
+	FallbackFromKey            = attribute.Key("spendguard.fallback.from")    // the model a budget's fallback skipped (middleware.WithFallback)
+
+	// BudgetAlertEvent is the span event of a budget alert threshold the call's settle
+	// crossed (budget.WithAlerts), with the budget's name and these attributes.
+	BudgetAlertEvent = "spendguard.budget.alert"
+	AlertFractionKey = attribute.Key("spendguard.alert.fraction") // the threshold, a fraction of the capacity
+	AlertConsumedKey = attribute.Key("spendguard.alert.consumed") // what the budget had consumed after the settle
+	AlertCapacityKey = attribute.Key("spendguard.alert.capacity")
 
 	// The budget gauges' names, from ObserveBudget.
 	BudgetRemainingMetric = "spendguard.budget.remaining"
@@ -44,6 +52,10 @@ const (
 	BudgetDenialsMetric = "spendguard.budget.denials"
 	// LoopStopsMetric counts calls a loop guard refused, by provider and model.
 	LoopStopsMetric = "spendguard.loop.stops"
+	// BudgetFallbacksMetric counts calls a budget sent to a fallback model, by the
+	// model skipped (spendguard.fallback.from), the model called
+	// (gen_ai.request.model) and its provider.
+	BudgetFallbacksMetric = "spendguard.budget.fallbacks"
 )
 
 // Values of error.type that spendguard defines; any other error gets its Go type name

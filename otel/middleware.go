@@ -60,6 +60,12 @@ const maxCachedModels = 1024
 // provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
 //
+// A call that a budget sent to a fallback model (middleware.WithFallback) is reported
+// as a call to that model, read from the Spend once the call returns: the span is
+// renamed "chat {model called}", gen_ai.request.model and gen_ai.response.model (when
+// it answered) name the model called, spendguard.fallback.from the model skipped, and
+// its metrics carry the model called.
+//
 // gen_ai.provider.name is WithProviderName's, else guessed from the wrapped model's Go
 // type (llmwrap.Spend.ModelType): langchaingo's openai, anthropic, ollama, cohere
 // packages give their own name, googleai "gcp.gemini", vertex "gcp.vertex_ai",
@@ -75,10 +81,11 @@ const maxCachedModels = 1024
 // gen_ai.client.token.usage (input and output, when the usage is known: reported,
 // or estimated by the budget when the provider reported none),
 // gen_ai.client.operation.time_to_first_chunk for streamed calls that succeed,
-// spendguard.budget.denials, and spendguard.loop.stops (calls a loop guard refused).
-// Their attributes are operation, provider and request model (plus token type or
-// error type, or budget name for denials; provider and model alone for loop stops),
-// never anything that varies per request.
+// spendguard.budget.denials, spendguard.loop.stops (calls a loop guard refused), and
+// spendguard.budget.fallbacks (calls sent to a fallback model). Their attributes are
+// operation, provider and request model (plus token type or error type, or budget
+// name for denials; provider and model alone for loop stops; the model skipped,
+// spendguard.fallback.from, for fallbacks), never anything that varies per request.
 //
 // A nil next (possible only when composing by hand) gives a GenerateFunc that returns
 // an error. Attributes are built only for spans that record; the ones sampling may need at the
@@ -100,16 +107,17 @@ func Middleware(opts ...Option) llmwrap.Middleware {
 }
 
 type chat struct {
-	spans    spanSource
-	tokens   metric.Int64Histogram
-	duration metric.Float64Histogram
-	ttfc     metric.Float64Histogram
-	denials  metric.Int64Counter
-	loops    metric.Int64Counter
-	provider string
-	prices   map[string]Price
-	content  bool
-	entries  *keycache.Cache[modelKey, *modelEntry]
+	spans     spanSource
+	tokens    metric.Int64Histogram
+	duration  metric.Float64Histogram
+	ttfc      metric.Float64Histogram
+	denials   metric.Int64Counter
+	loops     metric.Int64Counter
+	fallbacks metric.Int64Counter
+	provider  string
+	prices    map[string]Price
+	content   bool
+	entries   *keycache.Cache[modelKey, *modelEntry]
 }
 
 func newChat(cfg config) *chat {
@@ -142,6 +150,13 @@ func newChat(cfg config) *chat {
 		handle(err)
 		c.loops, _ = noopMeter.Int64Counter(LoopStopsMetric)
 	}
+	c.fallbacks, err = meter.Int64Counter(BudgetFallbacksMetric,
+		metric.WithUnit("{call}"),
+		metric.WithDescription("Model calls a budget sent to a fallback model instead of the one they were meant for."))
+	if err != nil || c.fallbacks == nil {
+		handle(err)
+		c.fallbacks, _ = noopMeter.Int64Counter(BudgetFallbacksMetric)
+	}
 	return c
 }
 
@@ -169,6 +184,7 @@ type modelEntry struct {
 	errDur    sync.Map // error type → []metric.RecordOption
 	denied    sync.Map // budget name → []metric.AddOption
 	loopOpts  []metric.AddOption
+	fellBack  sync.Map // model fallen back from → []metric.AddOption
 }
 
 func (c *chat) entry(model, typ string) *modelEntry {
@@ -222,6 +238,18 @@ func (e *modelEntry) denialOpts(budgetName string) []metric.AddOption {
 		semconv.GenAIProviderNameKey.String(e.provider),
 		semconv.GenAIRequestModel(e.key.model)))}
 	v, _ := e.denied.LoadOrStore(budgetName, o)
+	return v.([]metric.AddOption)
+}
+
+func (e *modelEntry) fallbackOpts(from string) []metric.AddOption {
+	if v, ok := e.fellBack.Load(from); ok {
+		return v.([]metric.AddOption)
+	}
+	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+		FallbackFromKey.String(from),
+		semconv.GenAIProviderNameKey.String(e.provider),
+		semconv.GenAIRequestModel(e.key.model)))}
+	v, _ := e.fellBack.LoadOrStore(from, o)
 	return v.([]metric.AddOption)
 }
 
@@ -319,6 +347,10 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	}()
 	resp, err := next(ctx, msgs, opts...)
 	finished = true
+	if s.Model != e.key.model || s.ModelType != e.key.typ { // a budget sent the call to another model
+		e = c.entry(s.Model, s.ModelType)
+		span.SetName(e.spanName)
+	}
 
 	var elapsed time.Duration
 	if metered {
@@ -365,6 +397,9 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	}
 	if errType == ErrorTypeLoopDetected && c.loops.Enabled(ctx) {
 		c.loops.Add(ctx, 1, e.loopOpts...)
+	}
+	if s.Fallback != nil && s.Sent && c.fallbacks.Enabled(ctx) {
+		c.fallbacks.Add(ctx, 1, e.fallbackOpts(s.Fallback.From)...)
 	}
 	return resp, err
 }
@@ -413,6 +448,9 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		n += 12
 	}
 	if s.Loop != nil {
+		n += 3
+	}
+	if s.Fallback != nil {
 		n += 3
 	}
 	if c.content {
@@ -478,6 +516,12 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		a = append(a, LoopToolKey.String(l.Tool), LoopRepeatsKey.Int(l.Repeats))
 		if l.Cycle > 1 {
 			a = append(a, LoopCycleKey.Int(l.Cycle))
+		}
+	}
+	if s.Fallback != nil { // the span started with the model the call was meant for
+		a = append(a, semconv.GenAIRequestModel(s.Model), FallbackFromKey.String(s.Fallback.From))
+		if s.Sent && errType == "" {
+			a = append(a, semconv.GenAIResponseModel(s.Model))
 		}
 	}
 	if c.content {
