@@ -282,3 +282,73 @@ func TestThirdPartyBudgetIsNamedInSpansAndDenials(t *testing.T) {
 		t.Errorf("%d Snapshot calls: Remaining should have been read instead", l.snapshots)
 	}
 }
+
+// TestWithRealBudgetFallback: a call the budget sends to a cheaper model is reported as
+// a call to that model, with the model it skipped, and counted per (from, to).
+func TestWithRealBudgetFallback(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(func(r providertest.Request) providertest.Reply {
+		return providertest.Reply{Text: "from " + r.Model, Usage: &providertest.Usage{Prompt: 40, Completion: 10}}
+	})
+	defer srv.Close()
+	cheap, err := srv.OpenAIClient(openai.WithModel("gpt-cheap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prices := middleware.Prices{"gpt-test": {InputPerMTok: 10_000_000, OutputPerMTok: 10_000_000}, "gpt-cheap": {InputPerMTok: 1_000_000, OutputPerMTok: 1_000_000}}
+	// 25 + 100 tokens: 1250 on gpt-test, 125 on gpt-cheap; 500 left.
+	b := budget.NewAtomic(500, budget.WithName("money"))
+	m, spend := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(100), middleware.WithPrices(prices),
+		middleware.WithFallback(middleware.Alternative{Name: "gpt-cheap", Model: cheap}))
+	for range 2 {
+		if _, err := m.GenerateContent(context.Background(), human); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := spend(); s.Model != "gpt-cheap" || s.Fallback == nil || s.Fallback.From != "gpt-test" {
+		t.Fatalf("spend = %+v", s)
+	}
+	spans := e.ended(t)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	s := spans[1]
+	if s.Name() != "chat gpt-cheap" {
+		t.Errorf("span name %q, want the model called", s.Name())
+	}
+	equalMaps(t, "span attributes", attrs(s.Attributes()), merge(startAttrs("openai", "gpt-cheap"), map[string]any{
+		"gen_ai.response.model":                 "gpt-cheap",
+		"spendguard.fallback.from":              "gpt-test",
+		"spendguard.estimate.prompt.raw.tokens": int64(25),
+		"spendguard.estimate.prompt.tokens":     int64(25),
+		"gen_ai.usage.input_tokens":             int64(40),
+		"gen_ai.usage.output_tokens":            int64(10),
+		"gen_ai.response.finish_reasons":        []string{"stop"},
+		"spendguard.estimate.tokens":            int64(125),
+		"spendguard.reserved.tokens":            int64(125),
+		"spendguard.charged.tokens":             int64(50),
+		"spendguard.refunded.tokens":            int64(75),
+		"spendguard.usage.source":               "reported",
+		"spendguard.budget.remaining":           int64(400),
+		"spendguard.budget.name":                "money",
+		"spendguard.budget.denied":              false,
+	}))
+	rm := e.collect(t)
+	fb, ok := findMetric(rm, sgotel.BudgetFallbacksMetric)
+	if !ok {
+		t.Fatal("no fallback metric")
+	}
+	pts := fb.Data.(metricdata.Sum[int64]).DataPoints
+	if len(pts) != 1 || pts[0].Value != 2 {
+		t.Fatalf("fallback points %+v", pts)
+	}
+	equalMaps(t, "fallback metric attributes", setAttrs(pts[0].Attributes), map[string]any{
+		"spendguard.fallback.from": "gpt-test", "gen_ai.request.model": "gpt-cheap", "gen_ai.provider.name": "openai",
+	})
+	dur, _ := findMetric(rm, "gen_ai.client.operation.duration")
+	for _, p := range dur.Data.(metricdata.Histogram[float64]).DataPoints {
+		if m, _ := p.Attributes.Value("gen_ai.request.model"); m.AsString() != "gpt-cheap" {
+			t.Errorf("duration recorded for %q, want the model called", m.AsString())
+		}
+	}
+}
