@@ -35,10 +35,16 @@ type Atomic struct {
 	name     string
 	window   Window
 	clock    func() time.Time
-	alert    float64
-	onAlert  func(Snapshot)
-	alertAt  uint64
-	cur      atomic.Pointer[window]
+	alert    float64        // WithAlert's threshold
+	onAlert  func(Snapshot) // WithAlert's function
+	multi    []float64      // WithAlerts' thresholds
+	onMulti  func(Alert)    // WithAlerts' function
+	// thresholds are every alert, ascending by consumption; bit i of a window's
+	// alerted is set once thresholds[i] has fired in it. nil: no alerts.
+	thresholds []threshold
+	allAlerted uint64
+	fractions  []float64
+	cur        atomic.Pointer[window]
 }
 
 // window is one period's counters. A non-windowed budget has exactly one, forever.
@@ -46,7 +52,7 @@ type window struct {
 	owner     *Atomic
 	end       int64 // Unix nanoseconds; math.MaxInt64 when not windowed
 	endTime   time.Time
-	alerted   atomic.Bool
+	alerted   atomic.Uint64 // the thresholds that fired in this window, one bit each
 	_         [64]byte      // keep the read-mostly fields off the contended lines
 	committed atomic.Uint64 // consumed + held, debt included; the word grants decide on
 	_         [56]byte
@@ -97,6 +103,7 @@ func WithClock(now func() time.Time) Option { return func(a *Atomic) { a.clock =
 // WithAlert calls fn once per window, synchronously in the goroutine whose Record made
 // consumption first reach fraction × capacity. fn must not block. A fraction outside
 // (0, 1] or a nil fn disables the alert; a fraction of 1 fires when the budget is spent.
+// For several thresholds, use WithAlerts (the two may be combined).
 func WithAlert(fraction float64, fn func(Snapshot)) Option {
 	return func(a *Atomic) { a.alert, a.onAlert = fraction, fn }
 }
@@ -112,14 +119,7 @@ func NewAtomic(capacity uint64, opts ...Option) *Atomic {
 	if a.clock == nil {
 		a.clock = time.Now
 	}
-	if a.onAlert != nil && a.alert > 0 && a.alert <= 1 {
-		a.alertAt = uint64(math.Ceil(a.alert * float64(capacity)))
-		if a.alertAt == 0 {
-			a.alertAt = 1
-		}
-	} else {
-		a.onAlert = nil
-	}
+	a.buildThresholds()
 	a.cur.Store(a.newWindow(a.clock()))
 	return a
 }
@@ -249,14 +249,17 @@ func (a *Atomic) denied(requested, committed uint64) error {
 // to the usage, so an over-estimate is refunded and an overage charged in full (as
 // debt when it exceeds what was left). A second settle of r returns nil and changes
 // nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
-func (a *Atomic) Record(_ context.Context, r *Reservation, prompt, completion uint64) error {
+//
+// A Record that makes consumption reach an alert threshold (WithAlert, WithAlerts)
+// fires it, and reports it to ctx (NotifyAlerts); ctx is not otherwise used.
+func (a *Atomic) Record(ctx context.Context, r *Reservation, prompt, completion uint64) error {
 	if r == nil || r.win == nil || r.win.owner != a {
 		return checkIssuer(r, a, a.name)
 	}
 	if !r.settle() {
 		return nil
 	}
-	a.settle(r.win, r.tokens, sat.Add(prompt, completion))
+	a.settle(ctx, r.win, r.tokens, sat.Add(prompt, completion))
 	return nil
 }
 
@@ -269,7 +272,7 @@ func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	if !r.settle() {
 		return nil
 	}
-	a.settle(r.win, r.tokens, 0)
+	a.settle(nil, r.win, r.tokens, 0)
 	return nil
 }
 
@@ -278,7 +281,9 @@ func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 // already saturated by an absurd usage, which settle detects and re-saturates.
 const fastLimit = 1 << 62
 
-func (a *Atomic) settle(w *window, hold, usage uint64) {
+// settle moves hold out of w and usage into it; ctx hears of alerts usage crosses
+// (nil for a release, which crosses none).
+func (a *Atomic) settle(ctx context.Context, w *window, hold, usage uint64) {
 	// committed: the hold leaves, the usage enters. Under contention an Add never
 	// retries, which is most of what keeps settle cheap.
 	if hold < fastLimit && usage < fastLimit {
@@ -299,8 +304,8 @@ func (a *Atomic) settle(w *window, hold, usage uint64) {
 		return
 	}
 	w.addConsumed(usage)
-	if a.onAlert != nil && !w.alerted.Load() && w.consumedTotal() >= a.alertAt && w.alerted.CompareAndSwap(false, true) {
-		a.onAlert(a.snapshot(w))
+	if a.thresholds != nil && w.alerted.Load() != a.allAlerted {
+		a.fireAlerts(ctx, w)
 	}
 }
 
@@ -344,4 +349,5 @@ var (
 	_ TokenBudget     = (*Atomic)(nil)
 	_ RangeReserver   = (*Atomic)(nil)
 	_ Observable      = (*Atomic)(nil)
+	_ Alerting        = (*Atomic)(nil)
 )

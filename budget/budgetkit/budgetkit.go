@@ -30,6 +30,8 @@
 package budgetkit
 
 import (
+	"context"
+
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/internal/kithook"
 )
@@ -107,4 +109,16 @@ func FailOpenCause(r *budget.Reservation) error {
 		return nil
 	}
 	return hooks.FailOpen(r)
+}
+
+// ReportAlert tells the function budget.NotifyAlerts put in ctx, if any, of an alert
+// threshold crossed by the Record made with ctx. A budget with alert thresholds calls
+// it once per crossing, synchronously in that Record, after its own alert function.
+func ReportAlert(ctx context.Context, a budget.Alert) {
+	if ctx == nil {
+		return
+	}
+	if fn, ok := ctx.Value(kithook.AlertKey{}).(func(budget.Alert)); ok {
+		fn(a)
+	}
 }

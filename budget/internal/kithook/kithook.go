@@ -25,3 +25,7 @@ func Set[R any](h Hooks[R]) { hooks = h }
 // which can only happen if package budget was not initialized first (it always is: it
 // is imported by every caller of Get).
 func Get[R any]() Hooks[R] { return hooks.(Hooks[R]) }
+
+// AlertKey is the context key of the function budget.NotifyAlerts installs (a
+// func(budget.Alert)); budgetkit.ReportAlert calls it.
+type AlertKey struct{}
