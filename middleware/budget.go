@@ -92,7 +92,8 @@ const minHardCapCompletion = 16
 // denial), the estimates, what was reserved and charged, whether it was denied, what
 // is left after the settle (budget.RemainingReader, else budget.Observable; the
 // smallest among a budget.Composite's members) and whether a budget failed open; the
-// usage it charged goes to Spend.Usage. Used outside Wrap, the middleware keeps a
+// usage it charged goes to Spend.Usage, and the alert thresholds its Record crossed
+// (budget.WithAlerts) to Spend.Budget.Alerts. Used outside Wrap, the middleware keeps a
 // private Spend. Budget state is never put in CallOptions.Metadata.
 func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	c := config{
@@ -429,6 +430,12 @@ func (h *handler) record(ctx context.Context, b budget.TokenBudget, r *budget.Re
 	s.Budget.Charged = sat.Add(prompt, completion)
 	sctx, cancel := h.settleContext(ctx)
 	defer cancel()
+	if alerting(b, 0) {
+		c := s.Budget
+		sctx = budget.NotifyAlerts(sctx, func(a budget.Alert) {
+			c.Alerts = append(c.Alerts, llmwrap.Alert{Budget: a.Snapshot.Name, Fraction: a.Fraction, Consumed: a.Snapshot.Consumed, Capacity: a.Snapshot.Capacity})
+		})
+	}
 	if err := b.Record(sctx, r, prompt, completion); err != nil {
 		h.settleFailed(s.Budget, fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, s.Budget.Name, err))
 	}
@@ -444,6 +451,22 @@ func (h *handler) release(ctx context.Context, b budget.TokenBudget, r *budget.R
 		h.settleFailed(s.Budget, fmt.Errorf("middleware: releasing the hold of a %s call in budget %q: %w", s.Model, s.Budget.Name, err))
 	}
 	s.Budget.Remaining, s.Budget.RemainingKnown = h.remaining(sctx, b, 0)
+}
+
+// alerting reports whether b, or a member of it, has alert thresholds that its Record
+// may cross (budget.Alerting).
+func alerting(b budget.TokenBudget, depth int) bool {
+	if a, ok := b.(budget.Alerting); ok && len(a.AlertFractions()) > 0 {
+		return true
+	}
+	if all, ok := b.(budget.Composite); ok && depth < 8 {
+		for _, m := range all.Members() {
+			if alerting(m, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (h *handler) settleFailed(c *llmwrap.BudgetCharge, err error) {

@@ -391,3 +391,29 @@ func TestPriceCost(t *testing.T) {
 	assert.Equal(t, uint64(math.MaxUint64), huge.Cost(llmwrap.Usage{PromptTokens: math.MaxUint64, CompletionTokens: math.MaxUint64}), "saturates")
 	assert.Equal(t, uint64(math.MaxUint64), middleware.Prices{}.Cost("nope", llmwrap.Usage{}), "unpriced never fits")
 }
+
+// TestAlertsReachTheCallThatCrossedThem: the thresholds a call's settle crosses, in
+// any budget taking part, are on that call's record, and on no other call's.
+func TestAlertsReachTheCallThatCrossedThem(t *testing.T) {
+	f := newFleet(t, "cheap")
+	var fired []float64
+	team := budget.NewAtomic(1000, budget.WithName("team"), budget.WithAlerts(func(a budget.Alert) { fired = append(fired, a.Fraction) }, 0.25, 0.5))
+	run := budget.NewAtomic(10_000, budget.WithName("run"), budget.WithAlerts(nil, 0.02))
+	ctx := budget.NewContext(context.Background(), run)
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(f.clients["cheap"], llmwrap.WithModelName("cheap"), capture(&s),
+		middleware.Budget(team, middleware.WithPrices(testPrices), middleware.WithEstimator(fixedEstimator(100)), middleware.WithCompletionAllowance(100)))
+	var got [][]llmwrap.Alert
+	for range 4 { // 150 each: 150, 300, 450, 600
+		_, err := m.GenerateContent(ctx, hello)
+		require.NoError(t, err)
+		got = append(got, s.Budget.Alerts)
+	}
+	assert.Equal(t, [][]llmwrap.Alert{
+		nil,
+		{{Budget: "team", Fraction: 0.25, Consumed: 300, Capacity: 1000}, {Budget: "run", Fraction: 0.02, Consumed: 300, Capacity: 10_000}},
+		nil,
+		{{Budget: "team", Fraction: 0.5, Consumed: 600, Capacity: 1000}},
+	}, got)
+	assert.Equal(t, []float64{0.25, 0.5}, fired)
+}

@@ -352,3 +352,39 @@ func TestWithRealBudgetFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestWithRealBudgetAlertEvents: a budget alert threshold is a span event on the call
+// whose settle crossed it, and only on that call.
+func TestWithRealBudgetAlertEvents(t *testing.T) {
+	e := newEnv(t)
+	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion, Usage: &providertest.Usage{Prompt: 40, Completion: 10}}))
+	defer srv.Close()
+	b := budget.NewAtomic(200, budget.WithName("team"), budget.WithAlerts(nil, 0.2, 0.4, 0.5))
+	m, _ := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(50))
+	for range 2 { // 50 each: crosses 0.2 (40) on the first call, 0.4 and 0.5 (80, 100) on the second
+		if _, err := m.GenerateContent(context.Background(), human); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spans := e.ended(t)
+	if len(spans) != 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for i, want := range [][]float64{{0.2}, {0.4, 0.5}} {
+		ev := spans[i].Events()
+		if len(ev) != len(want) {
+			t.Fatalf("span %d: %d events, want %d", i, len(ev), len(want))
+		}
+		for j, f := range want {
+			if ev[j].Name != sgotel.BudgetAlertEvent {
+				t.Errorf("event name %q", ev[j].Name)
+			}
+			equalMaps(t, "alert event", attrs(ev[j].Attributes), map[string]any{
+				"spendguard.budget.name":    "team",
+				"spendguard.alert.fraction": f,
+				"spendguard.alert.consumed": int64(50 * (i + 1)),
+				"spendguard.alert.capacity": int64(200),
+			})
+		}
+	}
+}

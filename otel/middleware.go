@@ -56,7 +56,8 @@ const maxCachedModels = 1024
 // included; "loop_detected" when a loop guard refused the call, with
 // spendguard.loop.tool, spendguard.loop.repeats and, for a cycle,
 // spendguard.loop.cycle). When a budget took part (llmwrap.Spend.Budget) it also carries the
-// spendguard.* attributes (see the *Key constants). Usage is the Spend's: what the
+// spendguard.* attributes (see the *Key constants), and one span event
+// (BudgetAlertEvent) per budget alert threshold the call's settle crossed. Usage is the Spend's: what the
 // provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
 //
@@ -528,6 +529,15 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		a = appendContent(a, msgs, resp, e.oneGen)
 	}
 	span.SetAttributes(a...)
+	if b != nil {
+		for _, al := range b.Alerts {
+			span.AddEvent(BudgetAlertEvent, trace.WithAttributes(
+				BudgetNameKey.String(al.Budget),
+				AlertFractionKey.Float64(al.Fraction),
+				AlertConsumedKey.Int64(toInt64(al.Consumed)),
+				AlertCapacityKey.Int64(toInt64(al.Capacity))))
+		}
+	}
 }
 
 // requestParams counts what appendRequestParams adds.
