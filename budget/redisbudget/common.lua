@@ -4,12 +4,13 @@
 -- KEYS[1]  the window's hash: c = consumed, h = held (the sum of live holds),
 --          n = a lower bound of the earliest lease end (absent: unknown), and, for
 --          operators (cmd/spendguard), what the reserving processes were built with:
---          d = default capacity, l = lease (ms), e = window end (ms, 0: no window).
+--          d = default capacity, l = lease (ms), e = window end (ms, 0: no window);
+--          and "a:<fraction>" for each alert threshold claimed in the window.
 -- KEYS[2]  the window's live holds, a sorted set: member = "<reservation id>:<size>",
 --          score = the Redis TIME (ms) at which its lease ends.
 -- KEYS[3]  the window's reclaimed holds, a sorted set: the same members, scored with
 --          the TIME until which a late settle of theirs is still charged.
--- KEYS[4]  (reserve, snapshot) the budget's capacity override, a string holding an
+-- KEYS[4]  (reserve, snapshot, settle with alerts) the budget's capacity override, a string holding an
 --          integer, shared by all its windows; absent: the caller's default.
 -- ARGV[1]  how long (ms) a reclaimed hold is remembered: twice the lease.
 -- ARGV[2]  the TTL (ms) of the window's keys, 0 for none (an unwindowed budget).

@@ -91,6 +91,12 @@ type settings struct {
 	acks         int
 	ackTimeout   time.Duration
 	ackTimeoutMs int64
+
+	// Alerts (WithAlerts, alert.go): the fractions ascending, boxed once for the
+	// settle script.
+	alertFractions []float64
+	onAlert        func(budget.Alert)
+	alertArgs      []any
 }
 
 // winKeys are the keys of one window (or of the whole life of an unwindowed budget).
@@ -247,6 +253,7 @@ func newSettings(rdb redis.UniversalClient, capacity uint64, opts []Option) (*se
 		b.clock = time.Now
 	}
 	b.capArg = capacity
+	b.buildAlerts()
 	b.leaseArg = b.lease.Milliseconds()
 	b.markArg = 2 * b.lease.Milliseconds()
 	return b.settings, nil
@@ -518,14 +525,21 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	res, err := b.run(ctx, settleScript, w.keys[:3], b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
+	var res []int64
+	var err error
+	if b.alertArgs == nil {
+		res, err = b.run(ctx, settleScript, w.keys[:3], b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
+	} else {
+		res, err = b.settleAlerting(ctx, w, now, id, r.Tokens(), arg(usage))
+	}
 	if err != nil {
 		return b.wrap("settle", err)
 	}
-	if len(res) != 2 {
+	if len(res) != 2 && len(res) < 5 {
 		return fmt.Errorf("redisbudget: budget %q: settle: unexpected reply %v", b.name, res)
 	}
 	budgetkit.Settle(r)
+	b.fireAlerts(ctx, w, res)
 	return nil
 }
 
@@ -674,4 +688,5 @@ var (
 	_ budget.TokenBudget   = (*Budget)(nil)
 	_ budget.RangeReserver = (*Budget)(nil)
 	_ budget.Observable    = (*Budget)(nil)
+	_ budget.Alerting      = (*Budget)(nil)
 )

@@ -6,4 +6,8 @@ local f = redis.call('HMGET', KEYS[1], 'c', 'h') -- a hash of the wrong type fai
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local c = count(f[1], 'consumed')
 redis.call('HSET', KEYS[1], 'c', '0')
+-- The window starts over, so do its alerts (WithAlerts): their claims go.
+for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(k, 1, 2) == 'a:' then redis.call('HDEL', KEYS[1], k) end
+end
 return c
