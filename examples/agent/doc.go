@@ -3,6 +3,7 @@
 //
 //	go run ./examples/agent                 # offline: a scripted OpenAI-compatible server
 //	go run ./examples/agent -budget 20000 -hard-cap
+//	go run ./examples/agent -fallback       # a money budget: expensive model, then a cheap one
 //	go run ./examples/agent -provider openai -model gpt-4o-mini      # OPENAI_API_KEY
 //	go run ./examples/agent -provider anthropic                      # ANTHROPIC_API_KEY
 //	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
@@ -54,6 +55,16 @@
 // With -provider anthropic the agent's functions are offered to Claude as tools
 // (langchaingo's anthropic client reads tools, not functions). langchaingo's ollama
 // client sends no tools at all, so with -provider ollama the model can only answer.
+//
+// -money counts the budget in micro-dollars (-budget defaults to 60000, 6 cents) at
+// made-up prices of two scripted models, scripted-large (the default) and
+// scripted-small, ten times cheaper: middleware.WithPrices. -fallback adds
+// middleware.WithFallback: a call that no longer fits on scripted-large goes to
+// scripted-small, served by the same scripted server under its own name, so the run
+// gets further than with -money alone and ends in a denial only when even the cheap
+// model no longer fits. With a money budget every line names the model that answered
+// (and the one it fell back from), and -json reports it per call (model,
+// fallback_from).
 //
 // -max-calls bounds the model calls of one run (the executor's MaxIterations): when
 // the budget has not stopped the agent by then, the program exits with an error.

@@ -88,13 +88,15 @@ type config struct {
 	scenario   string
 	agent      string
 	repeats    int
+	money      bool // count the budget in micro-dollars at scriptedPrices
+	fallback   bool // fall back to smallModel when the primary does not fit
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Uint64Var(&c.capacity, "budget", 6000, "token budget of the run")
+	fs.Uint64Var(&c.capacity, "budget", 6000, "token budget of the run (with -money or -fallback: micro-dollars, default 60000)")
 	fs.StringVar(&c.budgetName, "budget-name", "agent", "name of the budget (the Redis key's, with -redis)")
 	fs.BoolVar(&c.hardCap, "hard-cap", false, "cap each call's max tokens at what the budget has left")
 	fs.StringVar(&c.provider, "provider", "scripted", "scripted | openai | anthropic | ollama")
@@ -108,8 +110,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it)")
 	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
 	fs.IntVar(&c.repeats, "loop-repeats", middleware.DefaultLoopRepeats, "identical tool rounds in a row that make a loop (at least 2)")
+	fs.BoolVar(&c.money, "money", false, "count the budget in micro-dollars at the scripted models' made-up prices (-provider scripted)")
+	fs.BoolVar(&c.fallback, "fallback", false, "a money budget that switches to the cheap scripted model when the expensive one no longer fits (implies -money)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	c.money = c.money || c.fallback
+	budgetSet := false
+	fs.Visit(func(f *flag.Flag) { budgetSet = budgetSet || f.Name == "budget" })
+	if c.money {
+		if c.provider != "scripted" {
+			return c, errors.New("-money and -fallback are for -provider scripted: its models' prices are made up, and spendguard ships no real ones")
+		}
+		if c.model == "" {
+			c.model = largeModel
+		}
+		if _, ok := scriptedPrices[c.model]; !ok {
+			return c, fmt.Errorf("-model %q has no price: with -money it is %s or %s", c.model, largeModel, smallModel)
+		}
+		if !budgetSet {
+			c.capacity = moneyBudget
+		}
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %q", fs.Args())
@@ -149,7 +170,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if err != nil {
 		return err
 	}
-	llm, closeLLM, err := newModel(c, e)
+	llm, cheap, closeLLM, err := newModel(c, e)
 	if err != nil {
 		return err
 	}
@@ -165,9 +186,15 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if err != nil {
 		return err
 	}
-	rep := &report{Provider: c.provider, Model: c.model, Agent: c.agent, Budget: c.budgetName, Capacity: c.capacity, HardCap: c.hardCap, ToolBudget: c.toolCalls}
+	rep := &report{Provider: c.provider, Model: c.model, Agent: c.agent, Budget: c.budgetName, Capacity: c.capacity, Unit: "tokens", HardCap: c.hardCap, ToolBudget: c.toolCalls}
 	if c.provider == "scripted" {
 		rep.Scenario = c.scenario
+	}
+	if c.money {
+		rep.Unit = "micro-USD"
+	}
+	if c.fallback {
+		rep.Fallback = smallModel
 	}
 	// Flush the spans and metrics even when the run failed: they show why. A run that
 	// gets to its report flushes before printing it, so the report has the outcome.
@@ -182,7 +209,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		return err
 	}
 
-	rp := &reporter{b: b, capacity: c.capacity, hardCap: c.hardCap, rep: rep}
+	rp := &reporter{b: b, capacity: c.capacity, hardCap: c.hardCap, money: c.money, rep: rep}
 	if !c.asJSON {
 		rp.out = stdout
 		where := "in-process"
@@ -193,8 +220,14 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		if c.provider == "scripted" {
 			scenario = ", scenario " + c.scenario
 		}
-		fmt.Fprintf(stdout, "Agent (%s) on %s (%s%s), budget %q of %d tokens (%s)%s, loop guard at %d repeats.\n",
-			c.agent, c.provider, c.model, scenario, c.budgetName, c.capacity, where, map[bool]string{true: ", hard cap"}[c.hardCap], c.repeats)
+		fmt.Fprintf(stdout, "Agent (%s) on %s (%s%s), budget %q of %d %s (%s)%s, loop guard at %d repeats.\n",
+			c.agent, c.provider, c.model, scenario, c.budgetName, c.capacity, rep.Unit, where, map[bool]string{true: ", hard cap"}[c.hardCap], c.repeats)
+		if c.money {
+			fmt.Fprintf(stdout, "Made-up prices per million tokens: %s.\n", priceList())
+		}
+		if c.fallback {
+			fmt.Fprintf(stdout, "When a call no longer fits on %s, it goes to %s instead.\n", c.model, smallModel)
+		}
 	}
 
 	budgetOpts := []middleware.Option{
@@ -202,6 +235,12 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	}
 	if c.hardCap {
 		budgetOpts = append(budgetOpts, middleware.HardCap())
+	}
+	if c.money {
+		budgetOpts = append(budgetOpts, middleware.WithPrices(scriptedPrices))
+	}
+	if cheap != nil {
+		budgetOpts = append(budgetOpts, middleware.WithFallback(middleware.Alternative{Name: smallModel, Model: cheap}))
 	}
 	var adapt llmwrap.Middleware
 	if c.provider == "anthropic" {
@@ -273,8 +312,21 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 }
 
 // newModel builds the provider's langchaingo client; for "scripted" it first starts
-// the scripted server, which the returned func closes.
-func newModel(c config, e env) (llms.Model, func(), error) {
+// the scripted server, which the returned func closes, and with -fallback also returns
+// a client of the cheap model on the same server (cheap is nil otherwise).
+func newModel(c config, e env) (llm, cheap llms.Model, closeFn func(), err error) {
+	llm, closeFn, err = newClient(c, e, func(srv *providertest.Server) error {
+		if c.fallback {
+			cheap, err = srv.OpenAIClient(openai.WithModel(smallModel))
+		}
+		return err
+	})
+	return llm, cheap, closeFn, err
+}
+
+// newClient builds the provider's client; more, for "scripted", builds more clients
+// of the same server.
+func newClient(c config, e env, more func(*providertest.Server) error) (llms.Model, func(), error) {
 	// The real providers get a client of their own, whose idle connections are
 	// closed when the run ends.
 	hc := &http.Client{}
@@ -288,6 +340,9 @@ func newModel(c config, e env) (llms.Model, func(), error) {
 		srv := providertest.NewOpenAI(h.Script)
 		h.Server = srv
 		llm, err := srv.OpenAIClient(openai.WithModel(c.model))
+		if err == nil {
+			err = more(srv)
+		}
 		if err != nil {
 			srv.Close()
 			return nil, nil, err

@@ -285,6 +285,8 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-scenario", "stuck", "-provider", "openai"}, "-scenario is for the scripted model"},
 		{[]string{"-agent", "react"}, `unknown -agent "react"`},
 		{[]string{"-loop-repeats", "1"}, "-loop-repeats must be at least 2"},
+		{[]string{"-fallback", "-provider", "openai"}, "-provider scripted"},
+		{[]string{"-money", "-model", "gpt-4o"}, `-model "gpt-4o" has no price`},
 	} {
 		out, _, err := runScripted(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

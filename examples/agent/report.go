@@ -17,7 +17,8 @@ import (
 // callRecord is one model call as the program reports it.
 type callRecord struct {
 	Call             int    `json:"call"`
-	Model            string `json:"model"`
+	Model            string `json:"model"`                   // the model called (or, denied, the last one tried)
+	FallbackFrom     string `json:"fallback_from,omitempty"` // the model the budget skipped for Model
 	Estimated        uint64 `json:"estimated"`
 	Reserved         uint64 `json:"reserved"`
 	PromptTokens     uint64 `json:"prompt_tokens"`
@@ -66,10 +67,13 @@ type report struct {
 	Agent       string       `json:"agent"`              // functions | mrkl
 	Budget      string       `json:"budget"`
 	Capacity    uint64       `json:"capacity"`
+	Unit        string       `json:"unit"` // of the budget's amounts: "tokens" or "micro-USD"
 	HardCap     bool         `json:"hard_cap,omitempty"`
-	ToolBudget  uint64       `json:"tool_budget"`        // tool dispatches allowed (-tool-calls)
-	Service     string       `json:"service,omitempty"`  // OTEL service name, when exporting
-	TraceID     string       `json:"trace_id,omitempty"` // the run's trace, when exporting
+	Fallback    string       `json:"fallback,omitempty"`  // the model calls fall back to (-fallback)
+	FellBack    int          `json:"fell_back,omitempty"` // calls sent to it
+	ToolBudget  uint64       `json:"tool_budget"`         // tool dispatches allowed (-tool-calls)
+	Service     string       `json:"service,omitempty"`   // OTEL service name, when exporting
+	TraceID     string       `json:"trace_id,omitempty"`  // the run's trace, when exporting
 	Calls       []callRecord `json:"calls"`
 	StoppedBy   string       `json:"stopped_by"` // loop | budget | finished | max_calls | error
 	Denial      *denial      `json:"denial,omitempty"`
@@ -91,6 +95,7 @@ type reporter struct {
 	b        budget.TokenBudget
 	capacity uint64
 	hardCap  bool
+	money    bool      // amounts are money: each line names the model
 	out      io.Writer // nil: print nothing as calls go (-json)
 
 	mu  sync.Mutex
@@ -108,6 +113,9 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	}
 	if b := s.Budget; b != nil {
 		c.Estimated, c.Reserved, c.Charged, c.Refunded, c.Denied = b.Estimate, b.Reserved, b.Charged, b.Refunded(), b.Denied
+	}
+	if s.Fallback != nil {
+		c.FallbackFrom = s.Fallback.From
 	}
 	if s.UsageSource != llmwrap.UsageNone {
 		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
@@ -129,17 +137,27 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 }
 
 // line is one call in a line: what was estimated and reserved before it, what the
-// provider reported, what was given back, and the budget used so far.
+// provider reported, what was given back, and the budget used so far; with a money
+// budget, also the model that answered (and the one it fell back from).
 func (r *reporter) line(c callRecord) string {
 	if c.Loop {
 		return fmt.Sprintf("call %2d  LOOP: the same tool call came back with the same result too often; not sent, nothing reserved", c.Call)
 	}
 	head := fmt.Sprintf("call %2d  estimated %6d", c.Call, c.Estimated)
+	on := ""
+	if r.money {
+		on = "  " + c.Model
+		if c.FallbackFrom != "" {
+			on += " (fell back from " + c.FallbackFrom + ")"
+		}
+	}
 	switch {
+	case c.Denied && on != "":
+		return head + "  DENIED on " + strings.TrimSpace(on) + ", not sent"
 	case c.Denied:
 		return head + "  DENIED, not sent"
 	case c.Error != "":
-		return fmt.Sprintf("%s  reserved %6d  failed: %s  %s", head, c.Reserved, c.Error, bar(c.Consumed, r.capacity))
+		return fmt.Sprintf("%s  reserved %6d  failed: %s  %s%s", head, c.Reserved, c.Error, bar(c.Consumed, r.capacity), on)
 	}
 	src := "reported "
 	switch c.UsageSource {
@@ -156,9 +174,9 @@ func (r *reporter) line(c callRecord) string {
 	if r.hardCap {
 		capped = fmt.Sprintf("  max_tokens %4d", c.MaxTokens)
 	}
-	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s",
+	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s%s",
 		head, c.Reserved, capped, src, c.PromptTokens+c.CompletionTokens, c.PromptTokens, c.CompletionTokens,
-		back, bar(c.Consumed, r.capacity))
+		back, bar(c.Consumed, r.capacity), on)
 }
 
 // bar draws used out of capacity as [#####-----] 48%; a budget in debt shows more
@@ -182,6 +200,9 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	for _, c := range rep.Calls {
 		if c.Sent {
 			rep.Sent++
+			if c.FallbackFrom != "" {
+				rep.FellBack++
+			}
 		}
 		if c.UsageSource == "" {
 			continue
@@ -245,11 +266,11 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 	case d != nil && d.Tool != "":
 		fmt.Fprintf(w, "Denied: the run has used up its %d tool dispatches, so the call to the %s tool was refused and the agent stopped.\n", rep.ToolBudget, d.Tool)
 	case d != nil && rep.HardCap:
-		fmt.Fprintf(w, "Denied: call %d would need at least %d tokens (its prompt and a minimal answer), but budget %q had only %d left. It was never sent, and the agent stopped.\n",
-			len(rep.Calls), d.Requested, d.Budget, d.Remaining)
+		fmt.Fprintf(w, "Denied: call %d would need at least %d %s (its prompt and a minimal answer)%s, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining)
 	case d != nil:
-		fmt.Fprintf(w, "Denied: call %d would need about %d tokens, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
-			len(rep.Calls), d.Requested, d.Budget, d.Remaining)
+		fmt.Fprintf(w, "Denied: call %d would need about %d %s%s, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining)
 	case rep.Answer != "":
 		fmt.Fprintf(w, "The agent finished before the budget ran out. Its answer: %s\n", rep.Answer)
 	}
@@ -266,8 +287,24 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 	if rep.Estimated > 0 {
 		est = fmt.Sprintf(", %d of them estimated because the provider reported none", rep.Estimated)
 	}
-	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls%s. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d, %d remaining. Stopped by: %s.\n",
+	unit := ""
+	if rep.Unit != "tokens" {
+		unit = " " + rep.Unit
+	}
+	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls%s. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d%s, %d remaining. Stopped by: %s.\n",
 		rep.Sent, denied, rep.ToolCalls, loops, rep.Prompt+rep.Completion, rep.Prompt, rep.Completion, est,
-		rep.Budget, rep.Consumed, rep.Capacity, rep.Remaining, rep.StoppedBy)
+		rep.Budget, rep.Consumed, rep.Capacity, unit, rep.Remaining, rep.StoppedBy)
+	if rep.Fallback != "" {
+		fmt.Fprintf(w, "%d of the calls sent fell back to %s when %s no longer fitted.\n", rep.FellBack, rep.Fallback, rep.Model)
+	}
 	return nil
+}
+
+// onCheapest says, with -fallback, that the denied call did not fit even on the
+// cheap model.
+func (rep *report) onCheapest() string {
+	if rep.Fallback == "" {
+		return ""
+	}
+	return " even on " + rep.Fallback
 }

@@ -6,10 +6,39 @@ import (
 	"strings"
 
 	"github.com/spendguard/spendguard/internal/providertest"
+	"github.com/spendguard/spendguard/middleware"
 )
 
 // scriptedModel is the name the scripted server answers as.
 const scriptedModel = "scripted-model"
+
+// The two models of a money budget (-money, -fallback): the same script, served under
+// two names, at two prices.
+const (
+	largeModel = "scripted-large"
+	smallModel = "scripted-small"
+)
+
+// scriptedPrices are MADE UP, in micro-dollars per million tokens: no real model's
+// prices, only a tenfold gap between an expensive and a cheap model, the kind the
+// fallback is for.
+var scriptedPrices = middleware.Prices{
+	largeModel: {InputPerMTok: 10_000_000, OutputPerMTok: 30_000_000},
+	smallModel: {InputPerMTok: 1_000_000, OutputPerMTok: 3_000_000},
+}
+
+// priceList describes scriptedPrices in dollars.
+func priceList() string {
+	var parts []string
+	for _, m := range []string{largeModel, smallModel} {
+		p := scriptedPrices[m]
+		parts = append(parts, fmt.Sprintf("%s $%.2f in, $%.2f out", m, float64(p.InputPerMTok)/1e6, float64(p.OutputPerMTok)/1e6))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// moneyBudget is -budget's default with a money budget: 6 cents, in micro-dollars.
+const moneyBudget = 60_000
 
 // words is the text the scripted model hands to the word counter, a little more of it
 // on every turn, so that the conversation keeps growing.
