@@ -83,3 +83,29 @@ func ExampleAtomicGuard() {
 	// true
 	// false
 }
+
+// Alert at several thresholds, each once per window, on the Record that crosses it.
+func ExampleWithAlerts() {
+	ctx := context.Background()
+	b := budget.NewAtomic(1000, budget.WithName("team"),
+		budget.WithAlerts(func(a budget.Alert) {
+			fmt.Printf("alert: %q passed %.0f%% (%d of %d)\n", a.Snapshot.Name, 100*a.Fraction, a.Snapshot.Consumed, a.Snapshot.Capacity)
+		}, 0.5, 0.8, 0.95))
+	for _, usage := range []uint64{400, 200, 300, 50} {
+		r, err := b.TryReserve(ctx, usage)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println("record", usage)
+		_ = b.Record(ctx, r, usage, 0)
+	}
+	// Output:
+	// record 400
+	// record 200
+	// alert: "team" passed 50% (600 of 1000)
+	// record 300
+	// alert: "team" passed 80% (900 of 1000)
+	// record 50
+	// alert: "team" passed 95% (950 of 1000)
+}

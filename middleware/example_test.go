@@ -85,3 +85,46 @@ func ExampleWithoutCalibration() {
 	// [0 0 0 600 600]
 	// [0 0 0 0 0]
 }
+
+// A money budget that sends a call to a cheaper model when the expensive one no longer
+// fits, and denies only when none does. The prices are made up.
+func ExampleWithFallback() {
+	ctx := context.Background()
+	// Micro-dollars per million tokens: $10 and $5 in, $30 and $15 out.
+	prices := middleware.Prices{
+		"large": {InputPerMTok: 10_000_000, OutputPerMTok: 30_000_000},
+		"small": {InputPerMTok: 5_000_000, OutputPerMTok: 15_000_000},
+	}
+	large := replyWith("Paris.", 900, 100, "stop") // any llms.Model
+	small := replyWith("Paris!", 900, 100, "stop")
+	b := budget.NewAtomic(25_000, budget.WithName("money")) // 2.5 cents
+	var s llmwrap.Spend
+	model := llmwrap.Wrap(large, llmwrap.WithModelName("large"), capture(&s),
+		middleware.Budget(b,
+			middleware.WithPrices(prices),
+			middleware.WithEstimator(fixedEstimator(900)),
+			middleware.WithCompletionAllowance(400), // estimates: 21000 on large, 10500 on small
+			middleware.WithFallback(middleware.Alternative{Name: "small", Model: small})))
+
+	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Capital of France?")}
+	for range 3 {
+		_, err := model.GenerateContent(ctx, msgs)
+		var d *budget.DeniedError
+		switch {
+		case errors.As(err, &d):
+			fmt.Printf("denied even on %s: %d needed, %d left\n", s.Model, d.Requested, d.Remaining)
+		case err != nil:
+			fmt.Println(err)
+		case s.Fallback != nil:
+			fmt.Printf("%s (fell back from %s): charged %d, %d left\n", s.Model, s.Fallback.From, s.Budget.Charged, s.Budget.Remaining)
+		default:
+			fmt.Printf("%s: charged %d, %d left\n", s.Model, s.Budget.Charged, s.Budget.Remaining)
+		}
+	}
+	fmt.Println("calls:", large.calls.Load(), "on large,", small.calls.Load(), "on small")
+	// Output:
+	// large: charged 12000, 13000 left
+	// small (fell back from large): charged 6000, 7000 left
+	// denied even on small: 10500 needed, 7000 left
+	// calls: 1 on large, 1 on small
+}
