@@ -42,7 +42,9 @@ const minHardCapCompletion = 16
 //  2. TryReserve the estimate (TryReserveRange under HardCap). A denial returns the
 //     budget's *budget.DeniedError unchanged and the model is not called; any other
 //     budget error (budget.ErrUnavailable, say) is returned too: the call fails
-//     closed unless the budget itself fails open.
+//     closed unless the budget itself fails open. With WithFallback, a denied call is
+//     first estimated and reserved again as each alternative model in turn, and goes
+//     to the first that fits (see WithFallback).
 //  3. Call the model.
 //  4. Settle. On success, Record the usage the provider reported; when it reported
 //     none, charge the prompt estimate plus llmwrap.EstimateText of every piece of

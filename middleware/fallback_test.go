@@ -417,3 +417,22 @@ func TestAlertsReachTheCallThatCrossedThem(t *testing.T) {
 	}, got)
 	assert.Equal(t, []float64{0.25, 0.5}, fired)
 }
+
+// TestFallbackLearnsPerModel: the learned completion allowance of the model called is
+// its own; calls that fell back teach the primary nothing.
+func TestFallbackLearnsPerModel(t *testing.T) {
+	f := newFleet(t, "big", "cheap")
+	b := budget.NewAtomic(10_000)
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(f.clients["big"], llmwrap.WithModelName("big"), capture(&s),
+		middleware.Budget(b, middleware.WithPrices(testPrices), middleware.WithEstimator(fixedEstimator(100)),
+			middleware.WithFallback(f.alts("cheap")...)))
+	for range 20 {
+		_, err := m.GenerateContent(context.Background(), hello)
+		require.NoError(t, err)
+		require.Equal(t, "cheap", s.Model) // big's default allowance (1024) never fits
+	}
+	assert.Equal(t, uint64(50), s.Budget.CompletionAllowance, "cheap learned its completions of 50")
+	big := testPrices["big"].Cost(llmwrap.Usage{PromptTokens: 100, CompletionTokens: middleware.DefaultCompletionAllowance})
+	assert.Equal(t, big, s.Fallback.FromEstimate, "big is still estimated with the default allowance")
+}
