@@ -123,3 +123,64 @@ func TestRedisDownDuringTheCall(t *testing.T) {
 		t.Errorf("error handler got %v", errs)
 	}
 }
+
+// TestRedisFallbackConcurrentAtTheEdge: two "processes" (each its own client, budget
+// value and middleware) fall back and are denied concurrently on one shared money
+// budget in Redis. The server never reports more than the estimate, so the budget must
+// end at or under its capacity with nothing held, the calls' charges add up to what it
+// consumed, and each alert threshold reaches exactly one call of the fleet.
+func TestRedisFallbackConcurrentAtTheEdge(t *testing.T) {
+	rdb := redisClient(t)
+	name := redisName(t)
+	f := newFleet(t, "big", "mid", "cheap")
+	var mu sync.Mutex
+	var charged uint64
+	alerts := map[float64]int{}
+	var models []llms.Model
+	var shared *redisbudget.Budget
+	for range 2 {
+		c := redis.NewClient(&redis.Options{Addr: rdb.Options().Addr})
+		t.Cleanup(func() { _ = c.Close() })
+		b, err := redisbudget.New(c, name, 9000, redisbudget.WithAlerts(nil, 0.5, 0.9))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shared = b
+		models = append(models, llmwrap.Wrap(f.clients["big"], llmwrap.WithModelName("big"),
+			llmwrap.OnSpend(func(_ context.Context, s *llmwrap.Spend) {
+				mu.Lock()
+				defer mu.Unlock()
+				charged += s.Budget.Charged
+				for _, a := range s.Budget.Alerts {
+					alerts[a.Fraction]++
+				}
+			}),
+			middleware.Budget(b, middleware.WithPrices(testPrices), middleware.WithEstimator(fixedEstimator(100)),
+				middleware.WithCompletionAllowance(100), middleware.WithFallback(f.alts("mid", "cheap")...))))
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 12 {
+				_, err := models[i%2].GenerateContent(context.Background(), hello)
+				if err != nil && !errors.Is(err, budget.ErrDenied) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	snap, err := shared.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Held != 0 || snap.Consumed > 9000 || snap.Consumed != charged {
+		t.Fatalf("consumed %d held %d of 9000; the calls were charged %d", snap.Consumed, snap.Held, charged)
+	}
+	t.Logf("consumed %d of 9000, alerts %v", snap.Consumed, alerts)
+	if snap.Consumed >= 4500 && alerts[0.5] != 1 || snap.Consumed >= 8100 && alerts[0.9] != 1 || len(alerts) > 2 {
+		t.Errorf("alerts on the calls %v after consuming %d: want each crossed threshold once", alerts, snap.Consumed)
+	}
+}
