@@ -158,3 +158,44 @@ func TestNewSpendParsesOptions(t *testing.T) {
 	assert.False(t, s.Sent, "nothing was sent yet")
 	assert.Equal(t, llmwrap.UnknownModel, llmwrap.NewSpend().Model)
 }
+
+// TestTerminalRecordsAnotherModel: a middleware that sends the call to another model
+// through Terminal gets the same record in the Spend as Wrap's own innermost step
+// gives the wrapped model, and StartFallback says which model was skipped.
+func TestTerminalRecordsAnotherModel(t *testing.T) {
+	other := &echo{resp: &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: "other",
+		GenerationInfo: map[string]any{"PromptTokens": 7, "CompletionTokens": 3, "TotalTokens": 10}}}}}
+	primary := &echo{}
+	var got llmwrap.Spend
+	divert := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		call := llmwrap.Terminal(other)
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			s := llmwrap.SpendFrom(ctx)
+			f := s.StartFallback("other-model", "*llmwrap_test.echo", 99)
+			assert.Same(t, f, s.StartFallback("third", "", 1), "a second switch keeps the first From")
+			s.Model = "other-model"
+			resp, err := call(ctx, msgs, opts...)
+			got = *s
+			return resp, err
+		}
+	}
+	m := llmwrap.Wrap(primary, llmwrap.WithModelName("primary"), divert)
+	resp, err := m.GenerateContent(context.Background(), nil, llms.WithMaxTokens(5))
+	require.NoError(t, err)
+	assert.Equal(t, "other", resp.Choices[0].Content)
+	assert.Equal(t, 0, primary.calls)
+	assert.True(t, got.Sent)
+	assert.Equal(t, 5, got.MaxTokens)
+	assert.Equal(t, llmwrap.UsageReported, got.UsageSource)
+	assert.Equal(t, llmwrap.Usage{PromptTokens: 7, CompletionTokens: 3}, got.Usage)
+	require.NotNil(t, got.Fallback)
+	assert.Equal(t, llmwrap.Fallback{From: "primary", FromEstimate: 99}, *got.Fallback)
+
+	// Outside a wrapped call it only calls the model; a nil model is an error.
+	_, err = llmwrap.Terminal(other)(context.Background(), nil)
+	require.NoError(t, err)
+	_, err = llmwrap.Terminal(nil)(context.Background(), nil)
+	require.Error(t, err)
+	_, err = llmwrap.Wrap(nil).GenerateContent(context.Background(), nil)
+	require.Error(t, err)
+}

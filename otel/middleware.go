@@ -65,7 +65,8 @@ const maxCachedModels = 1024
 // as a call to that model, read from the Spend once the call returns: the span is
 // renamed "chat {model called}", gen_ai.request.model and gen_ai.response.model (when
 // it answered) name the model called, spendguard.fallback.from the model skipped, and
-// its metrics carry the model called.
+// its metrics carry the model called. A call no model fitted is reported, denied, on
+// the last model the budget tried, with spendguard.fallback.from.
 //
 // gen_ai.provider.name is WithProviderName's, else guessed from the wrapped model's Go
 // type (llmwrap.Spend.ModelType): langchaingo's openai, anthropic, ollama, cohere
