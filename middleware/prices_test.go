@@ -19,7 +19,9 @@ func exactCost(p middleware.Price, u llmwrap.Usage) uint64 {
 		cachedPrice = p.InputPerMTok
 	}
 	cached := min(u.CachedPromptTokens, u.PromptTokens)
-	mul := func(a, b uint64) *big.Int { return new(big.Int).Mul(new(big.Int).SetUint64(a), new(big.Int).SetUint64(b)) }
+	mul := func(a, b uint64) *big.Int {
+		return new(big.Int).Mul(new(big.Int).SetUint64(a), new(big.Int).SetUint64(b))
+	}
 	sum := mul(u.PromptTokens-cached, p.InputPerMTok)
 	sum.Add(sum, mul(cached, cachedPrice))
 	sum.Add(sum, mul(u.CompletionTokens, p.OutputPerMTok))
