@@ -36,6 +36,12 @@
 // streamed call) is charged its reported part plus an estimate of the rest, and
 // marked llmwrap.UsagePartial.
 //
+// Money budgets and fallback. WithPrices counts money instead of tokens, from a price
+// table (Prices) in integer micro-units per million tokens; WithFallback sends a call
+// the budget would deny to the first cheaper model that fits, and denies only when
+// none does. A budget's alert thresholds (budget.WithAlerts) that a call's settle
+// crosses are written into that call's record.
+//
 // What each call did is written into its llmwrap.Spend (Spend.Budget), which the otel
 // package turns into span attributes and metrics and llmwrap.OnSpend hands to the
 // caller.
@@ -48,7 +54,9 @@
 // context a budget.All per call, and a budget that implements neither
 // budget.RemainingReader nor budget.Composite one Snapshot after the settle for
 // Spend.Budget.Remaining. The prompt estimate (WithEstimator) and llmwrap.UsageOf are
-// the larger part of the time it adds.
+// the larger part of the time it adds. A call that falls back allocates its
+// llmwrap.Fallback and, when the call's options name the model, one more option; a
+// budget with alert thresholds adds a context value and a closure to each settle.
 //
 // LoopGuard stops an agent that is going round in circles (the same tool call, with
 // the same arguments, getting the same result, again and again) before its next model
