@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -110,6 +111,10 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	}
 	m := &mw{config: c, b: b, name: nameOf(b), learn: newLearner(c.allowance)}
 	m.pest, _ = c.est.(llmwrap.ProviderEstimator)
+	// Whether the own budget has alerts is known now; comparing a call's budget with it
+	// is safe only when its type is comparable (== panics on identical uncomparable types).
+	m.ownComparable = b != nil && reflect.TypeOf(b).Comparable()
+	m.alerts = b != nil && alerting(b, 0)
 	fb, badOption := newFallback(&c)
 	m.fb = fb
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
@@ -127,11 +132,15 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 
 type mw struct {
 	config
-	b     budget.TokenBudget
-	name  string
-	learn *learner                  // per model: the learned allowance and the calibration
-	pest  llmwrap.ProviderEstimator // est, when it follows provider rules; else nil
-	fb    *fallback                 // nil: no WithFallback
+	b      budget.TokenBudget
+	name   string
+	learn  *learner                  // per model: the learned allowance and the calibration
+	pest   llmwrap.ProviderEstimator // est, when it follows provider rules; else nil
+	fb     *fallback                 // nil: no WithFallback
+	alerts bool                      // b has alert thresholds
+	// ownComparable: b's dynamic type is comparable, so a call's budget can be checked
+	// for being b with ==.
+	ownComparable bool
 }
 
 type handler struct {
@@ -432,7 +441,7 @@ func (h *handler) record(ctx context.Context, b budget.TokenBudget, r *budget.Re
 	s.Budget.Charged = sat.Add(prompt, completion)
 	sctx, cancel := h.settleContext(ctx)
 	defer cancel()
-	if alerting(b, 0) {
+	if h.alerting(b) {
 		c := s.Budget
 		sctx = budget.NotifyAlerts(sctx, func(a budget.Alert) {
 			c.Alerts = append(c.Alerts, llmwrap.Alert{Budget: a.Snapshot.Name, Fraction: a.Fraction, Consumed: a.Snapshot.Consumed, Capacity: a.Snapshot.Capacity})
@@ -455,8 +464,16 @@ func (h *handler) release(ctx context.Context, b budget.TokenBudget, r *budget.R
 	s.Budget.Remaining, s.Budget.RemainingKnown = h.remaining(sctx, b, 0)
 }
 
-// alerting reports whether b, or a member of it, has alert thresholds that its Record
-// may cross (budget.Alerting).
+// alerting reports whether a Record of b may cross an alert threshold, so that the
+// settle is prepared to note it (known in advance for the middleware's own budget).
+func (h *handler) alerting(b budget.TokenBudget) bool {
+	if h.ownComparable && b == h.b {
+		return h.alerts
+	}
+	return alerting(b, 0)
+}
+
+// alerting reports whether b, or a member of it, has alert thresholds (budget.Alerting).
 func alerting(b budget.TokenBudget, depth int) bool {
 	if a, ok := b.(budget.Alerting); ok && len(a.AlertFractions()) > 0 {
 		return true

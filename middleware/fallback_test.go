@@ -436,3 +436,37 @@ func TestFallbackLearnsPerModel(t *testing.T) {
 	big := testPrices["big"].Cost(llmwrap.Usage{PromptTokens: 100, CompletionTokens: middleware.DefaultCompletionAllowance})
 	assert.Equal(t, big, s.Fallback.FromEstimate, "big is still estimated with the default allowance")
 }
+
+// valueBudget is a budget of an uncomparable type used by value: the middleware must
+// not compare it with ==, which would panic.
+type valueBudget struct {
+	b    *budget.Atomic
+	tags []string // makes the type uncomparable
+}
+
+func (v valueBudget) TryReserve(ctx context.Context, n uint64) (*budget.Reservation, error) {
+	return v.b.TryReserve(ctx, n)
+}
+func (v valueBudget) Record(ctx context.Context, r *budget.Reservation, p, c uint64) error {
+	return v.b.Record(ctx, r, p, c)
+}
+func (v valueBudget) Release(ctx context.Context, r *budget.Reservation) error {
+	return v.b.Release(ctx, r)
+}
+func (v valueBudget) Consumed(ctx context.Context) (uint64, error) { return v.b.Consumed(ctx) }
+
+func TestUncomparableBudgetDoesNotPanic(t *testing.T) {
+	f := newFleet(t, "cheap")
+	own := valueBudget{b: budget.NewAtomic(10_000), tags: []string{"own"}}
+	inCtx := valueBudget{b: budget.NewAtomic(10_000), tags: []string{"ctx"}}
+	m := llmwrap.Wrap(f.clients["cheap"], middleware.Budget(own, middleware.WithCompletionAllowance(10)))
+	for _, ctx := range []context.Context{context.Background(), budget.NewContext(context.Background(), inCtx)} {
+		_, err := m.GenerateContent(ctx, hello)
+		require.NoError(t, err)
+	}
+	m2 := llmwrap.Wrap(f.clients["cheap"], middleware.Budget(nil, middleware.WithCompletionAllowance(10)))
+	_, err := m2.GenerateContent(budget.NewContext(context.Background(), inCtx), hello)
+	require.NoError(t, err)
+	wantSettled(t, own.b, 300)
+	wantSettled(t, inCtx.b, 300)
+}
