@@ -302,10 +302,8 @@ func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.
 // and reserves the estimate from b (a range under HardCap, whose grant becomes the
 // MaxTokens sent). c gets the estimates.
 func (h *handler) reserveOn(ctx context.Context, b budget.TokenBudget, name, typ string, q request, c *llmwrap.BudgetCharge, p *plan) error {
-	if h.prices != nil {
-		if _, ok := h.prices[name]; !ok {
-			return fmt.Errorf("%w %q (budget %q); add it to the WithPrices table", ErrUnpriced, name, c.Name)
-		}
+	if err := h.priced(name, c); err != nil {
+		return err
 	}
 	h.estimateOn(name, typ, q, c, p)
 	var err error
@@ -318,6 +316,17 @@ func (h *handler) reserveOn(ctx context.Context, b budget.TokenBudget, name, typ
 		err = fmt.Errorf("middleware: budget %q granted a nil reservation", c.Name)
 	}
 	return err
+}
+
+// priced returns an error wrapping ErrUnpriced when the budget counts money with
+// WithPrices and model is not in the table.
+func (h *handler) priced(model string, c *llmwrap.BudgetCharge) error {
+	if h.prices != nil {
+		if _, ok := h.prices[model]; !ok {
+			return fmt.Errorf("%w %q (budget %q); add it to the WithPrices table", ErrUnpriced, model, c.Name)
+		}
+	}
+	return nil
 }
 
 // estimateOn sets c's estimates for a call to the model called name (of Go type typ):

@@ -113,6 +113,9 @@ func newFallback(c *config) (*fallback, error) {
 // the last alternative tried.
 func (h *handler) reserveWithFallback(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, q request, p *plan) error {
 	primary, primaryType := s.Model, s.ModelType
+	if err := h.priced(primary, s.Budget); err != nil {
+		return err // refused before anything is tried, as without a fallback
+	}
 	skipped := false // the primary fits but was passed over for FallbackBelow
 	var err error
 	if h.fb.below > 0 && h.leavesTooLittle(ctx, b, h.estimateOn(primary, primaryType, q, s.Budget, p)) {

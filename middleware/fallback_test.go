@@ -318,7 +318,15 @@ func TestFallbackBadOptions(t *testing.T) {
 	_, err := m.GenerateContent(ctx, hello)
 	require.ErrorIs(t, err, middleware.ErrUnpriced)
 	assert.Contains(t, err.Error(), `"unpriced"`)
+	// ... also with alternatives that would fit, and with FallbackBelow.
+	for _, below := range []float64{0, 0.5} {
+		m = llmwrap.Wrap(f.clients["unpriced"], llmwrap.WithModelName("unpriced"),
+			middleware.Budget(b, middleware.WithPrices(testPrices), middleware.WithFallback(f.alts("cheap")...), middleware.FallbackBelow(below)))
+		_, err = m.GenerateContent(ctx, hello)
+		require.ErrorIs(t, err, middleware.ErrUnpriced)
+	}
 	assert.Empty(t, f.models())
+	wantSettled(t, b, 0)
 }
 
 // TestFallbackConcurrentAtTheEdge runs many calls at once against a budget that only a
