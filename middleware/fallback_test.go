@@ -288,6 +288,20 @@ func TestFallbackBelowPrefersAlternatives(t *testing.T) {
 	_, err := m2.GenerateContent(ctx, hello)
 	require.NoError(t, err)
 	assert.Equal(t, "mid", s.Model)
+
+	// When no alternative fits, the primary is used after all: here the alternative
+	// costs more than the primary, so it cannot fit where the primary leaves too little.
+	f3 := newFleet(t, "cheap", "big")
+	b3 := budget.NewAtomic(1000)
+	m3 := llmwrap.Wrap(f3.clients["cheap"], llmwrap.WithModelName("cheap"), capture(&s),
+		middleware.Budget(b3, middleware.WithPrices(testPrices), middleware.WithEstimator(fixedEstimator(100)),
+			middleware.WithCompletionAllowance(100), middleware.WithFallback(f3.alts("big")...), middleware.FallbackBelow(0.9)))
+	_, err = m3.GenerateContent(ctx, hello)
+	require.NoError(t, err)
+	assert.Equal(t, "cheap", s.Model)
+	assert.Nil(t, s.Fallback)
+	assert.Equal(t, []string{"cheap"}, f3.models())
+	wantSettled(t, b3, 150)
 }
 
 func TestFallbackBadOptions(t *testing.T) {
