@@ -313,7 +313,7 @@ func tapStream(o *llms.CallOptions, start time.Time, opts []llms.CallOption) (*f
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
 	tracing := c.spans.active()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
-	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) {
+	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
 	s, wrapped := llmwrap.SpendFrom(ctx), true
