@@ -127,3 +127,32 @@ globex used 1000 of 500 (from Redis: true)
 all tenants used 3000
 `, string(out))
 }
+
+// Alerts at 50, 80 and 95 % of a fleet's daily budget, each fired once a day by the
+// one process whose settle crossed it. It needs a Redis server, so it has no checked
+// output.
+func ExampleWithAlerts() {
+	ctx := context.Background()
+	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
+	if addr == "" {
+		addr = "localhost:6379"
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+
+	b, err := redisbudget.New(rdb, "example-alerts", 10_000,
+		redisbudget.WithWindow(budget.Daily(nil)),
+		redisbudget.WithAlerts(func(a budget.Alert) {
+			fmt.Printf("%s passed %.0f%%: %d of %d used today\n", a.Snapshot.Name, 100*a.Fraction, a.Snapshot.Consumed, a.Snapshot.Capacity)
+		}, 0.5, 0.8, 0.95))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	r, err := b.TryReserve(ctx, 6000)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_ = b.Record(ctx, r, 5200, 400) // may cross 50 % (if no process has today)
+}
