@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/anthropic"
 	"github.com/tmc/langchaingo/llms/openai"
 
 	"github.com/spendguard/spendguard/budget"
@@ -491,4 +492,54 @@ func TestUncomparableBudgetDoesNotPanic(t *testing.T) {
 	require.NoError(t, err)
 	wantSettled(t, own.b, 300)
 	wantSettled(t, inCtx.b, 300)
+}
+
+// TestFallbackEstimatesAsTheAlternative: a call that falls back to another provider's
+// model is estimated under that provider's rules (its own prompt framing) and charged
+// what that provider reported; the learned state (allowance and calibration) is the
+// alternative's own.
+func TestFallbackEstimatesAsTheAlternative(t *testing.T) {
+	reply := providertest.Reply{Text: "ok", Usage: &providertest.Usage{Prompt: 120, Completion: 30}}
+	oa := providertest.NewOpenAI(providertest.Fixed(reply))
+	defer oa.Close()
+	an := providertest.NewAnthropic(providertest.Fixed(reply))
+	defer an.Close()
+	primary, err := oa.OpenAIClient(openai.WithModel("gpt-big"))
+	require.NoError(t, err)
+	claude, err := an.AnthropicClient(anthropic.WithModel("claude-small"))
+	require.NoError(t, err)
+	prices := middleware.Prices{
+		"gpt-big":      {InputPerMTok: 100_000_000, OutputPerMTok: 100_000_000},
+		"claude-small": {InputPerMTok: 1_000_000, OutputPerMTok: 1_000_000},
+	}
+	tools := llms.WithTools([]llms.Tool{weatherTool})
+
+	// What each provider's rules make of the same prompt, without a fallback.
+	rawOn := func(m llms.Model, name string) uint64 {
+		var s llmwrap.Spend
+		w := llmwrap.Wrap(m, llmwrap.WithModelName(name), capture(&s), middleware.Budget(budget.NewAtomic(1<<40), middleware.WithoutCalibration()))
+		_, err := w.GenerateContent(context.Background(), hello, tools)
+		require.NoError(t, err)
+		return s.Budget.PromptEstimateRaw
+	}
+	rawOpenAI, rawAnthropic := rawOn(primary, "gpt-big"), rawOn(claude, "claude-small")
+	require.NotEqual(t, rawOpenAI, rawAnthropic, "the providers' rules differ (Anthropic's tool-use system prompt)")
+
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(primary, llmwrap.WithModelName("gpt-big"), capture(&s),
+		middleware.Budget(budget.NewAtomic(10_000), middleware.WithPrices(prices), middleware.WithCompletionAllowance(100),
+			middleware.WithFallback(middleware.Alternative{Name: "claude-small", Model: claude})))
+	for i := range 5 {
+		_, err := m.GenerateContent(context.Background(), hello, tools)
+		require.NoError(t, err)
+		require.Equal(t, "claude-small", s.Model)
+		assert.Equal(t, "*anthropic.LLM", s.ModelType)
+		assert.Equal(t, rawAnthropic, s.Budget.PromptEstimateRaw, "call %d: estimated under Anthropic's rules", i+1)
+		assert.Equal(t, uint64(150), s.Budget.Charged, "call %d: 120 + 30 tokens at 1 micro-unit each", i+1)
+		if i >= 4 { // calibrated on claude-small's own billed prompts, not on gpt-big's
+			assert.Equal(t, uint64(120), s.Budget.PromptEstimate, "call %d", i+1)
+		}
+	}
+	assert.Len(t, oa.Requests(), 1, "only rawOn's call: the primary never fitted")
+	assert.Len(t, an.Requests(), 1+5)
 }
