@@ -31,7 +31,9 @@ type Alternative struct {
 //     every budget taking part grants it, it goes to the primary as usual.
 //   - When a budget denies it (a *budget.DeniedError; with HardCap, when less than the
 //     minimum completion is left), it is estimated again as each alternative in turn,
-//     with that model's price and learned allowance, and reserved from the same
+//     with that model's price, its provider's prompt rules (from its Go type, unless
+//     WithProvider names one for all), its calibration and its learned allowance, and
+//     reserved from the same
 //     budgets, all-or-nothing, until one is granted: the call goes to that
 //     alternative. A call that fell back is never retried on the primary.
 //   - Only when no model fits is the call denied, with the last alternative's
