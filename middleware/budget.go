@@ -198,6 +198,18 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	resp, err := p.call(ctx, msgs, p.opts...)
 	answered = true
 
+	h.settle(ctx, b, p, s, wrapped, resp, err, tap)
+	h.learnFrom(s, p, resp, err)
+	return resp, err
+}
+
+// settle charges the call what its provider billed: the reported usage, with what the
+// report left out estimated, or all of it estimated when nothing was reported. A call
+// that failed with nothing billed gives its hold back (or, with ChargeOnError, pays
+// its prompt estimate when it was sent).
+func (h *handler) settle(ctx context.Context, b budget.TokenBudget, p plan, s *llmwrap.Spend, wrapped bool,
+	resp *llms.ContentResponse, err error, tap *streamTap) {
+	c := s.Budget
 	u, missing := s.Usage, s.UsageMissing
 	if !wrapped { // no Wrap below to read the report
 		u, missing = llmwrap.ReportedUsage(resp)
@@ -209,6 +221,7 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 			u = llmwrap.Usage{}
 		}
 	}
+	s.UsageMissing = missing
 	switch {
 	case missing == 0: // answered, or failed after the provider billed what it reports
 		h.record(ctx, b, p.r, s, u, llmwrap.UsageReported)
@@ -228,21 +241,28 @@ func (h *handler) generate(ctx context.Context, msgs []llms.MessageContent, opts
 	default:
 		h.release(ctx, b, p.r, s)
 	}
-	s.UsageMissing = missing
-	learnPrompt := missing&llmwrap.MissingPrompt == 0 && !h.noCalibration
+}
+
+// learnFrom teaches the model's prompt calibration the prompt the provider reported
+// for the estimate, and its learned allowance the completion of a call that answered,
+// with one lookup of the model's state for both.
+func (h *handler) learnFrom(s *llmwrap.Spend, p plan, resp *llms.ContentResponse, err error) {
+	learnPrompt := s.UsageSource != llmwrap.UsageNone && s.UsageMissing&llmwrap.MissingPrompt == 0 && !h.noCalibration
 	learnCompletion := err == nil && !h.fixed
-	if learnPrompt || learnCompletion {
-		if r := h.learn.ring(s.Model, true); r != nil { // one lookup for both
-			if learnPrompt {
-				r.cal.observe(c.PromptEstimateRaw, u.PromptTokens)
-			}
-			if learnCompletion {
-				perChoice := s.Usage.CompletionTokens / p.choices
-				h.learn.observeRing(r, perChoice, wasCut(resp, p.maxTokens, perChoice))
-			}
-		}
+	if !learnPrompt && !learnCompletion {
+		return
 	}
-	return resp, err
+	r := h.learn.ring(s.Model, true)
+	if r == nil {
+		return
+	}
+	if learnPrompt {
+		r.cal.observe(s.Budget.PromptEstimateRaw, s.Usage.PromptTokens)
+	}
+	if learnCompletion {
+		perChoice := s.Usage.CompletionTokens / p.choices
+		h.learn.observeRing(r, perChoice, wasCut(resp, p.maxTokens, perChoice))
+	}
 }
 
 // budgetFor is what a call reserves from, and the name its record carries: the
