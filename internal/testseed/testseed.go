@@ -3,6 +3,7 @@
 package testseed
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"testing"
@@ -16,15 +17,24 @@ const Env = "SPENDGUARD_SEED"
 // either way. A value that is not an unsigned integer fails the test.
 func Get(t testing.TB) uint64 {
 	t.Helper()
+	s, note, err := Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("seed %d (%s)", s, note)
+	return s
+}
+
+// Seed is Get's choice without a test: the seed, a note saying where it came from (or
+// how to replay it), and an error for a SPENDGUARD_SEED that is not an unsigned integer.
+func Seed() (seed uint64, note string, err error) {
 	if v := os.Getenv(Env); v != "" {
 		s, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			t.Fatalf("%s=%q: not an unsigned integer", Env, v)
+			return 0, "", fmt.Errorf("%s=%q: not an unsigned integer", Env, v)
 		}
-		t.Logf("seed %d (from %s)", s, Env)
-		return s
+		return s, "from " + Env, nil
 	}
 	s := uint64(time.Now().UnixNano())
-	t.Logf("seed %d (replay with %s=%d)", s, Env, s)
-	return s
+	return s, fmt.Sprintf("replay with %s=%d", Env, s), nil
 }
