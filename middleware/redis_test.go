@@ -47,7 +47,7 @@ func redisName(t *testing.T) string {
 // TestRedisBudgetWithRealClient: a shared Redis budget through the middleware and
 // langchaingo's real openai client: exact charges, cancelled calls give their holds
 // back (the settle runs on a context that is not cancelled), the remaining comes from
-// the budget's Snapshot.
+// what the settle script reported.
 func TestRedisBudgetWithRealClient(t *testing.T) {
 	rdb := redisClient(t)
 	b, err := redisbudget.New(rdb, redisName(t), 100_000)
@@ -98,6 +98,81 @@ func TestRedisBudgetWithRealClient(t *testing.T) {
 		t.Fatal("no error")
 	}
 	wantSettled(t, b, 300)
+}
+
+// countingHook counts the commands a client sends.
+type countingHook struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.mu.Lock()
+		h.cmds = append(h.cmds, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+func (h *countingHook) take() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.cmds
+	h.cmds = nil
+	return c
+}
+
+// TestRedisBudgetCallIsTwoRoundTrips: a call through the middleware costs the Redis
+// budget one reserve script and one settle script, nothing more: what is left comes
+// back with the settle (budget.RemainingReader), not from a Snapshot round trip.
+func TestRedisBudgetCallIsTwoRoundTrips(t *testing.T) {
+	addr := redisClient(t).Options().Addr
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	b, err := redisbudget.New(rdb, redisName(t), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(replyWith("ok", 60, 40, "stop"), capture(&s),
+		middleware.Budget(b, middleware.WithEstimator(fixedEstimator(50)), middleware.WithCompletionAllowance(100)))
+	if _, err := m.GenerateContent(context.Background(), hello); err != nil { // loads the scripts
+		t.Fatal(err)
+	}
+	hook := &countingHook{}
+	rdb.AddHook(hook)
+	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
+		t.Fatal(err)
+	}
+	if got := hook.take(); len(got) != 2 || got[0] != "evalsha" || got[1] != "evalsha" {
+		t.Errorf("commands for one call: %v, want a reserve and a settle script", got)
+	}
+	if !s.Budget.RemainingKnown || s.Budget.Remaining != 10_000-200 {
+		t.Errorf("remaining %d (known %v), want %d", s.Budget.Remaining, s.Budget.RemainingKnown, 10_000-200)
+	}
+	// Another process's spend shows in this budget's Remaining after its next call.
+	other, err := redisbudget.New(rdb, b.Name(), 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := other.TryReserve(context.Background(), 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Record(context.Background(), r, 500, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(10_000 - 300 - 500); s.Budget.Remaining != want {
+		t.Errorf("remaining %d after another process spent 500, want %d", s.Budget.Remaining, want)
+	}
 }
 
 // TestRedisDownDuringTheCall: the store goes away while the model answers. The

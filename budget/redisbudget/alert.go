@@ -51,6 +51,7 @@ func WithAlerts(fn func(budget.Alert), fractions ...float64) Option {
 // buildAlerts sorts the fractions, drops repeats, and boxes them once for the settle
 // script, as strings that parse back to the same doubles.
 func (s *settings) buildAlerts() {
+	s.alertArgs = []any{s.capArg} // the settle script reports what is left with it
 	if len(s.alertFractions) == 0 {
 		s.alertFractions = nil
 		return
@@ -66,9 +67,10 @@ func (s *settings) buildAlerts() {
 // AlertFractions are the budget's alert thresholds, ascending.
 func (b *Budget) AlertFractions() []float64 { return b.alertFractions }
 
-// settleAlerting runs the settle script with the alerts' arguments and the capacity
-// override's key.
-func (b *Budget) settleAlerting(ctx context.Context, w *winKeys, now time.Time, id string, size, usage uint64) ([]int64, error) {
+// settleReporting runs the settle script with the capacity override's key, the
+// default capacity and the alerts' fractions, so that it reports what is left (and
+// claims the thresholds it reached).
+func (b *Budget) settleReporting(ctx context.Context, w *winKeys, now time.Time, id string, size, usage uint64) ([]int64, error) {
 	args := append(make([]any, 0, 5+len(b.alertArgs)), b.markArg, b.ttlArg(w, now), id, size, usage)
 	return b.run(ctx, settleScript, w.keys, append(args, b.alertArgs...)...)
 }

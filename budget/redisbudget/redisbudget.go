@@ -67,6 +67,10 @@ type Budget struct {
 	// when unwindowed) in the budget's own allocation: a Family's budget built per
 	// request costs two allocations, this struct and one string for all its keys.
 	first winKeys
+	// left is what the last reserve or settle of the current window through this
+	// Budget reported was left (Remaining); leftKnown is false before the first.
+	left      atomic.Uint64
+	leftKnown atomic.Bool
 }
 
 // settings are what New's arguments and options decide, shared by every budget of a
@@ -404,6 +408,25 @@ func (b *Budget) Name() string { return b.name }
 // override for it (Snapshot reports the capacity in force).
 func (b *Budget) Capacity() uint64 { return b.capacity }
 
+// Remaining is what the next reservation may take as of the last reserve or settle
+// made through b in its current window: capacity in force − consumed − held, floored
+// at 0, as the script reported it, with no round trip (budget.RemainingReader, which
+// middleware reads after every settle instead of a Snapshot). Other processes' calls
+// since then are not in it, nor a window that has rolled over; before b's first call
+// it is b's capacity. Use Snapshot for a fresh, fleet-wide reading.
+func (b *Budget) Remaining() uint64 {
+	if !b.leftKnown.Load() {
+		return b.capacity
+	}
+	return b.left.Load()
+}
+
+// learnLeft notes what a script reported was left (negative: in debt, nothing).
+func (b *Budget) learnLeft(left int64) {
+	b.left.Store(uint64(max(left, 0)))
+	b.leftKnown.Store(true)
+}
+
 // Lease is how long a hold lives before it is reclaimed.
 func (b *Budget) Lease() time.Duration { return b.lease }
 
@@ -459,8 +482,10 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 	}
 	switch {
 	case len(res) == 2 && res[0] == 0 && res[1] >= 0:
+		b.learnLeft(res[1])
 		return nil, &budget.DeniedError{Budget: b.name, Requested: min, Remaining: uint64(res[1])}
 	case len(res) == 3 && res[0] == 1 && res[1] >= 0:
+		b.learnLeft(res[2])
 		if w.tag != "all" {
 			id = w.tag + "/" + id
 		}
@@ -525,13 +550,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	if b.window != nil {
 		now = b.clock()
 	}
-	var res []int64
-	var err error
-	if b.alertArgs == nil {
-		res, err = b.run(ctx, settleScript, w.keys[:3], b.markArg, b.ttlArg(w, now), id, r.Tokens(), arg(usage))
-	} else {
-		res, err = b.settleAlerting(ctx, w, now, id, r.Tokens(), arg(usage))
-	}
+	res, err := b.settleReporting(ctx, w, now, id, r.Tokens(), arg(usage))
 	if err != nil {
 		return b.wrap("settle", err)
 	}
@@ -539,6 +558,9 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 		return fmt.Errorf("redisbudget: budget %q: settle: unexpected reply %v", b.name, res)
 	}
 	budgetkit.Settle(r)
+	if len(res) >= 5 && w == b.cur.Load() { // {1, live, consumed, held, capacity, ...}
+		b.learnLeft(res[4] - res[2] - res[3])
+	}
 	b.fireAlerts(ctx, w, res)
 	return nil
 }
@@ -685,8 +707,9 @@ func unavailable(err error) bool {
 type replyError struct{ error }
 
 var (
-	_ budget.TokenBudget   = (*Budget)(nil)
-	_ budget.RangeReserver = (*Budget)(nil)
-	_ budget.Observable    = (*Budget)(nil)
-	_ budget.Alerting      = (*Budget)(nil)
+	_ budget.TokenBudget     = (*Budget)(nil)
+	_ budget.RangeReserver   = (*Budget)(nil)
+	_ budget.Observable      = (*Budget)(nil)
+	_ budget.RemainingReader = (*Budget)(nil)
+	_ budget.Alerting        = (*Budget)(nil)
 )

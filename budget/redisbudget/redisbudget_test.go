@@ -445,3 +445,32 @@ func TestTimeoutIsUnavailable(t *testing.T) {
 	_, err = b.Snapshot(c)
 	require.ErrorIs(t, err, budget.ErrUnavailable)
 }
+
+// TestRemainingFollowsTheScripts: Remaining is what the last reserve or settle through
+// the budget reported was left, with no round trip of its own; other processes' calls
+// show up with the next one.
+func TestRemainingFollowsTheScripts(t *testing.T) {
+	rdb := client(t)
+	b := newBudget(t, rdb, 1000)
+	assert.Equal(t, uint64(1000), b.Remaining(), "before any call: the capacity")
+	r, err := b.TryReserve(ctx, 300)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(700), b.Remaining())
+	require.NoError(t, b.Record(ctx, r, 100, 50))
+	assert.Equal(t, uint64(850), b.Remaining())
+
+	other, err := redisbudget.New(rdb, b.Name(), 1000)
+	require.NoError(t, err)
+	r2, err := other.TryReserve(ctx, 800)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(850), b.Remaining(), "another budget value's call is not seen without a call")
+	_, err = b.TryReserve(ctx, 100)
+	var d *budget.DeniedError
+	require.ErrorAs(t, err, &d)
+	assert.Equal(t, uint64(50), b.Remaining(), "a denial reports what is left too")
+	require.NoError(t, other.Record(ctx, r2, 900, 0)) // 50 over the hold: debt
+	r3, err := b.TryReserve(ctx, 0)
+	assert.Error(t, err, "nothing left denies everything")
+	assert.Nil(t, r3)
+	assert.Equal(t, uint64(0), b.Remaining(), "in debt: nothing left, not a negative number")
+}
