@@ -56,10 +56,10 @@ func WithFallback(alts ...Alternative) Option {
 }
 
 // FallbackBelow makes WithFallback also skip the primary when its grant would leave a
-// budget taking part with less than fraction of its capacity (read before reserving,
-// from budgets that have a Capacity() uint64 method and report what is left:
-// budget.RemainingReader, or budget.Observable, which costs redisbudget a round trip
-// per call). The alternatives are then tried first; when none fits, the primary is
+// budget taking part with less than fraction of its capacity (read before reserving:
+// from a budget.Observable's Snapshot, which is fleet-wide and fresh but costs
+// redisbudget a round trip per call, else from budgets with a Capacity() uint64
+// method and budget.RemainingReader). The alternatives are then tried first; when none fits, the primary is
 // reserved after all. The check is advisory (concurrent calls may move the budget
 // between it and the reservation); the reservation itself is exact. A fraction
 // outside (0, 1) turns it off.
@@ -171,14 +171,11 @@ func (h *handler) leaves(ctx context.Context, b budget.TokenBudget, estimate uin
 		}
 		return false
 	}
+	// A Snapshot first: before the call, what another process of the fleet did, and
+	// the capacity in force, matter; a RemainingReader's value may predate both.
 	var capacity, left uint64
 	cr, hasCap := b.(capacityReader)
 	switch x := b.(type) {
-	case budget.RemainingReader:
-		if !hasCap {
-			return false
-		}
-		capacity, left = cr.Capacity(), x.Remaining()
 	case budget.Observable:
 		snap, err := x.Snapshot(ctx)
 		if err != nil {
@@ -186,6 +183,11 @@ func (h *handler) leaves(ctx context.Context, b budget.TokenBudget, estimate uin
 			return false
 		}
 		capacity, left = snap.Capacity, snap.Remaining
+	case budget.RemainingReader:
+		if !hasCap {
+			return false
+		}
+		capacity, left = cr.Capacity(), x.Remaining()
 	default:
 		return false
 	}
