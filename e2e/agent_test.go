@@ -22,15 +22,28 @@ import (
 // jaeger returns the OTLP and query base URLs of the Jaeger started by scripts/e2e.sh.
 func jaeger(t *testing.T) (otlp, query string) {
 	t.Helper()
-	otlp, query = os.Getenv("SPENDGUARD_JAEGER_OTLP"), os.Getenv("SPENDGUARD_JAEGER_QUERY")
-	if otlp != "" && query != "" {
-		return otlp, query
+	v := needEnv(t, "a Jaeger", "SPENDGUARD_JAEGER_OTLP", "SPENDGUARD_JAEGER_QUERY")
+	return v[0], v[1]
+}
+
+// needEnv returns the values of the environment variables that name a service the
+// test needs (scripts/e2e.sh, run by make test, sets them all). When one is empty the
+// test fails under SPENDGUARD_REQUIRE_SERVICES=1 and is skipped otherwise, naming the
+// variable.
+func needEnv(t *testing.T, service string, vars ...string) []string {
+	t.Helper()
+	vals := make([]string, len(vars))
+	for i, name := range vars {
+		vals[i] = os.Getenv(name)
+		if vals[i] != "" {
+			continue
+		}
+		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("%s is empty but SPENDGUARD_REQUIRE_SERVICES=1: the test needs %s", name, service)
+		}
+		t.Skipf("%s is empty: the test needs %s (scripts/e2e.sh, run by make test, sets it)", name, service)
 	}
-	if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-		t.Fatal("SPENDGUARD_JAEGER_OTLP and SPENDGUARD_JAEGER_QUERY are not set but SPENDGUARD_REQUIRE_SERVICES=1")
-	}
-	t.Skip("needs a Jaeger: SPENDGUARD_JAEGER_OTLP and SPENDGUARD_JAEGER_QUERY are not set (scripts/e2e.sh, run by make test, sets them)")
-	return "", ""
+	return vals
 }
 
 // agentReport is the part of the example's -json report the test reads.

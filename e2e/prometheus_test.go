@@ -19,14 +19,7 @@ import (
 // scrapes the metrics Jaeger's collector serves in Prometheus's format.
 func prometheus(t *testing.T) string {
 	t.Helper()
-	if u := os.Getenv("SPENDGUARD_PROMETHEUS_URL"); u != "" {
-		return u
-	}
-	if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-		t.Fatal("SPENDGUARD_PROMETHEUS_URL is not set but SPENDGUARD_REQUIRE_SERVICES=1")
-	}
-	t.Skip("needs a Prometheus: SPENDGUARD_PROMETHEUS_URL is not set (scripts/e2e.sh, run by make test, sets it)")
-	return ""
+	return needEnv(t, "a Prometheus", "SPENDGUARD_PROMETHEUS_URL")[0]
 }
 
 // The PromQL the README gives for a service's spend, with the service (the job label)
