@@ -60,9 +60,9 @@ func alertFractions(fractions []float64) []float64 {
 	return fs
 }
 
-// AlertAt is the consumption at which fraction of capacity is reached: fraction ×
+// alertAt is the consumption at which fraction of capacity is reached: fraction ×
 // capacity rounded up, at least 1 (so that a threshold is never crossed by nothing).
-func AlertAt(fraction float64, capacity uint64) uint64 {
+func alertAt(fraction float64, capacity uint64) uint64 {
 	v := math.Ceil(fraction * float64(capacity))
 	if v >= float64(math.MaxUint64) {
 		return math.MaxUint64
@@ -110,10 +110,10 @@ func (a *Atomic) buildThresholds() {
 	var ts []threshold
 	if a.onAlert != nil && a.alert > 0 && a.alert <= 1 {
 		onAlert := a.onAlert
-		ts = append(ts, threshold{fraction: a.alert, at: AlertAt(a.alert, a.capacity), fn: func(al Alert) { onAlert(al.Snapshot) }})
+		ts = append(ts, threshold{fraction: a.alert, at: alertAt(a.alert, a.capacity), fn: func(al Alert) { onAlert(al.Snapshot) }})
 	}
 	for _, f := range a.multi {
-		ts = append(ts, threshold{fraction: f, at: AlertAt(f, a.capacity), fn: a.onMulti})
+		ts = append(ts, threshold{fraction: f, at: alertAt(f, a.capacity), fn: a.onMulti})
 	}
 	slices.SortStableFunc(ts, func(x, y threshold) int {
 		switch {

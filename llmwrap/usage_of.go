@@ -116,7 +116,7 @@ func ReportedUsage(resp *llms.ContentResponse) (Usage, Missing) {
 	if u.PromptTokens == 0 {
 		m |= MissingPrompt
 	}
-	if u.CompletionTokens == 0 && HasOutput(resp) {
+	if u.CompletionTokens == 0 && hasOutput(resp) {
 		m |= MissingCompletion
 	}
 	if m == MissingAll {
@@ -125,9 +125,9 @@ func ReportedUsage(resp *llms.ContentResponse) (Usage, Missing) {
 	return u, m
 }
 
-// HasOutput reports whether any choice of resp has non-empty Content,
+// hasOutput reports whether any choice of resp has non-empty Content,
 // ReasoningContent, ToolCalls or FuncCall. A nil resp or nil choices have none.
-func HasOutput(resp *llms.ContentResponse) bool {
+func hasOutput(resp *llms.ContentResponse) bool {
 	if resp == nil {
 		return false
 	}

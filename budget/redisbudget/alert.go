@@ -13,8 +13,8 @@ import (
 
 // WithAlerts calls fn for each threshold in fractions once per window, and once per
 // fleet: the settle that first makes the shared consumption reach fraction × the
-// capacity in force (budget.AlertAt; an override set with Admin.SetCapacity counts)
-// claims the threshold in Redis, in the same script and round trip as the settle, and
+// capacity in force (rounded up, at least 1; an override set with Admin.SetCapacity
+// counts) claims the threshold in Redis, in the same script and round trip as the settle, and
 // only the process that made it calls fn, synchronously in that Record. One Record
 // that crosses several thresholds fires them in ascending order. The Record's context
 // hears of each crossing too (budget.NotifyAlerts), so that middleware can put it on

@@ -36,7 +36,7 @@ func TestAlertsOncePerFleetPerWindow(t *testing.T) {
 				fired[a.Fraction]++
 				assert.Equal(t, name, a.Snapshot.Name)
 				assert.Equal(t, uint64(10_000), a.Snapshot.Capacity)
-				assert.GreaterOrEqual(t, a.Snapshot.Consumed, budget.AlertAt(a.Fraction, 10_000))
+				assert.GreaterOrEqual(t, a.Snapshot.Consumed, uint64(math.Ceil(a.Fraction*10_000)))
 			}, 0.95, 0.5, 0.8))
 		require.NoError(t, err)
 		assert.Equal(t, []float64{0.5, 0.8, 0.95}, b.AlertFractions())
