@@ -27,6 +27,26 @@ type otlpMetrics struct {
 	metrics  []*metricpb.Metric
 }
 
+// readOTLP decodes an OTLP/HTTP protobuf request body (gzipped or not) into msg; on a
+// bad body it answers 400 and returns false.
+func readOTLP(w http.ResponseWriter, r *http.Request, msg proto.Message) bool {
+	var body io.Reader = r.Body
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return false
+		}
+		body = zr
+	}
+	b, _ := io.ReadAll(body)
+	if err := proto.Unmarshal(b, msg); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
 func (c *otlpMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	c.requests[r.URL.Path]++
@@ -35,19 +55,8 @@ func (c *otlpMetrics) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	var body io.Reader = r.Body
-	if r.Header.Get("Content-Encoding") == "gzip" {
-		zr, err := gzip.NewReader(r.Body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		body = zr
-	}
-	b, _ := io.ReadAll(body)
 	var req collectormetrics.ExportMetricsServiceRequest
-	if err := proto.Unmarshal(b, &req); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	if !readOTLP(w, r, &req) {
 		return
 	}
 	c.mu.Lock()
