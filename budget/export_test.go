@@ -1,0 +1,4 @@
+package budget
+
+// AlertAt exposes alertAt to the package's external tests.
+var AlertAt = alertAt
