@@ -12,6 +12,10 @@ type Usage struct {
 	CompletionTokens uint64 // output tokens, reasoning ones included
 	// CachedPromptTokens is the part of PromptTokens read from the provider's cache.
 	CachedPromptTokens uint64
+	// CacheWriteTokens is the part of PromptTokens written to the provider's cache
+	// (Anthropic's cache_creation_input_tokens), which is billed at a premium over
+	// plain input. It never overlaps CachedPromptTokens.
+	CacheWriteTokens uint64
 	// ReasoningTokens is the part of CompletionTokens spent on hidden reasoning.
 	ReasoningTokens uint64
 }

@@ -29,7 +29,8 @@ const MaxReportedTokens = 1 << 40
 //   - anthropic: "InputTokens", "OutputTokens", "CacheReadInputTokens",
 //     "CacheCreationInputTokens". InputTokens excludes the cache, so
 //     PromptTokens = InputTokens + CacheReadInputTokens + CacheCreationInputTokens and
-//     CachedPromptTokens = CacheReadInputTokens.
+//     CachedPromptTokens = CacheReadInputTokens, CacheWriteTokens =
+//     CacheCreationInputTokens.
 //   - googleai/vertex and bedrock (anthropic, meta, amazon, nova, ai21):
 //     "input_tokens", "output_tokens". Bedrock's ai21 gives one choice per
 //     completion, each with its own "output_tokens" (marked by "id"): those are
@@ -148,6 +149,7 @@ type rawUsage struct {
 func (u rawUsage) finish() (Usage, bool) {
 	r := u.Usage
 	r.CachedPromptTokens = min(r.CachedPromptTokens, r.PromptTokens)
+	r.CacheWriteTokens = min(r.CacheWriteTokens, r.PromptTokens-r.CachedPromptTokens)
 	r.ReasoningTokens = min(r.ReasoningTokens, r.CompletionTokens)
 	if r.PromptTokens == 0 && r.CompletionTokens == 0 {
 		return Usage{}, false
@@ -179,13 +181,13 @@ func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 		return u, true
 	}
 	if in, ok := gi["InputTokens"]; ok {
-		read := count(gi["CacheReadInputTokens"])
+		read, write := count(gi["CacheReadInputTokens"]), count(gi["CacheCreationInputTokens"])
 		// Each part is at most MaxReportedTokens, so the sum cannot overflow.
-		p := count(in) + read + count(gi["CacheCreationInputTokens"])
+		p := count(in) + read + write
 		if p > MaxReportedTokens {
-			p, read = 0, 0
+			p, read, write = 0, 0, 0
 		}
-		u.PromptTokens, u.CachedPromptTokens = p, read
+		u.PromptTokens, u.CachedPromptTokens, u.CacheWriteTokens = p, read, write
 		u.CompletionTokens = count(gi["OutputTokens"])
 		return u, true
 	}

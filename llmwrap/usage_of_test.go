@@ -134,7 +134,7 @@ func TestUsageOfProviders(t *testing.T) {
 		{"openai no usage sent", respWith(openaiInfo(0, 0, 0, 0)), llmwrap.Usage{}, false},
 		{"openai N=3 counted once", respWith(openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0), openaiInfo(50, 10, 0, 0)), u(50, 10, 0, 0), true},
 		{"anthropic text", respWith(anthropicTextInfo(20, 40, 0, 0)), u(20, 40, 0, 0), true},
-		{"anthropic cache read and write", respWith(anthropicTextInfo(100, 40, 300, 2000)), u(2400, 40, 2000, 0), true},
+		{"anthropic cache read and write", respWith(anthropicTextInfo(100, 40, 300, 2000)), withWrite(u(2400, 40, 2000, 0), 300), true},
 		{"anthropic text+tool_use counted once", respWith(anthropicTextInfo(100, 40, 0, 500), anthropicToolInfo(100, 40, 0, 500)), u(600, 40, 500, 0), true},
 		{"anthropic thinking block", respWith(map[string]any{
 			"ThinkingContent": "hmm", "ThinkingSignature": "sig", "InputTokens": 10, "OutputTokens": 90,
@@ -262,4 +262,9 @@ func ExampleUsageOf() {
 	u, ok := llmwrap.UsageOf(resp)
 	fmt.Println(ok, u.PromptTokens, u.CompletionTokens, u.CachedPromptTokens)
 	// Output: true 1120 45 1000
+}
+
+func withWrite(u llmwrap.Usage, write uint64) llmwrap.Usage {
+	u.CacheWriteTokens = write
+	return u
 }
