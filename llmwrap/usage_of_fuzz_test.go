@@ -248,7 +248,7 @@ func TestUsageOfRandomProviderMaps(t *testing.T) {
 		case 1:
 			create := small()
 			gi = anthropicTextInfo(p, c, create, cached)
-			want = llmwrap.Usage{PromptTokens: uint64(p + create + cached), CompletionTokens: uint64(c), CachedPromptTokens: uint64(cached)}
+			want = llmwrap.Usage{PromptTokens: uint64(p + create + cached), CompletionTokens: uint64(c), CachedPromptTokens: uint64(cached), CacheWriteTokens: uint64(create)}
 		case 2:
 			cached = min(cached, p)
 			gi = googleaiInfo(int32(p), int32(c), int32(cached))
