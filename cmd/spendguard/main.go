@@ -2,33 +2,42 @@
 // budget/redisbudget keeps in Redis: it lists them, shows one with its holds, sets
 // or removes a budget's live capacity, starts a budget's window over, and watches
 // them, through the same keys and Lua scripts as the library (redisbudget.Admin).
+// Install it with `go install ./cmd/spendguard` from a checkout.
 //
-// Usage:
+// Usage (`spendguard help` prints this, from the one command table in main.go):
 //
-//	spendguard [-redis ADDR] [-prefix PREFIX] [-json] COMMAND [ARGS]
+//	usage: spendguard [FLAGS] COMMAND [ARGS]   (flags may also follow the command)
 //
-//	list [PATTERN]          every budget (a Redis glob over names), sorted by name
-//	show NAME               one budget, with its live holds and where its capacity comes from
-//	set NAME CAPACITY       store NAME's capacity in Redis: in force from the next reservation
-//	                        of every process (-new: for a budget no process has used yet)
-//	unset NAME              remove it: the processes' own capacity is in force again
-//	reset NAME -yes         start NAME's current window over (consumed 0); holds in
-//	                        flight still settle, once
-//	watch [PATTERN]         list, refreshed every second (-interval) until interrupted
+//	commands:
+//	  list [PATTERN]      every budget (a Redis glob over names), sorted by name
+//	  show NAME           one budget, with its live holds and where its capacity comes from
+//	  set NAME CAPACITY   store NAME's capacity in Redis, in force from the next reservation
+//	                      of every process (-new: for a budget no process has used yet)
+//	  unset NAME          remove it: the processes' own capacity is in force again
+//	  reset NAME -yes     start NAME's current window over (consumed 0); holds in flight
+//	                      still settle, once
+//	  watch [PATTERN]     list, refreshed every -interval until interrupted
+//	  help                this text (also -h)
 //
-// -redis is host:port, a redis:// URL, or the comma-separated host:port of a Redis
-// Cluster's nodes; without it REDIS_URL is used. -prefix is
-// the key prefix the budgets were built with (redisbudget.WithKeyPrefix; default
-// "spendguard"). -json makes list and show print JSON: objects with name, capacity,
-// capacity_source ("redis" or "default"), default_capacity, consumed, held,
-// remaining (in the budget's units, tokens by default) and window_end (RFC 3339, or
-// null when the budget has no window or its current window has not begun); show adds
-// holds, each with tokens and lease_end.
+//	flags:
+//	  -interval DURATION  watch: time between refreshes (default 1s)
+//	  -json               list, show: print JSON
+//	  -new                set: the budget need not exist yet
+//	  -prefix PREFIX      the key prefix the budgets were built with (default spendguard)
+//	  -redis ADDR         Redis: host:port, a redis:// URL, or a Redis Cluster's
+//	                      host:port,host:port,...; default $REDIS_URL
+//	  -yes                reset: do it
 //
-// Bad input (an unknown command, flag or budget, a capacity that is not an integer in
-// [1, 2^53], a name that is not a budget's, an unreachable Redis) prints one line on
-// stderr, exits non-zero and changes nothing. Exit status: 0 done, 1 the command
-// failed, 2 the command line was wrong.
+// -json makes list and show print JSON: objects with name, capacity, capacity_source
+// ("redis" or "default"), default_capacity, consumed, held, remaining (in the
+// budget's units, tokens by default) and window_end (RFC 3339, or null when the budget
+// has no window or its current window has not begun); show adds holds, each with
+// tokens and lease_end.
+//
+// Bad input (an unknown command, flag or budget, a
+// capacity that is not an integer in [1, 2^53], a name that is not a budget's, an
+// unreachable Redis) prints one line on stderr, exits non-zero and changes nothing.
+// Exit status: 0 done, 1 the command failed, 2 the command line was wrong.
 package main
 
 import (
@@ -40,6 +49,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -70,7 +80,79 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
 
-const commands = "list, show, set, unset, reset or watch"
+// command is one line of the command table.
+type command struct {
+	name string
+	args string // as shown in the usage: "NAME CAPACITY", "[PATTERN]"
+	// min and max bound the number of arguments.
+	min, max int
+	help     string // the description; '\n' breaks it into the usage's lines
+}
+
+// commands is the one description of the command line: the usage text (`spendguard
+// help`, -h), the argument checks and their messages all come from it, and a test
+// checks that the package doc's Usage block is that text.
+var commands = []command{
+	{"list", "[PATTERN]", 0, 1, "every budget (a Redis glob over names), sorted by name"},
+	{"show", "NAME", 1, 1, "one budget, with its live holds and where its capacity comes from"},
+	{"set", "NAME CAPACITY", 2, 2, "store NAME's capacity in Redis, in force from the next reservation\n" +
+		"of every process (-new: for a budget no process has used yet)"},
+	{"unset", "NAME", 1, 1, "remove it: the processes' own capacity is in force again"},
+	{"reset", "NAME -yes", 1, 1, "start NAME's current window over (consumed 0); holds in flight\n" +
+		"still settle, once"},
+	{"watch", "[PATTERN]", 0, 1, "list, refreshed every -interval until interrupted"},
+	{"help", "", 0, 0, "this text (also -h)"},
+}
+
+// flagCommands names the commands a flag applies to; flags not named apply to all.
+var flagCommands = map[string][]string{
+	"json":     {"list", "show"},
+	"yes":      {"reset"},
+	"new":      {"set"},
+	"interval": {"watch"},
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// names is "list, show, ... or help".
+func names() string {
+	var b strings.Builder
+	for i, c := range commands {
+		switch {
+		case i == len(commands)-1:
+			b.WriteString(" or ")
+		case i > 0:
+			b.WriteString(", ")
+		}
+		b.WriteString(c.name)
+	}
+	return b.String()
+}
+
+// takes says what a command's arguments are: "a NAME and a CAPACITY", "at most a PATTERN".
+func (c command) takes() string {
+	var parts []string
+	for _, w := range strings.Fields(c.args) {
+		switch {
+		case strings.HasPrefix(w, "-"):
+		case strings.HasPrefix(w, "["):
+			parts = append(parts, "at most a "+strings.Trim(w, "[]"))
+		default:
+			parts = append(parts, "a "+w)
+		}
+	}
+	if len(parts) == 0 {
+		return "no arguments"
+	}
+	return strings.Join(parts, " and ")
+}
 
 type config struct {
 	redis, prefix   string
@@ -80,14 +162,67 @@ type config struct {
 	args            []string
 }
 
+// flags is the flag set of the command line, bound to c.
+func flags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("spendguard", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are reported in one line by run
+	fs.StringVar(&c.redis, "redis", "", "Redis: host:port, a redis:// URL, or a Redis Cluster's\n"+
+		"host:port,host:port,...; default $REDIS_URL")
+	fs.StringVar(&c.prefix, "prefix", redisbudget.DefaultKeyPrefix, "the key prefix the budgets were built with")
+	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
+	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
+	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
+	fs.DurationVar(&c.interval, "interval", time.Second, "watch: time between refreshes")
+	return fs
+}
+
+// usage is the text of `spendguard help`, from the command table and the flags.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: spendguard [FLAGS] COMMAND [ARGS]   (flags may also follow the command)\n\ncommands:\n")
+	row := func(left, help string) {
+		for i, line := range strings.Split(help, "\n") {
+			if i > 0 {
+				left = ""
+			}
+			fmt.Fprintf(&b, "  %-19s %s\n", left, line)
+		}
+	}
+	for _, c := range commands {
+		row(strings.TrimSpace(c.name+" "+c.args), c.help)
+	}
+	b.WriteString("\nflags:\n")
+	flags(&config{}).VisitAll(func(f *flag.Flag) {
+		arg, help := flag.UnquoteUsage(f)
+		switch f.Name {
+		case "redis":
+			arg = "ADDR"
+		case "prefix":
+			arg = "PREFIX"
+		case "listen":
+			arg = "ADDR"
+		case "token":
+			arg = "TOKEN"
+		case "interval":
+			arg = "DURATION"
+		}
+		if d := f.DefValue; d != "" && d != "false" {
+			help += " (default " + d + ")"
+		}
+		row(strings.TrimSpace("-"+f.Name+" "+arg), help)
+	})
+	return b.String()
+}
+
 // run is the whole command; its result is the exit status.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	c, err := parse(args, stdout)
-	if errors.Is(err, flag.ErrHelp) {
+	c, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) || (err == nil && c.cmd == "help") {
+		fmt.Fprint(stdout, usage())
 		return 0
 	}
 	if err == nil {
-		err = c.run(ctx, getenv, stdout)
+		err = c.run(ctx, getenv, stdout, stderr)
 	}
 	if err == nil {
 		return 0
@@ -104,16 +239,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // parse reads the command line. Flags may come before or after the command and its
 // arguments (`reset NAME -yes`).
-func parse(args []string, stdout io.Writer) (*config, error) {
+func parse(args []string) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("spendguard", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are reported in one line by run
-	fs.StringVar(&c.redis, "redis", "", "Redis `address` (host:port, redis:// URL, or a cluster's host:port,host:port,...); default: $REDIS_URL")
-	fs.StringVar(&c.prefix, "prefix", redisbudget.DefaultKeyPrefix, "key `prefix` the budgets were built with")
-	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
-	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
-	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
-	fs.DurationVar(&c.interval, "interval", time.Second, "watch: time between refreshes")
+	fs := flags(c)
 	var pos []string
 	for len(args) > 0 {
 		// A negative number is an argument (a capacity refused later with its own
@@ -128,9 +256,6 @@ func parse(args []string, stdout io.Writer) (*config, error) {
 		rest := args[len(seg):]
 		if err := fs.Parse(seg); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(stdout)
-				fmt.Fprintln(stdout, "usage: spendguard [-redis ADDR] [-prefix PREFIX] [-json] list [PATTERN] | show NAME | set NAME CAPACITY [-new] | unset NAME | reset NAME -yes | watch [PATTERN]")
-				fs.PrintDefaults()
 				return nil, err
 			}
 			return nil, usageError{err.Error()}
@@ -146,26 +271,25 @@ func parse(args []string, stdout io.Writer) (*config, error) {
 		args = rest
 	}
 	if len(pos) == 0 {
-		return nil, usagef("no command: want %s (spendguard -h for help)", commands)
+		return nil, usagef("no command: want %s (spendguard help lists them)", names())
 	}
 	c.cmd, c.args = pos[0], pos[1:]
-	want := map[string][2]int{"list": {0, 1}, "show": {1, 1}, "set": {2, 2}, "unset": {1, 1}, "reset": {1, 1}, "watch": {0, 1}}
-	n, ok := want[c.cmd]
+	cmd, ok := lookup(c.cmd)
 	if !ok {
-		return nil, usagef("unknown command %q: want %s", c.cmd, commands)
+		return nil, usagef("unknown command %q: want %s (spendguard help lists them)", c.cmd, names())
 	}
-	if len(c.args) < n[0] || len(c.args) > n[1] {
-		return nil, usagef("%s takes %s, got %d argument(s): %q", c.cmd, map[string]string{
-			"list": "at most a PATTERN", "show": "a NAME", "set": "a NAME and a CAPACITY",
-			"unset": "a NAME", "reset": "a NAME", "watch": "at most a PATTERN"}[c.cmd], len(c.args), c.args)
+	if len(c.args) < cmd.min || len(c.args) > cmd.max {
+		return nil, usagef("%s takes %s, got %d argument(s): %q", c.cmd, cmd.takes(), len(c.args), c.args)
 	}
+	var misplaced error
+	fs.Visit(func(f *flag.Flag) {
+		if cmds, ok := flagCommands[f.Name]; ok && !slices.Contains(cmds, c.cmd) && misplaced == nil {
+			misplaced = usagef("-%s applies to %s, not %s", f.Name, strings.Join(cmds, " and "), c.cmd)
+		}
+	})
 	switch {
-	case c.json && c.cmd != "list" && c.cmd != "show":
-		return nil, usagef("-json applies to list and show, not %s", c.cmd)
-	case c.yes && c.cmd != "reset":
-		return nil, usagef("-yes applies to reset, not %s", c.cmd)
-	case c.new_ && c.cmd != "set":
-		return nil, usagef("-new applies to set, not %s", c.cmd)
+	case misplaced != nil:
+		return nil, misplaced
 	case c.interval <= 0:
 		return nil, usagef("-interval %v is not positive", c.interval)
 	case c.cmd == "reset" && !c.yes:
@@ -240,7 +364,7 @@ func (c *config) connect(ctx context.Context, getenv func(string) string) (redis
 	return rdb, nil
 }
 
-func (c *config) run(ctx context.Context, getenv func(string) string, stdout io.Writer) error {
+func (c *config) run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	var capacity uint64
 	if c.cmd == "set" {
 		var err error
@@ -265,9 +389,12 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout io.
 	}
 	switch c.cmd {
 	case "list":
-		l, err := a.List(ctx, arg(0))
+		l, skipped, err := listBudgets(ctx, a, arg(0))
 		if err != nil {
 			return err
+		}
+		for _, k := range skipped {
+			fmt.Fprintf(stderr, "spendguard: skipped %s\n", k)
 		}
 		return printList(stdout, l, c.json)
 	case "show":
@@ -354,13 +481,18 @@ func (c *config) watch(ctx context.Context, a *redisbudget.Admin, pattern string
 			fmt.Fprint(stdout, "\x1b[H\x1b[2J")
 		}
 		fmt.Fprintf(stdout, "spendguard watch %q at %s (Ctrl-C to stop)\n", pattern, time.Now().Format(time.TimeOnly))
-		if l, err := a.List(ctx, pattern); err != nil {
+		if l, skipped, err := listBudgets(ctx, a, pattern); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			fmt.Fprintln(stdout, "error:", err) // keep watching: Redis may come back
-		} else if err := printList(stdout, l, false); err != nil {
-			return err
+		} else {
+			if err := printList(stdout, l, false); err != nil {
+				return err
+			}
+			if len(skipped) > 0 {
+				fmt.Fprintf(stdout, "(%d key(s) under the prefix are not a budget's: spendguard list names them)\n", len(skipped))
+			}
 		}
 		select {
 		case <-ctx.Done():

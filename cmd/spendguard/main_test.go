@@ -87,6 +87,19 @@ func build(dir string) error {
 
 var ctx = context.Background()
 
+// deadline is the test's context, ended a little before the test binary's -timeout
+// (or after two minutes without one), so that a wait on another process fails the
+// test with a message instead of hanging it.
+func deadline(t *testing.T) context.Context {
+	d, ok := t.Deadline()
+	if !ok {
+		d = time.Now().Add(2 * time.Minute)
+	}
+	c, cancel := context.WithDeadline(t.Context(), d.Add(-5*time.Second))
+	t.Cleanup(cancel)
+	return c
+}
+
 // redisAddr is the test server, or a skip (a failure under SPENDGUARD_REQUIRE_SERVICES=1).
 func redisAddr(t *testing.T) string {
 	t.Helper()
@@ -121,7 +134,7 @@ type result struct {
 // cli runs the built CLI with args and env (added to a clean environment).
 func cli(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary(t, "spendguard"), args...)
+	cmd := exec.CommandContext(deadline(t), binary(t, "spendguard"), args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -288,7 +301,7 @@ func TestWatch(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.Record(ctx, r, 10, 0))
 
-	cmd := exec.Command(binary(t, "spendguard"), "-redis", addr, "-prefix", prefix, "-interval", "100ms", "watch")
+	cmd := exec.CommandContext(deadline(t), binary(t, "spendguard"), "-redis", addr, "-prefix", prefix, "-interval", "100ms", "watch")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr bytes.Buffer
@@ -444,7 +457,7 @@ func FuzzParseArgs(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		c, err := parse(strings.Fields(line), io.Discard)
+		c, err := parse(strings.Fields(line))
 		if err != nil {
 			return
 		}
@@ -464,8 +477,8 @@ func FuzzParseArgs(f *testing.F) {
 //
 //	keys:  random reserve/record/release on SPENDGUARD_HELPER_KEYS keys, then print
 //	       the usage recorded per key as JSON;
-//	until: reserve 10 and record 10 on key "t", 1 ms apart, until the first denial,
-//	       then print the usage recorded;
+//	until: reserve 10 and record 10 on key "t", 1 ms apart, until the first denial;
+//	       print "running" once 250 are recorded, and the usage recorded at the end;
 //	hold:  reserve 3 holds of 100 on key "t", print "held", wait for a line on
 //	       stdin, record 50 on each, print "done".
 const (
@@ -555,6 +568,9 @@ func helperMain(mode string) int {
 				return fail("%v", err)
 			}
 			sum += 10
+			if sum == 250 {
+				fmt.Println("running") // the test waits for this line from each process
+			}
 			time.Sleep(time.Millisecond)
 		}
 	case "hold":
@@ -596,7 +612,7 @@ func asDenied(err error) (*budget.DeniedError, bool) {
 // helper starts this test binary as a helper process.
 func helper(t *testing.T, addr, prefix, mode string, env ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd := exec.CommandContext(deadline(t), os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envHelper+"="+mode, "SPENDGUARD_REDIS_ADDR="+addr, envPrefix+"="+prefix)
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
@@ -649,42 +665,64 @@ func TestCapacitySetWhileFourProcessesReserve(t *testing.T) {
 	rdb, addr := client(t)
 	prefix := unique(t)
 	binary(t, "spendguard") // built before the clock of the race below starts
+	dctx := deadline(t)
 	var cmds []*exec.Cmd
-	var outs []*bytes.Buffer
+	var outs []*bufio.Scanner
+	running := make(chan error, 4)
 	for range 4 {
 		cmd := helper(t, addr, prefix, "until")
-		var out bytes.Buffer
-		cmd.Stdout = &out
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		cmds, outs = append(cmds, cmd), append(outs, &out)
+		sc := bufio.NewScanner(stdout)
+		go func() {
+			if !sc.Scan() || sc.Text() != "running" {
+				running <- fmt.Errorf("helper's first line %q (%v), want running", sc.Text(), sc.Err())
+				return
+			}
+			running <- nil
+		}()
+		cmds, outs = append(cmds, cmd), append(outs, sc)
+	}
+	t.Cleanup(func() {
+		for _, cmd := range cmds {
+			_ = cmd.Process.Kill()
+		}
+	})
+	// Every process has recorded 250: at least 1000 are consumed, and they go on.
+	for range cmds {
+		select {
+		case err := <-running:
+			require.NoError(t, err)
+		case <-dctx.Done():
+			t.Fatal("the helpers did not all report running before the test's deadline")
+		}
 	}
 	f, err := redisbudget.NewFamily(rdb, 1, redisbudget.WithKeyPrefix(prefix))
 	require.NoError(t, err)
 	b, err := f.Budget("t")
 	require.NoError(t, err)
-	var seen uint64
-	for seen < 1000 {
-		s, err := b.Snapshot(ctx)
-		require.NoError(t, err)
-		seen = s.Consumed
-		time.Sleep(10 * time.Millisecond)
-	}
+	s, err := b.Snapshot(ctx)
+	require.NoError(t, err)
+	seen := s.Consumed
+	require.GreaterOrEqual(t, seen, uint64(1000))
 	// Far enough above what is used for the change to land before it is reached
 	// (four processes use at most 40 tokens a millisecond: this is 1.5 s of them).
 	limit := seen + 60_000
 	ok(t, addr, prefix, "set", "t", strconv.FormatUint(limit, 10))
 	var sum uint64
 	for i, cmd := range cmds {
-		require.NoError(t, cmd.Wait())
-		n, err := strconv.ParseUint(strings.TrimSpace(outs[i].String()), 10, 64)
+		require.True(t, outs[i].Scan(), "the helper's total: %v", outs[i].Err())
+		n, err := strconv.ParseUint(strings.TrimSpace(outs[i].Text()), 10, 64)
 		require.NoError(t, err)
+		require.NoError(t, cmd.Wait())
 		sum += n
 	}
-	s := show(t, addr, prefix, "t")
-	assert.Equal(t, sum, s.Consumed, "consumed is the sum recorded")
-	assert.Equal(t, limit, s.Consumed, "granted up to the new limit, never past it")
-	assert.Zero(t, s.Held)
-	assert.Equal(t, "redis", s.CapacitySource)
+	st := show(t, addr, prefix, "t")
+	assert.Equal(t, sum, st.Consumed, "consumed is the sum recorded")
+	assert.Equal(t, limit, st.Consumed, "granted up to the new limit, never past it")
+	assert.Zero(t, st.Held)
+	assert.Equal(t, "redis", st.CapacitySource)
 }
 
 func TestResetDuringHoldsInFlight(t *testing.T) {
@@ -744,7 +782,7 @@ type agentReport struct {
 
 func runAgent(t *testing.T, args ...string) agentReport {
 	t.Helper()
-	cmd := exec.Command(binary(t, "agent"), append([]string{"-json"}, args...)...)
+	cmd := exec.CommandContext(deadline(t), binary(t, "agent"), append([]string{"-json"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	out, err := cmd.Output()
 	require.NoError(t, err, "%s", out)

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"go/parser"
+	"go/token"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestHelp: help, -h and -help print the usage on stdout with status 0, every line
+// within 100 columns, every command of the table with its description, and the
+// package doc's Usage block is that same text.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"help"}, {"-h"}, {"-help"}, {"--help"}, {"-prefix", "x", "help"}, {"list", "-h"}} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, func(string) string { return "" }, &out, &errb)
+		assert.Equal(t, 0, code, "%q", args)
+		assert.Empty(t, errb.String(), "%q", args)
+		assert.Equal(t, usage(), out.String(), "%q", args)
+	}
+	u := usage()
+	for i, line := range strings.Split(u, "\n") {
+		assert.LessOrEqual(t, utf8.RuneCountInString(strings.ReplaceAll(line, "\t", "        ")), 100, "line %d: %q", i+1, line)
+	}
+	for _, c := range commands {
+		first, _, _ := strings.Cut(c.help, "\n")
+		assert.Contains(t, u, "  "+strings.TrimSpace(c.name+" "+c.args), c.name)
+		assert.Contains(t, u, first, c.name)
+	}
+	for _, f := range []string{"-redis ADDR", "-prefix PREFIX", "-json", "-yes", "-new", "-interval DURATION"} {
+		assert.Contains(t, u, "  "+f+" ")
+	}
+
+	f, err := parser.ParseFile(token.NewFileSet(), "main.go", nil, parser.ParseComments|parser.PackageClauseOnly)
+	require.NoError(t, err)
+	var block strings.Builder
+	for _, line := range strings.Split(strings.TrimSuffix(u, "\n"), "\n") {
+		if line != "" {
+			line = "\t" + line
+		}
+		block.WriteString(line + "\n")
+	}
+	assert.Contains(t, f.Doc.Text(), block.String(), "the package doc's Usage block is `spendguard help` (copy it there)")
+}
+
+// TestCommandLine: what the command table accepts and refuses, with exit status 2
+// and one line naming what was wrong.
+func TestCommandLine(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"help", "me"}, `help takes no arguments, got 1 argument(s): ["me"]`},
+		{[]string{"-interval", "1s", "list"}, "-interval applies to watch, not list"},
+		{[]string{"-json", "watch"}, "-json applies to list and show, not watch"},
+		{[]string{"lsit"}, `unknown command "lsit": want list, show, set, unset, reset, watch or help (spendguard help lists them)`},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), c.args, func(string) string { return "" }, &out, &errb)
+		assert.Equal(t, 2, code, "%q", c.args)
+		assert.Empty(t, out.String())
+		assert.Equal(t, "spendguard: "+c.want+"\n", errb.String(), "%q", c.args)
+	}
+}
