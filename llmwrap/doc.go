@@ -11,13 +11,10 @@
 //
 // It also normalizes what providers report: UsageOf reads the token usage of every
 // provider in langchaingo v0.1.14 into one Usage, ReportedUsage says which part of a
-// report is missing (a completion of 0 next to output is not a report), and an
-// Estimator guesses a prompt's size before it is sent, under a provider's published
-// rules when it is a ProviderEstimator (EstimateFor). DefaultEstimator needs no network and no tables and is
-// within a few percent of OpenAI's o200k_base tokenizer on ordinary text;
-// NewEstimator plugs in another text counter with the same message accounting, and
-// the llmwrap/exact package counts with the real tokenizer (at the cost of 7 MB of
-// embedded tables and ~50x the time).
+// report is missing (a completion of 0 next to output is not a report), and the
+// Estimator interface says how a prompt's size is guessed before it is sent: package
+// llmwrap/estimate holds the default estimator, under each provider's published
+// rules, and llmwrap/exact one that counts with OpenAI's real tokenizer.
 //
 // llmwrap imports langchaingo but neither OpenTelemetry nor the budget enforcement;
 // those meet through Spend.

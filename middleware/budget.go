@@ -15,6 +15,7 @@ import (
 	"github.com/spendguard/spendguard/internal/callopts"
 	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
 // ErrHardCapUnsupported is wrapped by the error a HardCap call returns when a budget
@@ -33,7 +34,7 @@ const minHardCapCompletion = 16
 //
 //  1. estimate = prompt estimate + completion allowance. The prompt estimate is the
 //     estimator's (WithEstimator) under the provider's published rules (WithProvider,
-//     else the wrapped model's type; for an llmwrap.ProviderEstimator), corrected by
+//     else the wrapped model's type; for an estimate.ProviderEstimator), corrected by
 //     the model's calibration (below). The completion allowance is the call's
 //     MaxTokens when set, else the model's learned allowance (the p95 of its last 64
 //     completions; DefaultCompletionAllowance before it has data; completions cut at
@@ -48,7 +49,7 @@ const minHardCapCompletion = 16
 //     to the first that fits (see WithFallback).
 //  3. Call the model.
 //  4. Settle. On success, Record the usage the provider reported; when it reported
-//     none, charge the prompt estimate plus llmwrap.EstimateText of every piece of
+//     none, charge the prompt estimate plus estimate.Text of every piece of
 //     response text (tool-call arguments included; with streaming, of the streamed
 //     text when the response carries none) and mark the usage
 //     llmwrap.UsageEstimated. When it reported part of it (llmwrap.ReportedUsage: a
@@ -100,7 +101,7 @@ const minHardCapCompletion = 16
 // private Spend. Budget state is never put in CallOptions.Metadata.
 func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	c := config{
-		est:           llmwrap.DefaultEstimator(),
+		est:           estimate.Default(),
 		allowance:     DefaultCompletionAllowance,
 		settleTimeout: DefaultSettleTimeout,
 	}
@@ -110,7 +111,7 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 		}
 	}
 	m := &mw{config: c, b: b, name: nameOf(b), learn: newLearner(c.allowance)}
-	m.pest, _ = c.est.(llmwrap.ProviderEstimator)
+	m.pest, _ = c.est.(estimate.ProviderEstimator)
 	// Whether the own budget has alerts is known now; comparing a call's budget with it
 	// is safe only when its type is comparable (== panics on identical uncomparable types).
 	m.ownComparable = b != nil && reflect.TypeOf(b).Comparable()
@@ -134,10 +135,10 @@ type mw struct {
 	config
 	b      budget.TokenBudget
 	name   string
-	learn  *learner                  // per model: the learned allowance and the calibration
-	pest   llmwrap.ProviderEstimator // est, when it follows provider rules; else nil
-	fb     *fallback                 // nil: no WithFallback
-	alerts bool                      // b has alert thresholds
+	learn  *learner                   // per model: the learned allowance and the calibration
+	pest   estimate.ProviderEstimator // est, when it follows provider rules; else nil
+	fb     *fallback                  // nil: no WithFallback
+	alerts bool                       // b has alert thresholds
 	// ownComparable: b's dynamic type is comparable, so a call's budget can be checked
 	// for being b with ==.
 	ownComparable bool
@@ -394,7 +395,7 @@ func (h *handler) estimate(typ string, msgs []llms.MessageContent, o *llms.CallO
 	}
 	p := h.provider
 	if !h.providerSet {
-		p = llmwrap.ProviderOf(typ)
+		p = estimate.ProviderOf(typ)
 	}
 	return h.pest.EstimateFor(p, msgs, o)
 }
@@ -629,22 +630,22 @@ func responseEstimate(resp *llms.ContentResponse, tap *streamTap) uint64 {
 			if c == nil {
 				continue
 			}
-			n = sat.Add(n, llmwrap.EstimateText(c.Content))
-			n = sat.Add(n, llmwrap.EstimateText(c.ReasoningContent))
+			n = sat.Add(n, estimate.Text(c.Content))
+			n = sat.Add(n, estimate.Text(c.ReasoningContent))
 			for _, tc := range c.ToolCalls {
 				if tc.FunctionCall != nil {
-					n = sat.Add(n, llmwrap.EstimateText(tc.FunctionCall.Name))
-					n = sat.Add(n, llmwrap.EstimateText(tc.FunctionCall.Arguments))
+					n = sat.Add(n, estimate.Text(tc.FunctionCall.Name))
+					n = sat.Add(n, estimate.Text(tc.FunctionCall.Arguments))
 				}
 			}
 			if len(c.ToolCalls) == 0 && c.FuncCall != nil { // FuncCall repeats ToolCalls[0]
-				n = sat.Add(n, llmwrap.EstimateText(c.FuncCall.Name))
-				n = sat.Add(n, llmwrap.EstimateText(c.FuncCall.Arguments))
+				n = sat.Add(n, estimate.Text(c.FuncCall.Name))
+				n = sat.Add(n, estimate.Text(c.FuncCall.Arguments))
 			}
 		}
 	}
 	if n == 0 && tap != nil {
-		n = llmwrap.EstimateText(tap.text())
+		n = estimate.Text(tap.text())
 	}
 	return n
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -190,7 +191,7 @@ func TestEstimatedWhenNoUsageReported(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 		t.Fatal(err)
 	}
-	wantCompletion := llmwrap.EstimateText(text) + llmwrap.EstimateText("weather") + llmwrap.EstimateText(args)
+	wantCompletion := estimate.Text(text) + estimate.Text("weather") + estimate.Text(args)
 	if s.UsageSource != llmwrap.UsageEstimated || s.Usage.PromptTokens != 12 || s.Usage.CompletionTokens != wantCompletion {
 		t.Errorf("spend = %+v, want completion %d", s, wantCompletion)
 	}
@@ -221,7 +222,7 @@ func TestEstimatedFromStreamWhenResponseIsEmpty(t *testing.T) {
 	if userGot.String() != streamed {
 		t.Errorf("the caller's streaming func saw %q", userGot.String())
 	}
-	want := llmwrap.EstimateText(streamed)
+	want := estimate.Text(streamed)
 	if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != want {
 		t.Errorf("spend = %+v, want completion %d", s, want)
 	}
@@ -756,7 +757,7 @@ func TestStreamTapKeepsOuterWrappers(t *testing.T) {
 	if outer.String() != "a b c" || user.String() != "a b c" {
 		t.Errorf("outer saw %q, caller saw %q", outer.String(), user.String())
 	}
-	if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != llmwrap.EstimateText("a b c") {
+	if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != estimate.Text("a b c") {
 		t.Errorf("spend = %+v", s)
 	}
 	if s.Options.StreamingFunc == nil {

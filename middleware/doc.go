@@ -26,7 +26,7 @@
 // HardCap turns the allowance into a ceiling the provider enforces: the call reserves
 // a range and is sent the granted completion part as MaxTokens.
 //
-// The prompt estimate follows the provider's published rules (llmwrap.Provider:
+// The prompt estimate follows the provider's published rules (estimate.Provider:
 // OpenAI's message framing and function rendering, Anthropic's tool-use system prompt
 // and image sizes, Gemini's framing and image tiles, Ollama's chat template), picked
 // from the wrapped model's type or WithProvider, and is then calibrated per model

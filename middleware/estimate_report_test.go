@@ -20,6 +20,7 @@ import (
 	"github.com/spendguard/spendguard/internal/providertest/billing"
 	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/llmwrap/exact"
 	"github.com/spendguard/spendguard/middleware"
 )
@@ -51,7 +52,7 @@ const (
 
 type reportScenario struct {
 	name     string
-	provider llmwrap.Provider
+	provider estimate.Provider
 	start    func(providertest.Script) *providertest.Server
 	client   func(*providertest.Server) (llms.Model, error)
 	bill     func([]byte) int
@@ -64,22 +65,22 @@ type reportScenario struct {
 func reportScenarios() []reportScenario {
 	openaiClient := func(s *providertest.Server) (llms.Model, error) { return s.OpenAIClient() }
 	return []reportScenario{
-		{name: "openai gpt-4o", provider: llmwrap.ProviderOpenAI, start: providertest.NewOpenAI, client: openaiClient,
+		{name: "openai gpt-4o", provider: estimate.OpenAI, start: providertest.NewOpenAI, client: openaiClient,
 			bill: billing.Biller{}.OpenAI, tools: true, images: true, model: "gpt-4o"},
 		// An OpenAI-compatible router that adds a hidden system prompt (the issue
 		// measured 612 tokens billed for a 10-token message).
-		{name: "router llama-3.1-70b (+612 hidden)", provider: llmwrap.ProviderOpenAI, start: providertest.NewOpenAI,
+		{name: "router llama-3.1-70b (+612 hidden)", provider: estimate.OpenAI, start: providertest.NewOpenAI,
 			client: openaiClient, bill: billing.Biller{HiddenPrompt: 612}.OpenAI, tools: true, model: "meta-llama/llama-3.1-70b-instruct"},
-		{name: "anthropic claude-sonnet-4", provider: llmwrap.ProviderAnthropic, start: providertest.NewAnthropic,
+		{name: "anthropic claude-sonnet-4", provider: estimate.Anthropic, start: providertest.NewAnthropic,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.AnthropicClient() },
 			bill:   billing.Biller{}.Anthropic, tools: true, images: true, otherTok: true, model: "claude-sonnet-4-20250514"},
-		{name: "anthropic claude-3-haiku", provider: llmwrap.ProviderAnthropic, start: providertest.NewAnthropic,
+		{name: "anthropic claude-3-haiku", provider: estimate.Anthropic, start: providertest.NewAnthropic,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.AnthropicClient() },
 			bill:   billing.Biller{}.Anthropic, tools: true, otherTok: true, model: "claude-3-haiku-20240307"},
-		{name: "gemini-2.0-flash", provider: llmwrap.ProviderGemini, start: providertest.NewGemini,
+		{name: "gemini-2.0-flash", provider: estimate.Gemini, start: providertest.NewGemini,
 			client: func(s *providertest.Server) (llms.Model, error) { return geminiclient.New(s) },
 			bill:   billing.Biller{}.Gemini, tools: true, images: true, model: "gemini-2.0-flash"},
-		{name: "ollama llama3.2", provider: llmwrap.ProviderOllama, start: providertest.NewOllama,
+		{name: "ollama llama3.2", provider: estimate.Ollama, start: providertest.NewOllama,
 			client: func(s *providertest.Server) (llms.Model, error) { return s.OllamaClient() },
 			bill:   billing.Biller{}.Ollama, images: true, otherTok: true, model: "llama3.2"},
 	}
@@ -88,7 +89,7 @@ func reportScenarios() []reportScenario {
 // reportTexts are pieces of the calibration corpus, split at line ends.
 func reportTexts(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "llmwrap", "testdata", "corpus", "*"))
+	files, err := filepath.Glob(filepath.Join("..", "llmwrap", "estimate", "testdata", "corpus", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("corpus: %v", err)
 	}
@@ -172,7 +173,7 @@ func reportCall(rng *rand.Rand, texts []string, sc reportScenario, i int) ([]llm
 	// sends only the first part of an assistant or tool message.
 	if last := &msgs[len(msgs)-1]; sc.images && last.Role == llms.ChatMessageTypeHuman && rng.IntN(3) == 0 {
 		w, h := uint32(200+rng.IntN(1800)), uint32(200+rng.IntN(1800))
-		if sc.provider == llmwrap.ProviderOpenAI {
+		if sc.provider == estimate.OpenAI {
 			url := "data:image/png;base64," + base64.StdEncoding.EncodeToString(reportPNG(w, h))
 			last.Parts = append(last.Parts, llms.ImageURLContent{URL: url})
 		} else {
@@ -226,7 +227,7 @@ func TestPromptEstimateReport(t *testing.T) {
 				}
 			}
 			for _, s := range []*llmwrap.Spend{&sd, &sx} {
-				if s.UsageMissing&llmwrap.MissingPrompt != 0 || llmwrap.ProviderOf(s.ModelType) != sc.provider {
+				if s.UsageMissing&llmwrap.MissingPrompt != 0 || estimate.ProviderOf(s.ModelType) != sc.provider {
 					t.Fatalf("%s call %d: usage %+v (missing %b), model type %s", sc.name, i, s.Usage, s.UsageMissing, s.ModelType)
 				}
 			}
@@ -241,7 +242,7 @@ func TestPromptEstimateReport(t *testing.T) {
 			for _, o := range opts {
 				o(&co)
 			}
-			before := llmwrap.DefaultEstimator().Estimate(msgs, &co)
+			before := estimate.Default().Estimate(msgs, &co)
 			rows = append(rows, reportRow{sc.name, i, float64(sd.Usage.PromptTokens), float64(before),
 				float64(d.PromptEstimateRaw), float64(d.PromptEstimate), float64(x.PromptEstimateRaw), float64(x.PromptEstimate)})
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -64,7 +65,7 @@ func ExampleGuardTool() {
 func ExampleWithoutCalibration() {
 	ctx := context.Background()
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Capital of France?")}
-	static := llmwrap.DefaultEstimator().Estimate(msgs, &llms.CallOptions{})
+	static := estimate.Default().Estimate(msgs, &llms.CallOptions{})
 	provider := replyWith("Paris.", int(static)+600, 2, "stop") // bills the hidden prompt too
 
 	for _, opts := range [][]middleware.Option{nil, {middleware.WithoutCalibration()}} {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -54,7 +55,7 @@ func FuzzSettle(f *testing.F) {
 			src = llmwrap.UsageEstimated
 			want = llmwrap.Usage{
 				PromptTokens:     s.Budget.PromptEstimate,
-				CompletionTokens: llmwrap.EstimateText(text) + llmwrap.EstimateText("f") + llmwrap.EstimateText(args),
+				CompletionTokens: estimate.Text(text) + estimate.Text("f") + estimate.Text(args),
 			}
 		}
 		if s.UsageSource != src || s.Usage != want || s.Budget.Charged != want.Total() {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -65,7 +65,7 @@ func benchGuard(b *testing.B, msgs []llms.MessageContent) {
 }
 
 func benchEstimate(b *testing.B, msgs []llms.MessageContent) {
-	est := llmwrap.DefaultEstimator()
+	est := estimate.Default()
 	var opts llms.CallOptions
 	b.ReportAllocs()
 	for b.Loop() {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
 // DefaultCompletionAllowance is the completion size reserved for a model the
@@ -29,12 +30,12 @@ type config struct {
 	chargeOnError bool
 	settleTimeout time.Duration
 	onError       func(error)
-	provider      llmwrap.Provider
+	provider      estimate.Provider
 	providerSet   bool
 	noCalibration bool
 }
 
-// WithEstimator sets the prompt estimator (llmwrap.DefaultEstimator by default). A nil
+// WithEstimator sets the prompt estimator (estimate.Default by default). A nil
 // estimator keeps the default.
 func WithEstimator(e llmwrap.Estimator) Option {
 	return func(c *config) {
@@ -97,16 +98,16 @@ func WithSettleTimeout(d time.Duration) Option {
 func WithErrorHandler(fn func(error)) Option { return func(c *config) { c.onError = fn } }
 
 // WithProvider names the provider whose published prompt rules (message framing,
-// tool definitions and tool prompts, images: see llmwrap.Provider) the estimate
+// tool definitions and tool prompts, images: see estimate.Provider) the estimate
 // follows, by its gen_ai.provider.name ("openai", "anthropic", "gcp.gemini",
 // "ollama") or langchaingo package name. Without it the provider is read from the
-// wrapped model's Go type (llmwrap.ProviderOf(Spend.ModelType)), which is right
+// wrapped model's Go type (estimate.ProviderOf(Spend.ModelType)), which is right
 // unless the client talks to another provider's API (an OpenAI-compatible router
-// serving Llama, say). An unknown name means llmwrap.ProviderOther. It matters only
-// with an estimator that implements llmwrap.ProviderEstimator (the default one and
+// serving Llama, say). An unknown name means estimate.Other. It matters only
+// with an estimator that implements estimate.ProviderEstimator (the default one and
 // llmwrap/exact's do); nothing is ever looked up on the network.
 func WithProvider(name string) Option {
-	return func(c *config) { c.provider, c.providerSet = llmwrap.ParseProvider(name), true }
+	return func(c *config) { c.provider, c.providerSet = estimate.ProviderOf(name), true }
 }
 
 // WithoutCalibration turns the per-model calibration of prompt estimates off: every

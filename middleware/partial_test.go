@@ -12,6 +12,7 @@ import (
 	"github.com/spendguard/spendguard/internal/providertest/billing"
 	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -65,7 +66,7 @@ func TestPartialUsageKeepsReportedEstimatesMissing(t *testing.T) {
 			}
 			wantOut := uint64(578)
 			if tc.estimateOut {
-				wantOut = llmwrap.EstimateText(answer)
+				wantOut = estimate.Text(answer)
 			}
 			if s.Usage.PromptTokens != wantPrompt || s.Usage.CompletionTokens != wantOut {
 				t.Errorf("usage %+v, want prompt %d completion %d", s.Usage, wantPrompt, wantOut)
@@ -94,7 +95,7 @@ func TestStreamedOutputWithZeroCompletion(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	if s.UsageSource != llmwrap.UsagePartial || s.Usage.PromptTokens != 12 || s.Usage.CompletionTokens != llmwrap.EstimateText(text) {
+	if s.UsageSource != llmwrap.UsagePartial || s.Usage.PromptTokens != 12 || s.Usage.CompletionTokens != estimate.Text(text) {
 		t.Errorf("usage %+v from %q", s.Usage, s.UsageSource)
 	}
 }
@@ -219,7 +220,7 @@ func TestGeminiStreamIsChargedItsAnswer(t *testing.T) {
 		t.Errorf("completion charged %d, billed 578", c)
 	}
 	wantSettled(t, b, s.Budget.Charged)
-	if s.Budget.PromptEstimateRaw == 0 || llmwrap.ProviderOf(s.ModelType) != llmwrap.ProviderGemini {
+	if s.Budget.PromptEstimateRaw == 0 || estimate.ProviderOf(s.ModelType) != estimate.Gemini {
 		t.Errorf("model type %q, raw estimate %d", s.ModelType, s.Budget.PromptEstimateRaw)
 	}
 }

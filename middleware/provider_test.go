@@ -15,6 +15,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -146,7 +147,7 @@ func TestProvidersWithoutUsageAreEstimated(t *testing.T) {
 			if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 				t.Fatal(err)
 			}
-			want := 17 + llmwrap.EstimateText(text)
+			want := 17 + estimate.Text(text)
 			if s.UsageSource != llmwrap.UsageEstimated || s.Budget.Charged != want {
 				t.Errorf("spend = %+v, want charged %d", s, want)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
@@ -113,7 +114,7 @@ func TestStreamTapsComposeInEveryOrder(t *testing.T) {
 			if len(caller.chunks) < 3 || len(user.chunks) != len(caller.chunks) {
 				t.Errorf("chunks: caller %d, user %d", len(caller.chunks), len(user.chunks))
 			}
-			wantCompletion := llmwrap.EstimateText(answer)
+			wantCompletion := estimate.Text(answer)
 			if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != wantCompletion || s.Budget.Charged != 40+wantCompletion {
 				t.Errorf("budget charged %d for %+v (%s), want 40 + %d", s.Budget.Charged, s.Usage, s.UsageSource, wantCompletion)
 			}
@@ -173,7 +174,7 @@ func TestBudgetTapSeesTheStreamInEveryOrder(t *testing.T) {
 			if caller.text() != whole || user.text() != whole {
 				t.Errorf("caller saw %q, user saw %q", caller.text(), user.text())
 			}
-			if want := llmwrap.EstimateText(whole); s.Usage.CompletionTokens != want {
+			if want := estimate.Text(whole); s.Usage.CompletionTokens != want {
 				t.Errorf("budget charged a completion of %d, want %d (the stream once)", s.Usage.CompletionTokens, want)
 			}
 		})

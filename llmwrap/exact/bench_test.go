@@ -7,7 +7,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
 // prompt4000 is a 4,000-character prompt of English prose followed by Go code, cut
@@ -16,7 +16,7 @@ func prompt4000(b *testing.B) []llms.MessageContent {
 	b.Helper()
 	var sb strings.Builder
 	for _, f := range []string{"prose_en.txt", "code_go.txt"} {
-		data, err := os.ReadFile("../testdata/corpus/" + f)
+		data, err := os.ReadFile("../estimate/testdata/corpus/" + f)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -33,7 +33,7 @@ func prompt4000(b *testing.B) []llms.MessageContent {
 	}
 }
 
-func benchmarkEstimate(b *testing.B, e llmwrap.Estimator) {
+func benchmarkEstimate(b *testing.B, e estimate.ProviderEstimator) {
 	msgs := prompt4000(b)
 	b.SetBytes(4000)
 	b.ReportAllocs()
@@ -44,10 +44,10 @@ func benchmarkEstimate(b *testing.B, e llmwrap.Estimator) {
 	b.ReportMetric(float64(n), "tokens")
 }
 
-// BenchmarkEstimateDefault4000 is llmwrap's default estimator on the prompt that
+// BenchmarkEstimateDefault4000 is estimate.Default on the prompt that
 // BenchmarkEstimateExact4000, its baseline, counts exactly.
 func BenchmarkEstimateDefault4000(b *testing.B) {
-	benchmarkEstimate(b, llmwrap.DefaultEstimator())
+	benchmarkEstimate(b, estimate.Default())
 }
 
 // BenchmarkEstimateExact4000 is the baseline: o200k_base BPE with a cached encoder.

@@ -9,9 +9,9 @@
 //
 // Building an encoder takes a few hundred milliseconds and tens of MB; it is done
 // once per encoding and process, on first use, and shared. Counting is then tens of
-// times slower than llmwrap.EstimateText (see BenchmarkEstimateExact4000).
+// times slower than estimate.Text (see BenchmarkEstimateExact4000).
 //
 // Only the text is counted exactly. Message framing, images, tool calls and tool
-// definitions are costed with llmwrap's accounting, the same as the default
-// estimator's, so that the two estimators differ only in how they count text.
+// definitions are costed with package estimate's accounting, the same as
+// estimate.Default's, so that the two estimators differ only in how they count text.
 package exact

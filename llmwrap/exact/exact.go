@@ -10,19 +10,19 @@ import (
 	tiktoken_loader "github.com/pkoukk/tiktoken-go-loader"
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
-// Encoding names accepted by WithEncoding.
+// The encodings WithEncoding accepts.
 const (
-	O200kBase  = "o200k_base"  // gpt-4o, gpt-4.1, o1, o3, o4-mini, gpt-5
-	Cl100kBase = "cl100k_base" // gpt-4, gpt-3.5-turbo, text-embedding-3
-	P50kBase   = "p50k_base"   // text-davinci-002/003, code models
-	R50kBase   = "r50k_base"   // gpt-3 (davinci, curie, ...)
+	o200kBase  = "o200k_base"  // gpt-4o, gpt-4.1, o1, o3, o4-mini, gpt-5
+	cl100kBase = "cl100k_base" // gpt-4, gpt-3.5-turbo, text-embedding-3
+	p50kBase   = "p50k_base"   // text-davinci-002/003, code models
+	r50kBase   = "r50k_base"   // gpt-3 (davinci, curie, ...)
 )
 
-// DefaultEncoding is the encoding New uses when WithEncoding is not given.
-const DefaultEncoding = O200kBase
+// defaultEncoding is the encoding New uses when WithEncoding is not given.
+const defaultEncoding = o200kBase
 
 // The offline loader reads the BPE files embedded in tiktoken-go-loader. It is set in
 // init, before any goroutine of the program can call tiktoken, because SetBpeLoader
@@ -44,7 +44,7 @@ type encoderOnce struct {
 
 func encoder(name string) (*tiktoken.Tiktoken, error) {
 	if !supported(name) {
-		return nil, fmt.Errorf("exact: unknown encoding %q (want %s, %s, %s or %s)", name, O200kBase, Cl100kBase, P50kBase, R50kBase)
+		return nil, fmt.Errorf("exact: unknown encoding %q (want %s, %s, %s or %s)", name, o200kBase, cl100kBase, p50kBase, r50kBase)
 	}
 	v, _ := encoders.LoadOrStore(name, new(encoderOnce))
 	e := v.(*encoderOnce)
@@ -67,8 +67,10 @@ type config struct {
 	encoding string
 }
 
-// WithEncoding picks the BPE encoding by name (O200kBase, Cl100kBase, P50kBase,
-// R50kBase). An unknown name makes New return an error.
+// WithEncoding picks the BPE encoding by its tiktoken name: "o200k_base" (gpt-4o,
+// gpt-4.1, o-series, gpt-5: the default), "cl100k_base" (gpt-4, gpt-3.5-turbo),
+// "p50k_base" (text-davinci-002/003) or "r50k_base" (gpt-3). An unknown name makes
+// New return an error.
 func WithEncoding(name string) Option {
 	return func(c *config) { c.encoding = name }
 }
@@ -96,25 +98,26 @@ func ForModel(model string) Option {
 
 func supported(name string) bool {
 	switch name {
-	case O200kBase, Cl100kBase, P50kBase, R50kBase:
+	case o200kBase, cl100kBase, p50kBase, r50kBase:
 		return true
 	}
 	return false
 }
 
 // Estimator counts tokens with a real BPE tokenizer. It implements
-// llmwrap.Estimator with the same per-message, per-part and per-tool accounting as
-// llmwrap.DefaultEstimator, so the two differ only in how text is counted.
+// estimate.ProviderEstimator (and so llmwrap.Estimator) with the same per-message,
+// per-part and per-tool accounting as estimate.Default, so the two differ only in
+// how text is counted.
 //
 // An Estimator is safe for concurrent use. Build one with New or Must: the zero value,
-// like a nil *Estimator, has no encoder and falls back to llmwrap's default estimate.
+// like a nil *Estimator, has no encoder and falls back to estimate.Default.
 type Estimator struct {
 	name string
 	enc  *tiktoken.Tiktoken
-	acct llmwrap.ProviderEstimator
+	acct estimate.ProviderEstimator
 }
 
-var _ llmwrap.ProviderEstimator = (*Estimator)(nil)
+var _ estimate.ProviderEstimator = (*Estimator)(nil)
 
 // New returns an Estimator for the o200k_base encoding, or for the one the options
 // pick. The encoder is built once per encoding and process, by the first New that
@@ -122,7 +125,7 @@ var _ llmwrap.ProviderEstimator = (*Estimator)(nil)
 // embedded in the binary: no network, no disk), and shared by every Estimator. It
 // returns an error for an unknown encoding; nil options are ignored.
 func New(opts ...Option) (*Estimator, error) {
-	c := config{encoding: DefaultEncoding}
+	c := config{encoding: defaultEncoding}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
@@ -133,7 +136,7 @@ func New(opts ...Option) (*Estimator, error) {
 		return nil, err
 	}
 	e := &Estimator{name: c.encoding, enc: enc}
-	e.acct = llmwrap.NewEstimator(e.CountText).(llmwrap.ProviderEstimator)
+	e.acct = estimate.New(e.CountText)
 	return e, nil
 }
 
@@ -159,40 +162,40 @@ func (e *Estimator) Encoding() string {
 // "<|endoftext|>" is counted as ordinary text, as a provider does with user input;
 // invalid UTF-8 is counted as tiktoken-go sees it (each bad byte as U+FFFD). An
 // Estimator without an encoder (nil, or the zero value) counts with
-// llmwrap.EstimateText, and so does any text the tokenizer fails on, so that no input
+// estimate.Text, and so does any text the tokenizer fails on, so that no input
 // makes it panic.
 func (e *Estimator) CountText(s string) (n uint64) {
 	if s == "" {
 		return 0
 	}
 	if e == nil || e.enc == nil {
-		return llmwrap.EstimateText(s)
+		return estimate.Text(s)
 	}
 	defer func() {
 		if recover() != nil { // tiktoken-go is not ours to vouch for on every input
-			n = llmwrap.EstimateText(s)
+			n = estimate.Text(s)
 		}
 	}()
 	return uint64(len(e.enc.EncodeOrdinary(s)))
 }
 
 // Estimate returns the prompt tokens of msgs and the tools in opts, counted exactly
-// for the text and with llmwrap's accounting for everything else (message framing,
+// for the text and with package estimate's accounting for everything else (message framing,
 // images, tool calls). Nil msgs and nil opts count as empty; a nil Estimator falls
-// back to llmwrap.DefaultEstimator.
+// back to estimate.Default.
 func (e *Estimator) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
 	if e == nil || e.acct == nil {
-		return llmwrap.DefaultEstimator().Estimate(msgs, opts)
+		return estimate.Default().Estimate(msgs, opts)
 	}
 	return e.acct.Estimate(msgs, opts)
 }
 
 // EstimateFor is Estimate under provider p's published framing, tool and image rules
-// (see llmwrap.Provider), with text counted exactly. A nil Estimator falls back to
-// llmwrap.DefaultEstimator's EstimateFor.
-func (e *Estimator) EstimateFor(p llmwrap.Provider, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
+// (see estimate.Provider), with text counted exactly. A nil Estimator falls back to
+// estimate.Default's EstimateFor.
+func (e *Estimator) EstimateFor(p estimate.Provider, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
 	if e == nil || e.acct == nil {
-		return llmwrap.DefaultEstimator().(llmwrap.ProviderEstimator).EstimateFor(p, msgs, opts)
+		return estimate.Default().EstimateFor(p, msgs, opts)
 	}
 	return e.acct.EstimateFor(p, msgs, opts)
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 	"go.uber.org/goleak"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/llmwrap/exact"
 )
 
@@ -56,8 +56,8 @@ func mustNew(t testing.TB, opts ...exact.Option) *exact.Estimator {
 
 func TestCountTextKnownValues(t *testing.T) {
 	e := mustNew(t)
-	if e.Encoding() != exact.O200kBase {
-		t.Fatalf("default encoding = %q, want %q", e.Encoding(), exact.O200kBase)
+	if e.Encoding() != "o200k_base" {
+		t.Fatalf("default encoding = %q, want %q", e.Encoding(), "o200k_base")
 	}
 	for _, tc := range []struct {
 		in   string
@@ -72,7 +72,7 @@ func TestCountTextKnownValues(t *testing.T) {
 			t.Errorf("CountText(%q) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
-	cl := mustNew(t, exact.WithEncoding(exact.Cl100kBase))
+	cl := mustNew(t, exact.WithEncoding("cl100k_base"))
 	// o200k has a token for " 世界"; cl100k splits CJK into bytes more often.
 	if o, c := e.CountText("大语言模型的成本控制"), cl.CountText("大语言模型的成本控制"); o >= c {
 		t.Errorf("o200k_base = %d tokens, cl100k_base = %d: want o200k smaller on Chinese", o, c)
@@ -86,22 +86,22 @@ func TestNewOptions(t *testing.T) {
 	if _, err := exact.New(exact.WithEncoding("")); err == nil {
 		t.Error("New with an empty encoding: no error")
 	}
-	if e := mustNew(t, nil); e.Encoding() != exact.DefaultEncoding {
+	if e := mustNew(t, nil); e.Encoding() != "o200k_base" {
 		t.Errorf("nil option changed the encoding to %q", e.Encoding())
 	}
 	for model, want := range map[string]string{
-		"gpt-4o":                 exact.O200kBase,
-		"gpt-4o-mini-2024-07-18": exact.O200kBase,
-		"gpt-4.1-nano":           exact.O200kBase,
-		"gpt-4":                  exact.Cl100kBase,
-		"gpt-4-0613":             exact.Cl100kBase,
-		"gpt-3.5-turbo-0125":     exact.Cl100kBase,
-		"text-davinci-003":       exact.P50kBase,
-		"davinci":                exact.R50kBase,
-		"o3-mini":                exact.O200kBase, // unknown to tiktoken-go: the default
-		"claude-3-5-haiku":       exact.O200kBase,
-		"gpt2":                   exact.O200kBase, // tiktoken-go names it but cannot load it
-		"":                       exact.O200kBase,
+		"gpt-4o":                 "o200k_base",
+		"gpt-4o-mini-2024-07-18": "o200k_base",
+		"gpt-4.1-nano":           "o200k_base",
+		"gpt-4":                  "cl100k_base",
+		"gpt-4-0613":             "cl100k_base",
+		"gpt-3.5-turbo-0125":     "cl100k_base",
+		"text-davinci-003":       "p50k_base",
+		"davinci":                "r50k_base",
+		"o3-mini":                "o200k_base", // unknown to tiktoken-go: the default
+		"claude-3-5-haiku":       "o200k_base",
+		"gpt2":                   "o200k_base", // tiktoken-go names it but cannot load it
+		"":                       "o200k_base",
 	} {
 		e, err := exact.New(exact.ForModel(model))
 		if err != nil {
@@ -122,7 +122,7 @@ func TestNewOptions(t *testing.T) {
 	}()
 }
 
-// The exact estimator shares llmwrap's accounting: for the same messages, the two
+// The exact estimator shares package estimate's accounting: for the same messages, the two
 // differ exactly by how their texts count.
 func TestEstimateSharesAccounting(t *testing.T) {
 	e := mustNew(t)
@@ -136,9 +136,9 @@ func TestEstimateSharesAccounting(t *testing.T) {
 	var exactText, defaultText uint64
 	for _, s := range append(texts, "weather", "system", "human", "tool", "human") {
 		exactText += e.CountText(s)
-		defaultText += llmwrap.EstimateText(s)
+		defaultText += estimate.Text(s)
 	}
-	ge, gd := e.Estimate(msgs, nil), llmwrap.DefaultEstimator().Estimate(msgs, nil)
+	ge, gd := e.Estimate(msgs, nil), estimate.Default().Estimate(msgs, nil)
 	if ge-exactText != gd-defaultText {
 		t.Errorf("framing differs: exact %d-%d, default %d-%d", ge, exactText, gd, defaultText)
 	}
@@ -146,16 +146,16 @@ func TestEstimateSharesAccounting(t *testing.T) {
 		t.Errorf("Estimate(nil, nil) = %d, want 0", got)
 	}
 	var nilEst *exact.Estimator
-	if got, want := nilEst.Estimate(msgs, nil), llmwrap.DefaultEstimator().Estimate(msgs, nil); got != want {
+	if got, want := nilEst.Estimate(msgs, nil), estimate.Default().Estimate(msgs, nil); got != want {
 		t.Errorf("nil Estimator = %d, want the default's %d", got, want)
 	}
-	if got, want := nilEst.CountText("hello world"), llmwrap.EstimateText("hello world"); got != want {
+	if got, want := nilEst.CountText("hello world"), estimate.Text("hello world"); got != want {
 		t.Errorf("nil Estimator CountText = %d, want %d", got, want)
 	}
 	if nilEst.Encoding() != "" {
 		t.Errorf("nil Estimator has encoding %q", nilEst.Encoding())
 	}
-	var _ llmwrap.Estimator = e
+	var _ estimate.ProviderEstimator = e
 }
 
 func TestConcurrentUse(t *testing.T) {

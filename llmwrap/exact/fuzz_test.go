@@ -3,7 +3,7 @@ package exact_test
 import (
 	"testing"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
 // FuzzCountText feeds arbitrary text to the real tokenizer: it must not panic, must
@@ -29,7 +29,7 @@ func FuzzCountText(f *testing.F) {
 		if again := e.CountText(s); again != n {
 			t.Fatalf("CountText(%q) = %d then %d", s, n, again)
 		}
-		if d := llmwrap.EstimateText(s); n >= 20 && (d > 6*n || 6*d < n) {
+		if d := estimate.Text(s); n >= 20 && (d > 6*n || 6*d < n) {
 			t.Fatalf("EstimateText(%q) = %d, exact %d: off by more than 6x", s, d, n)
 		}
 	})

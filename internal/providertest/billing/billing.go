@@ -39,8 +39,8 @@ type Biller struct {
 }
 
 var (
-	o200k = exact.Must(exact.WithEncoding(exact.O200kBase))
-	cl100 = exact.Must(exact.WithEncoding(exact.Cl100kBase))
+	o200k = exact.Must(exact.WithEncoding("o200k_base"))
+	cl100 = exact.Must(exact.WithEncoding("cl100k_base"))
 )
 
 func tok(e *exact.Estimator, s string) int { return int(e.CountText(s)) }

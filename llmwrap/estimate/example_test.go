@@ -1,4 +1,4 @@
-package llmwrap_test
+package estimate_test
 
 import (
 	"fmt"
@@ -6,20 +6,20 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
-func ExampleEstimateText() {
-	fmt.Println(llmwrap.EstimateText("The quick brown fox jumps over the lazy dog."))
-	fmt.Println(llmwrap.EstimateText("func main() { fmt.Println(42) }"))
-	fmt.Println(llmwrap.EstimateText(""))
+func ExampleText() {
+	fmt.Println(estimate.Text("The quick brown fox jumps over the lazy dog."))
+	fmt.Println(estimate.Text("func main() { fmt.Println(42) }"))
+	fmt.Println(estimate.Text(""))
 	// Output:
 	// 10
 	// 11
 	// 0
 }
 
-func ExampleDefaultEstimator() {
+func ExampleDefault() {
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, "You are terse."),
 		llms.TextParts(llms.ChatMessageTypeHuman, "Name three primes."),
@@ -33,7 +33,7 @@ func ExampleDefaultEstimator() {
 			"required":   []string{"city"},
 		},
 	}}
-	e := llmwrap.DefaultEstimator()
+	e := estimate.Default()
 	fmt.Println(e.Estimate(msgs, nil))
 	fmt.Println(e.Estimate(msgs, &llms.CallOptions{Tools: []llms.Tool{weather}}))
 	// Output:
@@ -43,9 +43,9 @@ func ExampleDefaultEstimator() {
 
 // A provider's own tokenizer, or any text counter, gets the default accounting of
 // messages, images, tool calls and tool definitions.
-func ExampleNewEstimator() {
+func ExampleNew() {
 	words := func(s string) uint64 { return uint64(len(strings.Fields(s))) }
-	e := llmwrap.NewEstimator(words)
+	e := estimate.New(words)
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "one two three")}
 	fmt.Println(e.Estimate(msgs, nil)) // 3 framing + 1 role + 3 words + 3 reply priming
 	// Output:

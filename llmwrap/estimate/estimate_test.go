@@ -1,4 +1,4 @@
-package llmwrap
+package estimate
 
 import (
 	"encoding/base64"
@@ -15,7 +15,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 )
 
-func TestEstimateTextBasics(t *testing.T) {
+func TestTextBasics(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
 		want uint64
@@ -32,8 +32,8 @@ func TestEstimateTextBasics(t *testing.T) {
 		{strings.Repeat("\xff", 17), 3}, // eight to a token
 		{"The quick brown fox jumps over the lazy dog.", 10},
 	} {
-		if got := EstimateText(tc.in); got != tc.want {
-			t.Errorf("EstimateText(%q) = %d, want %d", tc.in, got, tc.want)
+		if got := Text(tc.in); got != tc.want {
+			t.Errorf("Text(%q) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
 }
@@ -58,7 +58,7 @@ func randomText(r *rand.Rand, n int) string {
 // one token and never more tokens than bytes (as with a byte-level BPE), and joining
 // two texts costs at most the two apart plus what changes at the seam (a punctuation
 // run taking the mark that prefixed a word, as the real tokenizer does) and rounding.
-func TestEstimateTextProperties(t *testing.T) {
+func TestTextProperties(t *testing.T) {
 	seed := rand.Uint64()
 	r := rand.New(rand.NewPCG(seed, 1))
 	for i := 0; i < 5000; i++ {
@@ -69,24 +69,24 @@ func TestEstimateTextProperties(t *testing.T) {
 
 func checkTextProperties(t *testing.T, seed uint64, a, b string) {
 	t.Helper()
-	ea, eb, eab := EstimateText(a), EstimateText(b), EstimateText(a+b)
+	ea, eb, eab := Text(a), Text(b), Text(a+b)
 	for _, c := range []struct {
 		s string
 		n uint64
 	}{{a, ea}, {b, eb}, {a + b, eab}} {
 		if c.s == "" && c.n != 0 || c.s != "" && (c.n < 1 || c.n > uint64(len(c.s))) {
-			t.Fatalf("seed %d: EstimateText(%q) = %d, want 0 for empty, else 1..%d", seed, c.s, c.n, len(c.s))
+			t.Fatalf("seed %d: Text(%q) = %d, want 0 for empty, else 1..%d", seed, c.s, c.n, len(c.s))
 		}
 	}
 	if eab > ea+eb+2 {
-		t.Fatalf("seed %d: EstimateText(a+b) = %d > %d + %d + 2 for a=%q b=%q", seed, eab, ea, eb, a, b)
+		t.Fatalf("seed %d: Text(a+b) = %d > %d + %d + 2 for a=%q b=%q", seed, eab, ea, eb, a, b)
 	}
 }
 
-func TestEstimateTextZeroAllocs(t *testing.T) {
+func TestTextZeroAllocs(t *testing.T) {
 	s := strings.Repeat("Hello, 世界! func main() { return x.Get(42) }\n", 50)
-	if n := testing.AllocsPerRun(100, func() { _ = EstimateText(s) }); n != 0 {
-		t.Errorf("EstimateText allocates %v times per call, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { _ = Text(s) }); n != 0 {
+		t.Errorf("Text allocates %v times per call, want 0", n)
 	}
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, "You are terse."),
@@ -95,8 +95,8 @@ func TestEstimateTextZeroAllocs(t *testing.T) {
 			FunctionCall: &llms.FunctionCall{Name: "search", Arguments: `{"q":"x"}`}}}},
 		{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: "c1", Name: "search", Content: "no results"}}},
 	}
-	if n := testing.AllocsPerRun(100, func() { _ = DefaultEstimator().Estimate(msgs, nil) }); n != 0 {
-		t.Errorf("DefaultEstimator().Estimate allocates %v times per call, want 0", n)
+	if n := testing.AllocsPerRun(100, func() { _ = Default().Estimate(msgs, nil) }); n != 0 {
+		t.Errorf("Default().Estimate allocates %v times per call, want 0", n)
 	}
 }
 
@@ -116,7 +116,7 @@ func (panickyPart) String() string { panic("boom") }
 type opaquePart struct{ llms.ContentPart }
 
 func TestEstimateParts(t *testing.T) {
-	e := DefaultEstimator()
+	e := Default()
 	text := "Summarize the attached file in three bullet points."
 	one := func(parts ...llms.ContentPart) uint64 {
 		return e.Estimate([]llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: parts}}, nil)
@@ -126,7 +126,7 @@ func TestEstimateParts(t *testing.T) {
 		t.Fatalf("empty message = %d, want %d", framing, tokensPerMessage+1+tokensPerReply)
 	}
 	tc := llms.TextContent{Text: text}
-	if got, want := one(tc), framing+EstimateText(text); got != want {
+	if got, want := one(tc), framing+Text(text); got != want {
 		t.Errorf("text part = %d, want %d", got, want)
 	}
 	if got, want := one(&tc), one(tc); got != want {
@@ -153,7 +153,7 @@ func TestEstimateParts(t *testing.T) {
 	if got, want := one(llms.BinaryPart("text/plain; charset=utf-8", []byte(text))), one(tc); got != want {
 		t.Errorf("text/plain binary = %d, want the text's %d", got, want)
 	}
-	if got, want := one(llms.BinaryPart("application/json", []byte(`{"a":1}`))), framing+EstimateText(`{"a":1}`); got != want {
+	if got, want := one(llms.BinaryPart("application/json", []byte(`{"a":1}`))), framing+Text(`{"a":1}`); got != want {
 		t.Errorf("JSON binary = %d, want %d", got, want)
 	}
 	if got := one(llms.BinaryPart("audio/wav", make([]byte, 1600))); got != framing+101 {
@@ -163,14 +163,14 @@ func TestEstimateParts(t *testing.T) {
 		t.Errorf("empty binary = %d, want %d", got, framing)
 	}
 	call := llms.ToolCall{ID: "call_1", Type: "function", FunctionCall: &llms.FunctionCall{Name: "get_weather", Arguments: `{"city":"Lisbon"}`}}
-	if got, want := one(call), framing+tokensPerToolUse+EstimateText("get_weather")+EstimateText(`{"city":"Lisbon"}`); got != want {
+	if got, want := one(call), framing+tokensPerToolUse+Text("get_weather")+Text(`{"city":"Lisbon"}`); got != want {
 		t.Errorf("tool call = %d, want %d", got, want)
 	}
 	if got := one(llms.ToolCall{ID: "call_1"}); got != framing+tokensPerToolUse {
 		t.Errorf("tool call without function = %d, want %d", got, framing+tokensPerToolUse)
 	}
 	resp := llms.ToolCallResponse{ToolCallID: "call_1", Name: "get_weather", Content: "Sunny, 19°C."}
-	if got, want := one(resp), framing+tokensPerMessage+1+EstimateText("get_weather")+EstimateText("Sunny, 19°C."); got != want {
+	if got, want := one(resp), framing+tokensPerMessage+1+Text("get_weather")+Text("Sunny, 19°C."); got != want {
 		t.Errorf("tool response = %d, want %d", got, want)
 	}
 	if got, want := one(foreignPart{s: text}), one(tc); got != want {
@@ -185,15 +185,15 @@ func TestEstimateParts(t *testing.T) {
 }
 
 func TestEstimateEmpty(t *testing.T) {
-	e := DefaultEstimator()
+	e := Default()
 	if got := e.Estimate(nil, nil); got != 0 {
 		t.Errorf("Estimate(nil, nil) = %d, want 0", got)
 	}
 	if got := e.Estimate([]llms.MessageContent{}, &llms.CallOptions{}); got != 0 {
 		t.Errorf("Estimate(empty, empty opts) = %d, want 0", got)
 	}
-	if got := NewEstimator(nil).Estimate([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi")}, nil); got != e.Estimate([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi")}, nil) {
-		t.Errorf("NewEstimator(nil) differs from DefaultEstimator: %d", got)
+	if got := New(nil).Estimate([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi")}, nil); got != e.Estimate([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi")}, nil) {
+		t.Errorf("New(nil) differs from Default: %d", got)
 	}
 }
 
@@ -245,7 +245,7 @@ func TestEstimateToolsJSON(t *testing.T) {
 		t.Errorf("self-containing schema gave invalid JSON")
 	}
 
-	e := DefaultEstimator()
+	e := Default()
 	fn := &llms.FunctionDefinition{Name: "get_weather", Description: "Weather for a city.", Parameters: params}
 	withTools := e.Estimate(nil, &llms.CallOptions{Tools: []llms.Tool{{Type: "function", Function: fn}}})
 	if withTools < 40 {
@@ -273,7 +273,7 @@ type errMarshaler struct{}
 func (errMarshaler) MarshalJSON() ([]byte, error) { return nil, errors.New("no") }
 
 func TestEstimateToolsBadParameters(t *testing.T) {
-	e := DefaultEstimator()
+	e := Default()
 	for _, p := range []any{panicMarshaler{}, errMarshaler{}, make(chan int), func() {}, []byte("not json"), "raw"} {
 		fn := &llms.FunctionDefinition{Name: "f", Parameters: p}
 		if got := e.Estimate(nil, &llms.CallOptions{Tools: []llms.Tool{{Type: "function", Function: fn}}}); got == 0 {
@@ -283,7 +283,7 @@ func TestEstimateToolsBadParameters(t *testing.T) {
 }
 
 func TestEstimateConcurrent(t *testing.T) {
-	e := DefaultEstimator()
+	e := Default()
 	fn := &llms.FunctionDefinition{Name: "f", Parameters: map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}}}}
 	opts := &llms.CallOptions{Tools: []llms.Tool{{Type: "function", Function: fn}}}
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, strings.Repeat("concurrency ", 100))}
@@ -408,7 +408,7 @@ func TestIsTextMIME(t *testing.T) {
 }
 
 // Invalid UTF-8 costs what the U+FFFD it becomes on the wire costs.
-func TestEstimateTextInvalidUTF8(t *testing.T) {
+func TestTextInvalidUTF8(t *testing.T) {
 	for _, s := range []string{"\xff", "a\xffb", "0000\xe600A000", strings.Repeat("\xb4", 40), "x\xc3(y"} {
 		if utf8.ValidString(s) {
 			t.Fatalf("%q is valid", s)
@@ -418,18 +418,18 @@ func TestEstimateTextInvalidUTF8(t *testing.T) {
 		if !utf8.ValidString(perByte) || !strings.ContainsRune(perByte, utf8.RuneError) {
 			t.Fatalf("%q: no U+FFFD in %q", s, perByte)
 		}
-		if got, want := EstimateText(s), EstimateText(perByte); got != want {
-			t.Errorf("EstimateText(%q) = %d, its U+FFFD form %q = %d", s, got, perByte, want)
+		if got, want := Text(s), Text(perByte); got != want {
+			t.Errorf("Text(%q) = %d, its U+FFFD form %q = %d", s, got, perByte, want)
 		}
 	}
 }
 
-// A counter given to NewEstimator may keep what it is given: texts built in reused
+// A counter given to New may keep what it is given: texts built in reused
 // buffers reach it as copies.
-func TestNewEstimatorCounterMayKeepStrings(t *testing.T) {
+func TestNewCounterMayKeepStrings(t *testing.T) {
 	var mu sync.Mutex
 	var kept []string
-	e := NewEstimator(func(s string) uint64 {
+	e := New(func(s string) uint64 {
 		mu.Lock()
 		kept = append(kept, s)
 		mu.Unlock()

@@ -1,4 +1,4 @@
-package llmwrap
+package estimate
 
 import (
 	"encoding/base64"

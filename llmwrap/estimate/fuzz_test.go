@@ -1,4 +1,4 @@
-package llmwrap
+package estimate
 
 import (
 	"encoding/base64"
@@ -8,7 +8,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 )
 
-func FuzzEstimateText(f *testing.F) {
+func FuzzText(f *testing.F) {
 	for _, s := range []string{
 		"", "a", "hello world", "The quick brown fox.", "func main() {\n\tfmt.Println(42)\n}\n",
 		`{"a":[1,2,{"b":null}]}`, "大语言模型的成本控制。", "生成AIの利用料金", "한국어 텍스트", "Привет, мир!",
@@ -105,7 +105,7 @@ func FuzzEstimate(f *testing.F) {
 	f.Add([]byte("\x05\x01\x02\x05\x30data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAY=\x02"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		msgs, opts := fuzzMessages(data)
-		e := DefaultEstimator()
+		e := Default()
 		n := e.Estimate(msgs, opts)
 		if again := e.Estimate(msgs, opts); again != n {
 			t.Fatalf("Estimate not deterministic: %d then %d", n, again)
@@ -119,10 +119,10 @@ func FuzzEstimate(f *testing.F) {
 			}
 		}
 		pe := e.(ProviderEstimator)
-		if got := pe.EstimateFor(ProviderOther, msgs, opts); got != n {
-			t.Fatalf("EstimateFor(ProviderOther) = %d, Estimate = %d", got, n)
+		if got := pe.EstimateFor(Other, msgs, opts); got != n {
+			t.Fatalf("EstimateFor(Other) = %d, Estimate = %d", got, n)
 		}
-		for p := ProviderOpenAI; p <= ProviderOllama+1; p++ {
+		for p := OpenAI; p <= Ollama+1; p++ {
 			r := rulesFor(p)
 			np := pe.EstimateFor(p, msgs, opts)
 			if len(msgs) > 0 && np < uint64(len(msgs))*r.perMessage+r.perReply {
@@ -156,10 +156,10 @@ func FuzzImageSize(f *testing.F) {
 			t.Fatalf("data URL says %d×%d %v, raw bytes %d×%d %v", w1, h1, ok1, w2, h2, ok2)
 		}
 		_, _, _ = dataURLImageSize("data:image/png;base64," + string(b))
-		if n := imageURLCost(rulesFor(ProviderOther), llms.ImageURLContent{URL: url}); n < imageBase {
+		if n := imageURLCost(rulesFor(Other), llms.ImageURLContent{URL: url}); n < imageBase {
 			t.Fatalf("image cost %d below the base %d", n, imageBase)
 		}
-		for p := ProviderOther; p <= ProviderOllama; p++ {
+		for p := Other; p <= Ollama; p++ {
 			if n := imageURLCost(rulesFor(p), llms.ImageURLContent{URL: url}); n == 0 || n > 1<<20 {
 				t.Fatalf("%v: image cost %d", p, n)
 			}

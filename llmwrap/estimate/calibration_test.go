@@ -1,4 +1,4 @@
-package llmwrap_test
+package estimate_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/llmwrap/exact"
 )
 
@@ -122,19 +122,19 @@ func TestEstimateCalibration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		add(filepath.Base(f), ex.CountText(string(data)), llmwrap.EstimateText(string(data)))
+		add(filepath.Base(f), ex.CountText(string(data)), estimate.Text(string(data)))
 		for s := string(data); len(s) >= 256; {
 			n := min(len(s), 1024)
 			for n < len(s) && !utf8.RuneStart(s[n]) {
 				n++
 			}
-			c, g := ex.CountText(s[:n]), llmwrap.EstimateText(s[:n])
+			c, g := ex.CountText(s[:n]), estimate.Text(s[:n])
 			chunkErrs = append(chunkErrs, math.Abs(float64(g)-float64(c))/float64(c))
 			s = s[n:]
 		}
 	}
 	msgs, opts := loadCalibChat(t)
-	add("chat_tools.json as messages+tools", ex.Estimate(msgs, opts), llmwrap.DefaultEstimator().Estimate(msgs, opts))
+	add("chat_tools.json as messages+tools", ex.Estimate(msgs, opts), estimate.Default().Estimate(msgs, opts))
 
 	abs := make([]float64, len(samples))
 	for i, s := range samples {

@@ -1,4 +1,4 @@
-package llmwrap
+package estimate
 
 import (
 	"encoding/json"
@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
 )
 
 // Token costs of the chat framing, as OpenAI documents them for its chat models (gpt-4o
@@ -32,29 +34,31 @@ const (
 	imageUnknown   = imageBase + 4*imagePerTile // 1024×1024: 2×2 tiles
 )
 
-// DefaultEstimator returns the estimator used when none is configured. It counts text
-// with EstimateText and adds the framing of messages, tool calls, tool results, images
-// and the tool definitions in the call options (their JSON schema is sent with every
-// call). It uses no network and no tables, allocates nothing for text and tool-call
-// messages, and is safe for concurrent use. Nil messages, nil options, nil or unknown
-// parts never make it panic: unknown parts are costed by their fmt.Stringer text when
-// they have one, else as a few tokens.
-func DefaultEstimator() Estimator { return defaultEstimator }
+// Default returns the estimator used when none is configured. It counts text with
+// Text and adds the framing of messages, tool calls, tool results, images and the tool
+// definitions in the call options (their JSON schema is sent with every call), under
+// the rules of the provider EstimateFor is given. It uses no network and no tables,
+// allocates nothing for text and tool-call messages, and is safe for concurrent use.
+// Nil messages, nil options, nil or unknown parts never make it panic: unknown parts
+// are costed by their fmt.Stringer text when they have one, else as a few tokens.
+func Default() ProviderEstimator { return defaultEstimator }
 
-// defaultEstimator is boxed once, so that DefaultEstimator does not allocate.
-var defaultEstimator Estimator = accounting{count: EstimateText, borrow: true}
+// defaultEstimator is boxed once, so that Default does not allocate.
+var defaultEstimator ProviderEstimator = accounting{count: Text, borrow: true}
 
-// NewEstimator returns an Estimator with DefaultEstimator's accounting (message
-// framing, images, tool calls and tool definitions) that counts text with countText,
-// a real tokenizer for instance. countText receives each text separately (it may
-// keep the strings, they are never reused) and must be safe for concurrent use. A nil
-// countText means EstimateText.
-func NewEstimator(countText func(text string) uint64) Estimator {
+// New returns an estimator with Default's accounting (message framing, images, tool
+// calls and tool definitions, provider rules) that counts text with countText, a real
+// tokenizer for instance. countText receives each text separately (it may keep the
+// strings, they are never reused) and must be safe for concurrent use. A nil
+// countText means Text.
+func New(countText func(text string) uint64) ProviderEstimator {
 	if countText == nil {
 		return defaultEstimator
 	}
 	return accounting{count: countText}
 }
+
+var _ llmwrap.Estimator = accounting{}
 
 type accounting struct {
 	count func(string) uint64
@@ -78,7 +82,7 @@ func (a accounting) countBytes(b []byte) uint64 {
 // Estimate sums the framing of each message, its role, its parts, the reply
 // priming, and the tool definitions in opts.
 func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
-	return a.estimate(&providerRules[ProviderOther], msgs, opts)
+	return a.estimate(&providerRules[Other], msgs, opts)
 }
 
 // EstimateFor is Estimate under provider p's published rules (see Provider).

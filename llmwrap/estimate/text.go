@@ -1,11 +1,11 @@
-package llmwrap
+package estimate
 
 import (
 	"unicode"
 	"unicode/utf8"
 )
 
-// EstimateText estimates how many tokens s encodes to with OpenAI's o200k_base BPE
+// Text estimates how many tokens s encodes to with OpenAI's o200k_base BPE
 // (gpt-4o and later models). On ordinary prose (English, European languages,
 // Russian), code, JSON, Markdown and Chinese, Japanese or Korean text it is
 // typically within 5% of the exact count, rarely off by more than 20%; text made of
@@ -21,7 +21,7 @@ import (
 // non-empty string is at least one token and never more tokens than bytes. Invalid
 // UTF-8 is counted as U+FFFD, which is what encoding/json (and so every provider's
 // client) turns it into.
-func EstimateText(s string) uint64 {
+func Text(s string) uint64 {
 	if s == "" {
 		return 0
 	}

@@ -1,4 +1,4 @@
-package llmwrap_test
+package estimate_test
 
 import (
 	"encoding/binary"
@@ -6,27 +6,32 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
-	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/estimate"
 )
 
-func providerEst() llmwrap.ProviderEstimator {
-	return llmwrap.DefaultEstimator().(llmwrap.ProviderEstimator)
+func providerEst() estimate.ProviderEstimator {
+	return estimate.Default()
 }
 
 func TestProviderOf(t *testing.T) {
-	for typ, want := range map[string]llmwrap.Provider{
-		"*openai.LLM": llmwrap.ProviderOpenAI, "*anthropic.LLM": llmwrap.ProviderAnthropic,
-		"*googleai.GoogleAI": llmwrap.ProviderGemini, "*vertex.Vertex": llmwrap.ProviderGemini,
-		"*ollama.LLM": llmwrap.ProviderOllama, "*mistral.Model": llmwrap.ProviderOther, "": llmwrap.ProviderOther,
-		"noDot": llmwrap.ProviderOther,
+	for typ, want := range map[string]estimate.Provider{
+		"*openai.LLM": estimate.OpenAI, "*anthropic.LLM": estimate.Anthropic,
+		"*googleai.GoogleAI": estimate.Gemini, "*vertex.Vertex": estimate.Gemini,
+		"*ollama.LLM": estimate.Ollama, "*mistral.Model": estimate.Other, "": estimate.Other,
+		"noDot": estimate.Other,
 	} {
-		if got := llmwrap.ProviderOf(typ); got != want {
+		if got := estimate.ProviderOf(typ); got != want {
 			t.Errorf("ProviderOf(%q) = %v, want %v", typ, got, want)
 		}
 	}
-	for _, p := range []llmwrap.Provider{llmwrap.ProviderOpenAI, llmwrap.ProviderAnthropic, llmwrap.ProviderGemini, llmwrap.ProviderOllama} {
-		if got := llmwrap.ParseProvider(p.String()); got != p {
-			t.Errorf("ParseProvider(%q) = %v", p.String(), got)
+	for name, want := range map[string]estimate.Provider{
+		"openai": estimate.OpenAI, "Azure.AI.OpenAI": estimate.OpenAI, "anthropic": estimate.Anthropic,
+		"aws.bedrock.anthropic": estimate.Anthropic, "gcp.gemini": estimate.Gemini, "gcp.vertex_ai": estimate.Gemini,
+		"googleai": estimate.Gemini, " Vertex ": estimate.Gemini, "OLLAMA": estimate.Ollama,
+		"gcp.nope": estimate.Other, "mistral_ai": estimate.Other,
+	} {
+		if got := estimate.ProviderOf(name); got != want {
+			t.Errorf("ProviderOf(%q) = %v, want %v", name, got, want)
 		}
 	}
 }
@@ -44,7 +49,7 @@ var weatherTool = llms.Tool{Type: "function", Function: &llms.FunctionDefinition
 func TestAnthropicToolPrompt(t *testing.T) {
 	e := providerEst()
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Weather in Paris?")}
-	bare := e.EstimateFor(llmwrap.ProviderAnthropic, msgs, &llms.CallOptions{})
+	bare := e.EstimateFor(estimate.Anthropic, msgs, &llms.CallOptions{})
 	for _, tc := range []struct {
 		model  string
 		choice any
@@ -56,24 +61,24 @@ func TestAnthropicToolPrompt(t *testing.T) {
 	} {
 		with := &llms.CallOptions{Model: tc.model, Tools: []llms.Tool{weatherTool}, ToolChoice: tc.choice}
 		without := &llms.CallOptions{Model: tc.model, Tools: []llms.Tool{weatherTool}}
-		got := e.EstimateFor(llmwrap.ProviderAnthropic, msgs, with)
+		got := e.EstimateFor(estimate.Anthropic, msgs, with)
 		if got < bare+tc.prompt+10 {
 			t.Errorf("%s %v: %d, want at least the %d-token tool prompt over %d", tc.model, tc.choice, got, tc.prompt, bare)
 		}
 		// The tool prompt is the only difference tool_choice makes, besides its own text.
-		if tc.choice == nil && got != e.EstimateFor(llmwrap.ProviderAnthropic, msgs, without) {
+		if tc.choice == nil && got != e.EstimateFor(estimate.Anthropic, msgs, without) {
 			t.Errorf("%s: nil choice differs", tc.model)
 		}
 	}
 }
 
 // OpenAI renders functions compactly (Cookbook, num_tokens_for_tools): less than
-// their JSON, which ProviderOther counts.
+// their JSON, which Other counts.
 func TestOpenAICompactTools(t *testing.T) {
 	e := providerEst()
 	opts := &llms.CallOptions{Tools: []llms.Tool{weatherTool}}
-	compact := e.EstimateFor(llmwrap.ProviderOpenAI, nil, opts)
-	json := e.EstimateFor(llmwrap.ProviderOther, nil, opts)
+	compact := e.EstimateFor(estimate.OpenAI, nil, opts)
+	json := e.EstimateFor(estimate.Other, nil, opts)
 	if compact >= json || compact < 30 {
 		t.Errorf("OpenAI tools %d, JSON tools %d: want compact in [30, JSON)", compact, json)
 	}
@@ -94,11 +99,11 @@ func TestProviderFraming(t *testing.T) {
 		llms.TextParts(llms.ChatMessageTypeSystem, "Be brief."),
 		llms.TextParts(llms.ChatMessageTypeHuman, "Hi"),
 	}
-	other := e.EstimateFor(llmwrap.ProviderOther, msgs, nil)
-	if g := e.EstimateFor(llmwrap.ProviderGemini, msgs, nil); g*2 > other+1 {
+	other := e.EstimateFor(estimate.Other, msgs, nil)
+	if g := e.EstimateFor(estimate.Gemini, msgs, nil); g*2 > other+1 {
 		t.Errorf("Gemini %d, other %d: want about half", g, other)
 	}
-	if o := e.EstimateFor(llmwrap.ProviderOllama, msgs, nil); o <= other {
+	if o := e.EstimateFor(estimate.Ollama, msgs, nil); o <= other {
 		t.Errorf("Ollama %d, other %d: want more", o, other)
 	}
 }
@@ -109,19 +114,19 @@ func TestProviderImages(t *testing.T) {
 		return []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{
 			llms.BinaryContent{MIMEType: "image/png", Data: pngOf(w, h)}}}}
 	}
-	framing := func(p llmwrap.Provider) uint64 {
+	framing := func(p estimate.Provider) uint64 {
 		return e.EstimateFor(p, []llms.MessageContent{{Role: llms.ChatMessageTypeHuman}}, nil)
 	}
 	for _, tc := range []struct {
-		p    llmwrap.Provider
+		p    estimate.Provider
 		w, h uint32
 		want uint64
 	}{
-		{llmwrap.ProviderAnthropic, 1000, 1000, 1333},    // 1000·1000/750
-		{llmwrap.ProviderAnthropic, 3136, 1568, 1537},    // long edge to 1568, then ≤ 1.15 MP
-		{llmwrap.ProviderGemini, 300, 300, 258},          // both sides ≤ 384
-		{llmwrap.ProviderGemini, 1000, 1000, 4 * 258},    // 2×2 tiles of 768
-		{llmwrap.ProviderOpenAI, 1024, 1024, 85 + 4*170}, // 768×768: 2×2 tiles of 512
+		{estimate.Anthropic, 1000, 1000, 1333},    // 1000·1000/750
+		{estimate.Anthropic, 3136, 1568, 1537},    // long edge to 1568, then ≤ 1.15 MP
+		{estimate.Gemini, 300, 300, 258},          // both sides ≤ 384
+		{estimate.Gemini, 1000, 1000, 4 * 258},    // 2×2 tiles of 768
+		{estimate.OpenAI, 1024, 1024, 85 + 4*170}, // 768×768: 2×2 tiles of 512
 	} {
 		if got := e.EstimateFor(tc.p, img(tc.w, tc.h), nil) - framing(tc.p); got < tc.want*95/100 || got > tc.want*105/100 {
 			t.Errorf("%v %d×%d image = %d tokens, want %d", tc.p, tc.w, tc.h, got, tc.want)
@@ -136,7 +141,7 @@ func TestEstimateForZeroAllocs(t *testing.T) {
 		llms.TextParts(llms.ChatMessageTypeHuman, "What is the weather in Paris?"),
 	}
 	opts := &llms.CallOptions{Tools: []llms.Tool{weatherTool}}
-	for p := llmwrap.ProviderOther; p <= llmwrap.ProviderOllama; p++ {
+	for p := estimate.Other; p <= estimate.Ollama; p++ {
 		if n := testing.AllocsPerRun(100, func() { e.EstimateFor(p, msgs, opts) }); n != 0 {
 			t.Errorf("%v: EstimateFor allocates %v times", p, n)
 		}
@@ -148,4 +153,13 @@ func pngOf(w, h uint32) []byte {
 	binary.BigEndian.PutUint32(b[16:], w)
 	binary.BigEndian.PutUint32(b[20:], h)
 	return b
+}
+
+// ProviderOf runs on every budgeted call: reading a name, in any case, allocates nothing.
+func TestProviderOfAllocatesNothing(t *testing.T) {
+	for _, name := range []string{"*middleware_test.FixedModel", "*openai.LLM", "GCP.Gemini", "Azure.AI.OpenAI"} {
+		if n := testing.AllocsPerRun(100, func() { estimate.ProviderOf(name) }); n != 0 {
+			t.Errorf("ProviderOf(%q) allocates %v times", name, n)
+		}
+	}
 }

@@ -1,82 +1,79 @@
-package llmwrap
+package estimate
 
 import (
 	"math"
 	"strings"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
 )
 
 // Provider is a family of models that bill prompts by the same published rules. The
-// zero value, ProviderOther, keeps DefaultEstimator's OpenAI-like accounting.
+// zero value, Other, keeps Default's OpenAI-like accounting of Estimate.
 type Provider uint8
 
 const (
-	// ProviderOther: any provider without rules of its own here (the rules of
-	// Estimate: OpenAI's framing, tool schemas counted from their JSON).
-	ProviderOther Provider = iota
-	// ProviderOpenAI: OpenAI and the servers langchaingo's openai client talks to.
-	ProviderOpenAI
-	// ProviderAnthropic: Anthropic's messages API.
-	ProviderAnthropic
-	// ProviderGemini: Google's Gemini (googleai, vertex).
-	ProviderGemini
-	// ProviderOllama: Ollama's chat API, which renders the model's chat template.
-	ProviderOllama
+	// Other: any provider without rules of its own here (the rules of Estimate:
+	// OpenAI's framing, tool schemas counted from their JSON).
+	Other Provider = iota
+	// OpenAI: OpenAI and the servers langchaingo's openai client talks to.
+	OpenAI
+	// Anthropic: Anthropic's messages API.
+	Anthropic
+	// Gemini: Google's Gemini (googleai, vertex).
+	Gemini
+	// Ollama: Ollama's chat API, which renders the model's chat template.
+	Ollama
 )
 
-// String is the provider's gen_ai.provider.name ("_OTHER" for ProviderOther).
-func (p Provider) String() string {
-	switch p {
-	case ProviderOpenAI:
-		return "openai"
-	case ProviderAnthropic:
-		return "anthropic"
-	case ProviderGemini:
-		return "gcp.gemini"
-	case ProviderOllama:
-		return "ollama"
+// ProviderOf reads a provider from a wrapped model's Go type, as llmwrap's
+// Spend.ModelType holds it ("*openai.LLM", "*anthropic.LLM", "*googleai.GoogleAI",
+// "*vertex.Vertex", "*ollama.LLM"), or from a provider's name: a gen_ai.provider.name
+// ("openai", "anthropic", "gcp.gemini", "gcp.vertex_ai", "ollama") or a langchaingo
+// package name ("googleai", "vertex"), in any case. Anything else, "" included, is
+// Other. It never looks at anything but the string.
+func ProviderOf(name string) Provider {
+	name = strings.TrimSpace(name)
+	if t := strings.TrimLeft(name, "*[]"); t != name || strings.Count(t, ".") == 1 {
+		if pkg, _, ok := strings.Cut(t, "."); ok {
+			if p := parseProvider(pkg); p != Other {
+				return p
+			}
+		}
 	}
-	return "_OTHER"
+	return parseProvider(name)
 }
 
-// ProviderOf picks the provider from a wrapped model's Go type, as Spend.ModelType
-// holds it ("*openai.LLM", "*anthropic.LLM", "*googleai.GoogleAI",
-// "*vertex.Vertex", "*ollama.LLM"). Any other type, or "", is ProviderOther. It
-// never looks at anything but the string.
-func ProviderOf(modelType string) Provider {
-	t := strings.TrimLeft(modelType, "*[]")
-	pkg, _, ok := strings.Cut(t, ".")
-	if !ok {
-		return ProviderOther
-	}
-	return ParseProvider(pkg)
+// providerNames maps the names ProviderOf reads, compared without case (so that
+// reading one never allocates), to their providers.
+var providerNames = [...]struct {
+	name string
+	p    Provider
+}{
+	{"openai", OpenAI}, {"azure.ai.openai", OpenAI},
+	{"anthropic", Anthropic}, {"aws.bedrock.anthropic", Anthropic},
+	{"gcp.gemini", Gemini}, {"gcp.vertex_ai", Gemini}, {"gcp.gen_ai", Gemini},
+	{"googleai", Gemini}, {"vertex", Gemini}, {"gemini", Gemini},
+	{"ollama", Ollama},
 }
 
-// ParseProvider reads a provider's name: a gen_ai.provider.name ("openai",
-// "anthropic", "gcp.gemini", "gcp.vertex_ai", "ollama") or a langchaingo package name
-// ("googleai", "vertex"), in any case. Anything else is ProviderOther.
-func ParseProvider(name string) Provider {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "openai", "azure.ai.openai":
-		return ProviderOpenAI
-	case "anthropic", "aws.bedrock.anthropic":
-		return ProviderAnthropic
-	case "gcp.gemini", "gcp.vertex_ai", "gcp.gen_ai", "googleai", "vertex", "gemini":
-		return ProviderGemini
-	case "ollama":
-		return ProviderOllama
+func parseProvider(name string) Provider {
+	for _, n := range providerNames {
+		if strings.EqualFold(name, n.name) {
+			return n.p
+		}
 	}
-	return ProviderOther
+	return Other
 }
 
-// ProviderEstimator is an Estimator that follows the prompt-billing rules a provider
-// publishes. DefaultEstimator, NewEstimator's estimators and llmwrap/exact's
-// implement it; the budget middleware calls EstimateFor with the provider of the
-// wrapped model when its estimator does.
+// ProviderEstimator is an llmwrap.Estimator that follows the prompt-billing rules a
+// provider publishes. Default, New's estimators and llmwrap/exact's implement it;
+// middleware.Budget calls EstimateFor with the provider of the wrapped model when its
+// estimator does.
 type ProviderEstimator interface {
-	Estimator
-	// EstimateFor is Estimate under p's rules. An unknown p is ProviderOther.
+	llmwrap.Estimator
+	// EstimateFor is Estimate under p's rules. An unknown p is Other.
 	EstimateFor(p Provider, msgs []llms.MessageContent, opts *llms.CallOptions) (prompt uint64)
 }
 
@@ -101,7 +98,7 @@ type rules struct {
 }
 
 var providerRules = [...]rules{
-	ProviderOther: {
+	Other: {
 		perMessage: tokensPerMessage, perReply: tokensPerReply, roleText: true, perToolUse: tokensPerToolUse,
 		perToolDef: tokensPerToolDef,
 		image:      imageTiles, imageUnknown: imageUnknown, imageLow: imageLowDetail,
@@ -115,7 +112,7 @@ var providerRules = [...]rules{
 	// Images: "Images are first scaled to fit within a 2048 x 2048 square ... then
 	// scaled such that the shortest side is 768px ... 170 tokens per 512px tile, 85
 	// base" (OpenAI vision guide; low detail: 85).
-	ProviderOpenAI: {
+	OpenAI: {
 		perMessage: 3, perReply: 3, roleText: true, perToolUse: tokensPerToolUse,
 		compactTools: true, funcInit: 7, funcEnd: 12,
 		image: imageTiles, imageUnknown: imageUnknown, imageLow: imageLowDetail,
@@ -127,7 +124,7 @@ var providerRules = [...]rules{
 	// is scaled to fit 1568 px on its long edge (and about 1.15 megapixels), at most
 	// about 1,600 tokens. Message framing is not published: the role turns
 	// ("\n\nHuman:", "\n\nAssistant:") cost about as much as OpenAI's.
-	ProviderAnthropic: {
+	Anthropic: {
 		perMessage: 3, perReply: 3, perToolUse: tokensPerToolUse,
 		perToolDef: tokensPerToolDef, toolPrompt: anthropicToolPrompt,
 		image: anthropicImage, imageUnknown: 1600,
@@ -138,7 +135,7 @@ var providerRules = [...]rules{
 	// as 258 tokens; larger images are cropped and scaled as needed into tiles of
 	// 768x768 pixels, each counted as 258 tokens". Function declarations are sent as
 	// a schema object, about as compact as OpenAI's rendering.
-	ProviderGemini: {
+	Gemini: {
 		perMessage: 1, perToolUse: 1,
 		compactTools: true, funcInit: 3, funcEnd: 0,
 		image: geminiImage, imageUnknown: 258,
@@ -151,7 +148,7 @@ var providerRules = [...]rules{
 	// Given the following functions, please respond with a JSON for a function call
 	// ...") and each tool as JSON. LLaVA-style vision models spend 576 tokens per
 	// image (24×24 patches of 336 px).
-	ProviderOllama: {
+	Ollama: {
 		perMessage: 4, perReply: 5, roleText: true, perToolUse: 2,
 		perToolDef: 2, toolPrompt: ollamaToolPrompt,
 		image: func(w, h uint64) uint64 { return 576 }, imageUnknown: 576,
@@ -162,7 +159,7 @@ func rulesFor(p Provider) *rules {
 	if int(p) < len(providerRules) {
 		return &providerRules[p]
 	}
-	return &providerRules[ProviderOther]
+	return &providerRules[Other]
 }
 
 // anthropicToolPrompt is the size of the tool-use system prompt Anthropic adds when
@@ -243,7 +240,7 @@ func geminiImage(w, h uint64) uint64 {
 // Cookbook's num_tokens_for_tools): per function its name and description, per
 // property its key, type and description, enums item by item; nested object
 // properties are rendered the same way. A schema that is not a map[string]any
-// (raw JSON, a struct) is costed from its JSON, as ProviderOther does.
+// (raw JSON, a struct) is costed from its JSON, as Other does.
 func (a accounting) compactTools(r *rules, o *llms.CallOptions) uint64 {
 	var n uint64
 	for i := range o.Tools {
