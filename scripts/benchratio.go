@@ -58,6 +58,8 @@ var comparisons = []comparison{
 	{"llmwrap.UsageOf (openai) vs two bare type assertions", "UsageOfOpenAI", "UsageOfOpenAINaive", "slowdown", "reference"},
 	{"LoopGuard vs default estimator, 200-message tool conversation", "LoopGuard200", "LoopEstimate200", "slowdown", "<= 0.05x"},
 	{"LoopGuard vs default estimator, MRKL prompt of 99 rounds", "LoopGuardMRKL", "LoopEstimateMRKL", "slowdown", "<= 0.05x"},
+	{"ratelimit in-process Reserve+Settle vs x/time/rate ReserveN+Cancel (2 goroutines)", "RateLocalReserveSettle", "RateXTimeReserveCancel", "speedup", "reference"},
+	{"redisrate Reserve+Settle vs redis_rate AllowN (32 goroutines)", "RedisRateReserveSettle", "RedisRateLimiterAllowN", "speedup", "reference"},
 	{"otel.Middleware (SDK) vs raw SDK floor", "MiddlewareSDK", "RawSDKFloor", "slowdown", "<= 1.3x"},
 	{"otel.Middleware (no-op providers) vs bare model, per call", "MiddlewareNoop", "OtelBareModel", "delta", "<= 100 ns"},
 }
