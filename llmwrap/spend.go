@@ -75,8 +75,9 @@ type Spend struct {
 	// for a call no model fitted, the last one the budget tried. Nil otherwise.
 	Fallback *Fallback
 
-	// Loop is middleware.LoopGuard's part: why it refused the call as the next turn
-	// of an agent going round in circles. Nil when no loop guard refused the call.
+	// Loop is the loop guard's part (loopguard.New): why it refused the call as the
+	// next turn of an agent going round in circles. Nil when no loop guard refused the
+	// call.
 	Loop *LoopStop
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
@@ -91,8 +92,9 @@ type LoopStop struct {
 	Arguments string
 	// Repeats is how many times in a row the call or cycle came back the same.
 	Repeats int
-	// Cycle is the number of calls in the cycle: 1 when one call was repeated.
-	Cycle int
+	// Cycle lists the tools of the repeated calls in order, ending with Tool: one
+	// name when one call was repeated, k for a cycle of k calls.
+	Cycle []string
 }
 
 // Fallback is a budget's switch of one call to another model.

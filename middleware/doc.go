@@ -58,12 +58,6 @@
 // llmwrap.Fallback and, when the call's options name the model, one more option; a
 // budget with alert thresholds adds a context value and a closure to each settle.
 //
-// LoopGuard stops an agent that is going round in circles (the same tool call, with
-// the same arguments, getting the same result, again and again) before its next model
-// call is sent, with a *LoopError (errors.Is(err, ErrLoop)); it reads the agent's
-// history from the messages each call carries, so it keeps no state. Put it before
-// Budget, so that a refused call reserves nothing.
-//
 // GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
 //
 // Errors the middleware cannot return, because the model already answered (a budget

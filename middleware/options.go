@@ -76,7 +76,7 @@ func HardCap() Option { return func(c *config) { c.hardCap = true } }
 // instead of releasing the hold: a provider may bill a prompt it then failed on. A
 // call whose context was cancelled is still released, and so is one that a
 // middleware further in refused before the model was called (llmwrap.Spend.Sent is
-// false: LoopGuard placed after Budget, say).
+// false: a loop guard placed after Budget, say).
 func ChargeOnError() Option { return func(c *config) { c.chargeOnError = true } }
 
 // WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run

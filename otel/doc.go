@@ -19,7 +19,7 @@
 // When a budget took part, spans carry spendguard.* attributes (estimate, reserved,
 // charged, refunded, usage source, remaining, budget name, denial, cost). A denied
 // call is a span with status Error and error.type "budget_denied", and it adds one to
-// the spendguard.budget.denials counter. A call refused by middleware.LoopGuard
+// the spendguard.budget.denials counter. A call refused by loopguard.New
 // (llmwrap.Spend.Loop) has error.type "loop_detected", spendguard.loop.tool and
 // spendguard.loop.repeats, and adds one to spendguard.loop.stops.
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
@@ -43,10 +44,10 @@ func TestLoopStopSpanAndMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := budget.NewAtomic(1_000_000, budget.WithName("run"))
-	model := llmwrap.Wrap(llm, llmwrap.WithModelName("gpt-test"), sgotel.Middleware(e.opts()...), middleware.LoopGuard(), middleware.Budget(b))
+	model := llmwrap.Wrap(llm, llmwrap.WithModelName("gpt-test"), sgotel.Middleware(e.opts()...), loopguard.New(), middleware.Budget(b))
 	exec := agents.NewExecutor(agents.NewOpenAIFunctionsAgent(model, []tools.Tool{sameTool{}}), agents.WithMaxIterations(20))
 	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find it"})
-	if !errors.Is(err, middleware.ErrLoop) {
+	if !errors.Is(err, loopguard.ErrLoop) {
 		t.Fatalf("err = %v, want a loop stop", err)
 	}
 	spans := e.ended(t)
@@ -94,7 +95,7 @@ func TestLoopStopSpanCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := llmwrap.Wrap(llm, sgotel.Middleware(e.opts()...), middleware.LoopGuard())
+	model := llmwrap.Wrap(llm, sgotel.Middleware(e.opts()...), loopguard.New())
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "go")}
 	for i := range 6 {
 		id, name := fmt.Sprint("c", i), []string{"search", "open"}[i%2]
@@ -102,7 +103,7 @@ func TestLoopStopSpanCycle(t *testing.T) {
 			llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{llms.ToolCall{ID: id, FunctionCall: &llms.FunctionCall{Name: name, Arguments: "{}"}}}},
 			llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{llms.ToolCallResponse{ToolCallID: id, Content: name + " result"}}})
 	}
-	if _, err := model.GenerateContent(context.Background(), msgs); !errors.Is(err, middleware.ErrLoop) {
+	if _, err := model.GenerateContent(context.Background(), msgs); !errors.Is(err, loopguard.ErrLoop) {
 		t.Fatalf("err = %v", err)
 	}
 	a := attrs(e.onlySpan(t).Attributes())

@@ -516,8 +516,8 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	}
 	if l := s.Loop; l != nil {
 		a = append(a, LoopToolKey.String(l.Tool), LoopRepeatsKey.Int(l.Repeats))
-		if l.Cycle > 1 {
-			a = append(a, LoopCycleKey.Int(l.Cycle))
+		if len(l.Cycle) > 1 {
+			a = append(a, LoopCycleKey.Int(len(l.Cycle)))
 		}
 	}
 	if s.Fallback != nil { // the span started with the model the call was meant for

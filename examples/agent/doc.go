@@ -20,7 +20,7 @@
 // the same answer. The agent is langchaingo's OpenAIFunctionsAgent (or, with -agent
 // mrkl, its OneShotAgent, whose tool calls are text in the prompt) run by an
 // agents.Executor; its model is decorated with llmwrap.Wrap(model,
-// llmwrap.WithModelName, a reporter, otel.Middleware, middleware.LoopGuard,
+// llmwrap.WithModelName, a reporter, otel.Middleware, loopguard.New,
 // middleware.Budget), and its tools with middleware.GuardTool and otel.Tool.
 //
 // Every model call prints one line: the tokens estimated and reserved before the

@@ -28,6 +28,7 @@ import (
 	"github.com/spendguard/spendguard/budget/redisbudget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -109,7 +110,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it)")
 	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
-	fs.IntVar(&c.repeats, "loop-repeats", middleware.DefaultLoopRepeats, "identical tool rounds in a row that make a loop (at least 2)")
+	fs.IntVar(&c.repeats, "loop-repeats", 3, "identical tool rounds in a row that make a loop (at least 2)")
 	fs.BoolVar(&c.money, "money", false, "count the budget in micro-dollars at the scripted models' made-up prices (-provider scripted)")
 	fs.BoolVar(&c.fallback, "fallback", false, "a money budget that switches to the cheap scripted model when the expensive one no longer fits (implies -money)")
 	if err := fs.Parse(args); err != nil {
@@ -250,7 +251,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		llmwrap.WithModelName(c.model),
 		llmwrap.OnSpend(rp.observe),
 		tr.traceModel(),
-		middleware.LoopGuard(middleware.LoopRepeats(c.repeats)), // before Budget: a refused call reserves nothing
+		loopguard.New(loopguard.Repeats(c.repeats)), // before Budget: a refused call reserves nothing
 		middleware.Budget(b, budgetOpts...),
 		adapt,
 	)
@@ -278,7 +279,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		return err
 	}
 	switch {
-	case errors.Is(runErr, middleware.ErrLoop):
+	case errors.Is(runErr, loopguard.ErrLoop):
 		rep.StoppedBy = stoppedByLoop
 		runErr = nil // the loop guard stopped a stuck agent: what -scenario stuck is for
 	case errors.Is(runErr, budget.ErrDenied):

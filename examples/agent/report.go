@@ -11,6 +11,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -219,9 +220,12 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 		return fmt.Errorf("reading what budget %q consumed: %w", rep.Budget, err)
 	}
 	rep.Capacity, rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
-	var le *middleware.LoopError
+	var le *loopguard.Error
 	if errors.As(runErr, &le) {
-		rep.Loop = &loopStop{Tool: le.Tool, Arguments: le.Arguments, Repeats: le.Repeats, Cycle: le.Cycle}
+		rep.Loop = &loopStop{Tool: le.Tool, Arguments: le.Arguments, Repeats: le.Repeats}
+		if len(le.Cycle) > 1 {
+			rep.Loop.Cycle = le.Cycle
+		}
 	}
 	var d *budget.DeniedError
 	var td *middleware.ToolDeniedError

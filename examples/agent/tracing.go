@@ -23,7 +23,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
-	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/otel"
 )
 
@@ -154,7 +154,7 @@ func (t *tracing) startRun(ctx context.Context, provider, model string) (context
 // call's own span is.
 func endRun(span trace.Span, err error) {
 	switch {
-	case errors.Is(err, middleware.ErrLoop):
+	case errors.Is(err, loopguard.ErrLoop):
 		span.SetAttributes(semconv.ErrorTypeKey.String(otel.ErrorTypeLoopDetected))
 		span.SetStatus(codes.Error, err.Error())
 	case errors.Is(err, budget.ErrDenied):

@@ -1,24 +1,38 @@
-package middleware_test
+package loopguard_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 )
 
+// counter is a provider stand-in that counts its calls.
+type counter struct{ calls atomic.Int64 }
+
+func (m *counter) GenerateContent(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	m.calls.Add(1)
+	return &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: "Let me look again."}}}, nil
+}
+
+func (m *counter) Call(ctx context.Context, prompt string, opts ...llms.CallOption) (string, error) {
+	return llms.GenerateFromSinglePrompt(ctx, m, prompt, opts...)
+}
+
 // An agent that asked for the same lookup three times and got the same answer each
 // time: the guard refuses its next model call before anything is sent or reserved.
-func ExampleLoopGuard() {
+func ExampleNew() {
 	b := budget.NewAtomic(100_000, budget.WithName("run"))
-	provider := replyWith("Let me look again.", 900, 30, "stop")
+	provider := &counter{}
 	model := llmwrap.Wrap(provider,
-		middleware.LoopGuard(), // before Budget: a refused call reserves nothing
+		loopguard.New(), // before Budget: a refused call reserves nothing
 		middleware.Budget(b),
 	)
 
@@ -33,11 +47,11 @@ func ExampleLoopGuard() {
 	}
 
 	_, err := model.GenerateContent(context.Background(), msgs)
-	var le *middleware.LoopError
+	var le *loopguard.Error
 	if errors.As(err, &le) {
 		fmt.Printf("%s(%s) repeated %d times\n", le.Tool, le.Arguments, le.Repeats)
 	}
-	fmt.Println("loop:", errors.Is(err, middleware.ErrLoop), "budget denial:", errors.Is(err, budget.ErrDenied))
+	fmt.Println("loop:", errors.Is(err, loopguard.ErrLoop), "budget denial:", errors.Is(err, budget.ErrDenied))
 	fmt.Println("provider calls:", provider.calls.Load())
 	// Output:
 	// lookup({"q":"store hours"}) repeated 3 times

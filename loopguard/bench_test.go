@@ -1,4 +1,4 @@
-package middleware_test
+package loopguard_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/llmwrap/estimate"
-	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/loopguard"
 )
 
 // toolConversation is a 200-message agent run that is not stuck: a system prompt, the
@@ -52,7 +52,7 @@ func mrklConversation() []llms.MessageContent {
 
 func benchGuard(b *testing.B, msgs []llms.MessageContent) {
 	resp := &llms.ContentResponse{Choices: []*llms.ContentChoice{{Content: "ok"}}}
-	gen := middleware.LoopGuard()(func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
+	gen := loopguard.New()(func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
 		return resp, nil
 	})
 	ctx := context.Background()

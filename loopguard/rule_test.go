@@ -1,4 +1,4 @@
-package middleware
+package loopguard
 
 import (
 	"encoding/json"
@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/llmwrap"
 )
 
 // step is one agent step for building test histories.
@@ -75,11 +77,11 @@ func rep(s step, n int) []step {
 	return out
 }
 
-var defaults = loopConfig{repeats: DefaultLoopRepeats, maxCycle: DefaultLoopCycle}
+var defaults = config{repeats: defaultRepeats, maxCycle: defaultCycle}
 
 // views runs the rule on steps written in each of the three layouts.
-func views(c loopConfig, steps []step) map[string]*LoopError {
-	return map[string]*LoopError{
+func views(c config, steps []step) map[string]*Error {
+	return map[string]*Error{
 		"structured":     c.find(structured(steps)),
 		"mrkl":           c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Question: q\n"+mrklScratchpad(steps))}),
 		"conversational": c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "New input: q\n\nThought:"+conversationalScratchpad(steps))}),
@@ -91,7 +93,7 @@ func TestLoopRule(t *testing.T) {
 	b := step{"search", `{"page":1}`, "no results"}
 	for _, tc := range []struct {
 		name    string
-		c       loopConfig
+		c       config
 		steps   []step
 		repeats int // 0: no loop
 	}{
@@ -115,8 +117,8 @@ func TestLoopRule(t *testing.T) {
 			{"calc", "2 * (3 +", "syntax error"}, {"calc", "2 * (3 + 1", "syntax error"}, {"calc", "2 * (3 +", "syntax error"}}, 0},
 		{"cycle of two", defaults, []step{a, b, a, b, a, b}, 3},
 		{"cycle of two, twice round", defaults, []step{a, b, a, b}, 0},
-		{"repeats 2", loopConfig{repeats: 2, maxCycle: 4}, rep(a, 2), 2},
-		{"max cycle 1", loopConfig{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0},
+		{"repeats 2", config{repeats: 2, maxCycle: 4}, rep(a, 2), 2},
+		{"max cycle 1", config{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0},
 		{"empty tool names", defaults, rep(step{"", "x", "y"}, 4), 0},
 		// Longer than the rounds the rule looks at (4 × 3 + 1): a text scratchpad is
 		// parsed from its last 13 rounds, then in full to count a loop's repeats.
@@ -144,7 +146,7 @@ func TestLoopRule(t *testing.T) {
 		t.Errorf("cycle: %+v", le)
 	}
 	le = defaults.find(structured(rep(step{"lookup", `{ "q" : "x" }`, "r"}, 3)))
-	if le == nil || le.Arguments != `{"q":"x"}` || le.Cycle != nil {
+	if le == nil || le.Arguments != `{"q":"x"}` || !reflect.DeepEqual(le.Cycle, []string{"lookup"}) {
 		t.Errorf("arguments: %+v", le)
 	}
 }
@@ -394,7 +396,7 @@ func FuzzScratchpad(f *testing.F) {
 			if view == "conversational" && result == "" {
 				continue // an empty last result cannot be told from the thought after the others
 			}
-			if (le != nil) != (k >= DefaultLoopRepeats) || le != nil && le.Repeats != k {
+			if (le != nil) != (k >= defaultRepeats) || le != nil && le.Repeats != k {
 				t.Fatalf("%s: %d identical rounds: loop %v", view, k, le)
 			}
 		}
@@ -408,15 +410,15 @@ func FuzzScratchpad(f *testing.F) {
 
 func TestLoopOptions(t *testing.T) {
 	for _, tc := range []struct {
-		opts             []LoopOption
+		opts             []Option
 		repeats, maxCycl int
 	}{
-		{nil, DefaultLoopRepeats, DefaultLoopCycle},
-		{[]LoopOption{nil, LoopRepeats(0), LoopMaxCycle(0)}, 2, 1},
-		{[]LoopOption{LoopRepeats(-5), LoopMaxCycle(1000)}, 2, maxLoopCycle},
-		{[]LoopOption{LoopRepeats(7), LoopMaxCycle(2)}, 7, 2},
+		{nil, defaultRepeats, defaultCycle},
+		{[]Option{nil, Repeats(0), MaxCycle(0)}, 2, 1},
+		{[]Option{Repeats(-5), MaxCycle(1000)}, 2, maxCycleLimit},
+		{[]Option{Repeats(7), MaxCycle(2)}, 7, 2},
 	} {
-		c := loopConfig{repeats: DefaultLoopRepeats, maxCycle: DefaultLoopCycle}
+		c := config{repeats: defaultRepeats, maxCycle: defaultCycle}
 		for _, o := range tc.opts {
 			if o != nil {
 				o(&c)
@@ -426,11 +428,11 @@ func TestLoopOptions(t *testing.T) {
 			t.Errorf("options %d: repeats %d, max cycle %d; want %d, %d", len(tc.opts), c.repeats, c.maxCycle, tc.repeats, tc.maxCycl)
 		}
 	}
-	gen := LoopGuard()(nil)
+	gen := New()(nil)
 	if _, err := gen(nil, nil); err == nil || errors.Is(err, ErrLoop) { // a nil context must not panic either
 		t.Errorf("nil next: err = %v", err)
 	}
-	le := &LoopError{Tool: "t", Arguments: strings.Repeat("x", 1000), Repeats: 3}
+	le := &Error{llmwrap.LoopStop{Tool: "t", Arguments: strings.Repeat("x", 1000), Repeats: 3, Cycle: []string{"t"}}}
 	if msg := le.Error(); len(msg) > 400 || !strings.Contains(msg, `tool "t" was called 3 times`) {
 		t.Errorf("Error() = %q", msg)
 	}

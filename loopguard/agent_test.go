@@ -1,9 +1,10 @@
-package middleware_test
+package loopguard_test
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"testing"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 )
 
@@ -81,7 +83,7 @@ var (
 // runAgent runs a real agent of kind k through the real openai client and executor
 // against a scripted server that asks for the tool `asks` times (for ever when asks
 // is 0), then answers. The model is Wrap(client, log, LoopGuard, Budget(b)).
-func runAgent(t *testing.T, k agentKind, asks int, tool *answerTool, b *budget.Atomic, opts ...middleware.LoopOption) (error, *providertest.Server, *spendLog) {
+func runAgent(t *testing.T, k agentKind, asks int, tool *answerTool, b *budget.Atomic, opts ...loopguard.Option) (error, *providertest.Server, *spendLog) {
 	t.Helper()
 	script := providertest.Fixed(k.reply)
 	if asks > 0 {
@@ -99,7 +101,7 @@ func runAgent(t *testing.T, k agentKind, asks int, tool *answerTool, b *budget.A
 		t.Fatal(err)
 	}
 	log := &spendLog{}
-	model := llmwrap.Wrap(llm, log.middleware, middleware.LoopGuard(opts...), middleware.Budget(b))
+	model := llmwrap.Wrap(llm, log.middleware, loopguard.New(opts...), middleware.Budget(b))
 	exec := agents.NewExecutor(k.new(model, []tools.Tool{tool}), agents.WithMaxIterations(50))
 	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find the answer"})
 	return err, srv, log
@@ -113,16 +115,16 @@ func TestLoopGuardStopsStuckAgents(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", k.name, repeats), func(t *testing.T) {
 				b := budget.NewAtomic(1_000_000, budget.WithName("run"))
 				tool := &answerTool{answer: sameAnswer}
-				err, srv, log := runAgent(t, k, 0, tool, b, middleware.LoopRepeats(repeats))
-				var le *middleware.LoopError
-				if !errors.Is(err, middleware.ErrLoop) || !errors.As(err, &le) {
+				err, srv, log := runAgent(t, k, 0, tool, b, loopguard.Repeats(repeats))
+				var le *loopguard.Error
+				if !errors.Is(err, loopguard.ErrLoop) || !errors.As(err, &le) {
 					t.Fatalf("run ended with %v, want a loop stop", err)
 				}
 				if errors.Is(err, budget.ErrDenied) {
 					t.Errorf("a loop stop is a budget denial: %v", err)
 				}
-				if le.Tool != "lookup" || le.Repeats != repeats || le.Arguments != "more" || le.Cycle != nil {
-					t.Errorf("LoopError %+v, want %d repeats of lookup(more)", le, repeats)
+				if le.Tool != "lookup" || le.Repeats != repeats || le.Arguments != "more" || len(le.Cycle) != 1 || le.Cycle[0] != "lookup" {
+					t.Errorf("Error %+v, want %d repeats of lookup(more)", le, repeats)
 				}
 				if got := len(srv.Requests()); got != repeats {
 					t.Errorf("server saw %d requests, want %d: the refused call must not be sent", got, repeats)
@@ -138,7 +140,7 @@ func TestLoopGuardStopsStuckAgents(t *testing.T) {
 				if refused.Budget != nil || refused.Sent {
 					t.Errorf("refused call's spend %+v: want no budget part, not sent", refused)
 				}
-				if l := refused.Loop; l == nil || l.Tool != "lookup" || l.Repeats != repeats || l.Cycle != 1 || l.Arguments != "more" {
+				if l := refused.Loop; l == nil || !reflect.DeepEqual(*l, le.LoopStop) {
 					t.Errorf("refused call's loop record %+v", l)
 				}
 				for _, s := range spends[:repeats] {
@@ -182,10 +184,10 @@ func TestLoopGuardAfterBudgetChargesNothing(t *testing.T) {
 	}
 	b := budget.NewAtomic(1_000_000, budget.WithName("run"))
 	log := &spendLog{}
-	model := llmwrap.Wrap(llm, log.middleware, middleware.Budget(b, middleware.ChargeOnError()), middleware.LoopGuard())
+	model := llmwrap.Wrap(llm, log.middleware, middleware.Budget(b, middleware.ChargeOnError()), loopguard.New())
 	exec := agents.NewExecutor(agents.NewOpenAIFunctionsAgent(model, []tools.Tool{&answerTool{answer: sameAnswer}}), agents.WithMaxIterations(50))
 	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find the answer"})
-	if !errors.Is(err, middleware.ErrLoop) || len(log.spends) != 4 || len(srv.Requests()) != 3 {
+	if !errors.Is(err, loopguard.ErrLoop) || len(log.spends) != 4 || len(srv.Requests()) != 3 {
 		t.Fatalf("err %v after %d calls, %d sent", err, len(log.spends), len(srv.Requests()))
 	}
 	refused := log.spends[3]
