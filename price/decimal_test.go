@@ -31,8 +31,8 @@ func TestMicroPerMillion(t *testing.T) {
 		{"-0", 0, nil},
 		{"-0.0e-7", 0, nil},
 		{"0e999999999999999999999999", 0, nil},
-		{"3e-12", 3, nil},                      // exactly one unit ×3
-		{"1e-13", 1, nil},                      // below a unit: rounded up to one
+		{"3e-12", 3, nil},                       // exactly one unit ×3
+		{"1e-13", 1, nil},                       // below a unit: rounded up to one
 		{"1.0000000000001e-06", 1_000_001, nil}, // 1,000,000.1 → up
 		{"2.4414e-07", 244_140, nil},
 		{"1e-999999999999999999999", 1, nil},
