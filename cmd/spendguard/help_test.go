@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"go/parser"
 	"go/token"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -33,10 +36,22 @@ func TestHelp(t *testing.T) {
 		assert.Contains(t, u, "  "+strings.TrimSpace(c.name+" "+c.args), c.name)
 		assert.Contains(t, u, first, c.name)
 	}
-	for _, f := range []string{"-redis ADDR", "-prefix PREFIX", "-json", "-yes", "-new", "-interval DURATION"} {
+	for _, f := range []string{"-redis ADDR", "-prefix PREFIX", "-json", "-yes", "-new", "-interval DURATION", "-listen ADDR", "-token TOKEN"} {
 		assert.Contains(t, u, "  "+f+" ")
 	}
 
+	if *update {
+		src, err := os.ReadFile("main.go")
+		require.NoError(t, err)
+		var block strings.Builder
+		for _, line := range strings.Split(strings.TrimSuffix(u, "\n"), "\n") {
+			block.WriteString(strings.TrimRight("//\t"+line, "\t") + "\n")
+		}
+		start := bytes.Index(src, []byte("//\tusage: spendguard"))
+		end := bytes.Index(src, []byte("//\n// -json makes"))
+		require.True(t, start > 0 && end > start, "main.go's Usage block not found")
+		require.NoError(t, os.WriteFile("main.go", slices.Concat(src[:start], []byte(block.String()), src[end:]), 0o644))
+	}
 	f, err := parser.ParseFile(token.NewFileSet(), "main.go", nil, parser.ParseComments|parser.PackageClauseOnly)
 	require.NoError(t, err)
 	var block strings.Builder
@@ -46,8 +61,10 @@ func TestHelp(t *testing.T) {
 		}
 		block.WriteString(line + "\n")
 	}
-	assert.Contains(t, f.Doc.Text(), block.String(), "the package doc's Usage block is `spendguard help` (copy it there)")
+	assert.Contains(t, f.Doc.Text(), block.String(), "the package doc's Usage block is `spendguard help` (go test -run TestHelp -update rewrites it)")
 }
+
+var update = flag.Bool("update", false, "TestHelp: rewrite main.go's Usage block from the command table")
 
 // TestCommandLine: what the command table accepts and refuses, with exit status 2
 // and one line naming what was wrong.
@@ -57,9 +74,12 @@ func TestCommandLine(t *testing.T) {
 		want string
 	}{
 		{[]string{"help", "me"}, `help takes no arguments, got 1 argument(s): ["me"]`},
-		{[]string{"-interval", "1s", "list"}, "-interval applies to watch, not list"},
+		{[]string{"serve", "x"}, `serve takes no arguments, got 1 argument(s): ["x"]`},
+		{[]string{"-listen", ":1", "list"}, "-listen applies to serve, not list"},
+		{[]string{"-token", "t", "show", "a"}, "-token applies to serve, not show"},
+		{[]string{"-interval", "1s", "list"}, "-interval applies to watch and serve, not list"},
 		{[]string{"-json", "watch"}, "-json applies to list and show, not watch"},
-		{[]string{"lsit"}, `unknown command "lsit": want list, show, set, unset, reset, watch or help (spendguard help lists them)`},
+		{[]string{"lsit"}, `unknown command "lsit": want list, show, set, unset, reset, watch, serve or help (spendguard help lists them)`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), c.args, func(string) string { return "" }, &out, &errb)

@@ -1,8 +1,9 @@
 // Command spendguard is the operator's view of the token budgets that
 // budget/redisbudget keeps in Redis: it lists them, shows one with its holds, sets
 // or removes a budget's live capacity, starts a budget's window over, and watches
-// them, through the same keys and Lua scripts as the library (redisbudget.Admin).
-// Install it with `go install ./cmd/spendguard` from a checkout.
+// them in a terminal or on a web page (serve.go), through the same keys and Lua
+// scripts as the library (redisbudget.Admin). Install it with `go install
+// ./cmd/spendguard` from a checkout.
 //
 // Usage (`spendguard help` prints this, from the one command table in main.go):
 //
@@ -17,15 +18,20 @@
 //	  reset NAME -yes     start NAME's current window over (consumed 0); holds in flight
 //	                      still settle, once
 //	  watch [PATTERN]     list, refreshed every -interval until interrupted
+//	  serve               a web page of the budgets, live, on -listen; set, unset and reset
+//	                      from the page need the admin token (-token or $SPENDGUARD_ADMIN_TOKEN)
 //	  help                this text (also -h)
 //
 //	flags:
-//	  -interval DURATION  watch: time between refreshes (default 1s)
+//	  -interval DURATION  watch, serve: time between refreshes (default 1s)
 //	  -json               list, show: print JSON
+//	  -listen ADDR        serve: the address to listen on (default 127.0.0.1:8080)
 //	  -new                set: the budget need not exist yet
 //	  -prefix PREFIX      the key prefix the budgets were built with (default spendguard)
 //	  -redis ADDR         Redis: host:port, a redis:// URL, or a Redis Cluster's
 //	                      host:port,host:port,...; default $REDIS_URL
+//	  -token TOKEN        serve: the admin token; default $SPENDGUARD_ADMIN_TOKEN (better:
+//	                      a flag shows in ps); without one the page is read-only
 //	  -yes                reset: do it
 //
 // -json makes list and show print JSON: objects with name, capacity, capacity_source
@@ -101,6 +107,8 @@ var commands = []command{
 	{"reset", "NAME -yes", 1, 1, "start NAME's current window over (consumed 0); holds in flight\n" +
 		"still settle, once"},
 	{"watch", "[PATTERN]", 0, 1, "list, refreshed every -interval until interrupted"},
+	{"serve", "", 0, 0, "a web page of the budgets, live, on -listen; set, unset and reset\n" +
+		"from the page need the admin token (-token or $SPENDGUARD_ADMIN_TOKEN)"},
 	{"help", "", 0, 0, "this text (also -h)"},
 }
 
@@ -109,7 +117,9 @@ var flagCommands = map[string][]string{
 	"json":     {"list", "show"},
 	"yes":      {"reset"},
 	"new":      {"set"},
-	"interval": {"watch"},
+	"interval": {"watch", "serve"},
+	"listen":   {"serve"},
+	"token":    {"serve"},
 }
 
 func lookup(name string) (command, bool) {
@@ -158,6 +168,7 @@ type config struct {
 	redis, prefix   string
 	json, yes, new_ bool
 	interval        time.Duration
+	listen, token   string
 	cmd             string
 	args            []string
 }
@@ -172,7 +183,10 @@ func flags(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
 	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
 	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
-	fs.DurationVar(&c.interval, "interval", time.Second, "watch: time between refreshes")
+	fs.DurationVar(&c.interval, "interval", time.Second, "watch, serve: time between refreshes")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "serve: the address to listen on")
+	fs.StringVar(&c.token, "token", "", "serve: the admin token; default $SPENDGUARD_ADMIN_TOKEN (better:\n"+
+		"a flag shows in ps); without one the page is read-only")
 	return fs
 }
 
@@ -444,6 +458,8 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 		return nil
 	case "watch":
 		return c.watch(ctx, a, arg(0), stdout)
+	case "serve":
+		return c.serve(ctx, a, getenv, stdout)
 	}
 	return usagef("unknown command %q", c.cmd) // parse let no other through
 }
@@ -534,6 +550,14 @@ func toJSON(s redisbudget.Status) budgetJSON {
 	return j
 }
 
+func toShowJSON(s redisbudget.Status) showJSON {
+	j := showJSON{budgetJSON: toJSON(s), Holds: []holdJSON{}}
+	for _, h := range s.Holds {
+		j.Holds = append(j.Holds, holdJSON{Tokens: h.Tokens, LeaseEnd: h.LeaseEnd.UTC().Format(time.RFC3339Nano)})
+	}
+	return j
+}
+
 func source(s redisbudget.Status) string {
 	if s.FromRedis {
 		return "redis"
@@ -566,11 +590,7 @@ func printList(w io.Writer, l []redisbudget.Status, asJSON bool) error {
 
 func printShow(w io.Writer, s redisbudget.Status, asJSON bool) error {
 	if asJSON {
-		j := showJSON{budgetJSON: toJSON(s), Holds: []holdJSON{}}
-		for _, h := range s.Holds {
-			j.Holds = append(j.Holds, holdJSON{Tokens: h.Tokens, LeaseEnd: h.LeaseEnd.UTC().Format(time.RFC3339Nano)})
-		}
-		return json.NewEncoder(w).Encode(j)
+		return json.NewEncoder(w).Encode(toShowJSON(s))
 	}
 	fmt.Fprintf(w, "budget      %s\n", s.Name)
 	fmt.Fprintf(w, "capacity    %s\n", describe(s))
