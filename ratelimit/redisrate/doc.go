@@ -1,0 +1,31 @@
+// Package redisrate is a ratelimit.Limiter kept in Redis, so that every replica of a
+// fleet draws on one provider rate limit: tokens and requests per interval, per model
+// or API key, the same sliding window and reserve-then-settle rules as the in-process
+// ratelimit.New (see package ratelimit for the window, the bound and the waiting).
+//
+// Reserve and Settle are one Lua script each (EVALSHA, falling back to EVAL), so one
+// round trip each. Reserve's script gives the call the first instant at which it fits,
+// never earlier than the limit's latest admission, and the process sleeps until
+// then: the fleet's calls are admitted in the order Redis runs their scripts, and
+// nothing polls Redis. Times are the Redis server's (TIME), so replicas' clocks do not
+// matter. A Settle with a retry-after (a provider's 429) pauses the limit in Redis,
+// so that no replica admits a call before it ends.
+//
+// # Keys and leases
+//
+// For a limit named n with the default prefix: spendguard-rate:{n}:state (a hash: the
+// latest admission, the pause), spendguard-rate:{n}:slots (a hash: the tokens and
+// requests admitted per slot of 1/64 interval) and spendguard-rate:{n}:holds (a sorted
+// set of the reservations not yet settled, each leased until its slot stops
+// counting). All share the hash tag {n}, so a limit lives on one Redis Cluster slot
+// and works on a *redis.ClusterClient as on a single server. A process that dies
+// holding reservations leaks nothing: each still counts at its estimate, as it would
+// have at its usage, and stops counting with its slot, one interval after its
+// admission; its hold is then forgotten. Every key expires an interval after the
+// latest admission or pause, so an idle limit leaves nothing in Redis.
+//
+// Counts are exact up to 2^53 (Lua's doubles); larger ones are clamped. Redis 5 or
+// later is required (the scripts read TIME before writing); the tests run Redis 7.
+//
+// A user who imports only package ratelimit does not import go-redis.
+package redisrate
