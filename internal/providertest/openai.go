@@ -9,7 +9,8 @@ import (
 )
 
 // NewOpenAI starts a server speaking OpenAI's chat completions API at
-// POST {URL}/chat/completions (and /v1/chat/completions).
+// POST {URL}/chat/completions (and /v1/chat/completions), and its embeddings API at
+// POST {URL}/embeddings (and /v1/embeddings).
 //
 // A non-streaming request gets one choice per "n" (at least one; above 128 it is
 // refused with a 400, as OpenAI does), each with Text and ToolCalls, and a usage
@@ -20,6 +21,13 @@ import (
 // then, when stream_options.include_usage is set (langchaingo always sets it), a
 // final chunk with empty choices and the usage, then "data: [DONE]". Errors are
 // {"error": {"message", "type", "param", "code"}}.
+//
+// An embeddings request ({"model", "input": [texts]}, as langchaingo's client sends
+// it; a single string is accepted too) is seen by the Script with Request.Messages =
+// the number of texts, and answered {"object": "list", "data": [{"object":
+// "embedding", "index", "embedding"}], "model", "usage": {"prompt_tokens",
+// "total_tokens"}}: one Embedding(text) per text, in order, and Usage.Prompt as the
+// usage (zeros for a nil Usage: OpenAI always sends the object).
 func NewOpenAI(s Script) *Server { return newServer(s, (*Server).serveOpenAI) }
 
 type oaUsage struct {
@@ -140,8 +148,12 @@ func openAIError(w http.ResponseWriter, status int, msg string) {
 
 func (s *Server) serveOpenAI(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.Path, "/v1")
-	req, ok := s.accept(w, r, p == "/chat/completions", "Invalid URL (POST "+r.URL.Path+")", openAIError)
+	req, ok := s.accept(w, r, p == "/chat/completions" || p == "/embeddings", "Invalid URL (POST "+r.URL.Path+")", openAIError)
 	if !ok {
+		return
+	}
+	if p == "/embeddings" {
+		s.serveOpenAIEmbeddings(w, r, req)
 		return
 	}
 	body := req.Body

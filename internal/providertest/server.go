@@ -58,7 +58,7 @@ type Request struct {
 	MaxTokens int    // OpenAI max_completion_tokens or max_tokens; Anthropic max_tokens; Ollama options.num_predict
 	Stream    bool   // the request's "stream" field (Ollama streams even when it is absent, as Ollama does)
 	N         int    // OpenAI "n" as sent (0 when absent); 0 for the others
-	Messages  int    // number of entries in "messages"
+	Messages  int    // number of entries in "messages" (of texts in "input" for OpenAI embeddings)
 	Tools     int    // number of tools (and legacy OpenAI functions) offered
 	Body      []byte // the raw body as received
 	Path      string // the URL path it was sent to
