@@ -1,6 +1,7 @@
 // Package providertest runs in-process HTTP servers that speak the wire formats of
-// the OpenAI chat completions and embeddings APIs, the Anthropic messages API, Ollama's /api/chat and
-// the Gemini API's REST form, so that tests can drive langchaingo's real clients
+// the OpenAI chat completions and embeddings APIs, the Anthropic messages API,
+// Ollama's /api/chat and the Gemini API's REST form, so that tests can drive
+// langchaingo's real clients
 // (llms/openai, llms/anthropic, llms/ollama, llms/googleai, v0.1.14) without a
 // network. Package billing computes, from a request body, the prompt tokens the real
 // provider would bill, for Scripts that report usage as the providers do.
