@@ -4,38 +4,47 @@ import (
 	"context"
 
 	"github.com/tmc/langchaingo/llms"
+
+	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/llmwrap/internal/spendhook"
 )
 
-// UsageSource says where a Spend's usage came from.
+// UsageSource says how a budget arrived at the usage it charged a call
+// (BudgetCharge.UsageSource).
 type UsageSource string
 
 const (
-	// UsageNone: no usage is known (the call was not sent, failed without a report,
-	// or the provider reported none and no budget estimated it).
+	// UsageNone: nothing was charged (the call was denied, never sent, or failed
+	// before the provider billed anything, and its hold was released).
 	UsageNone UsageSource = ""
-	// UsageReported: the provider reported the usage.
+	// UsageReported: the provider reported the whole usage, and that was charged.
 	UsageReported UsageSource = "reported"
-	// UsageEstimated: the provider reported none, so it was estimated from the
-	// prompt and the response text.
-	UsageEstimated UsageSource = "estimated"
-	// UsagePartial: the provider reported part of the usage only (ReportedUsage: a
-	// completion of 0 next to output, or a prompt of 0, as langchaingo's googleai
-	// client reports every streamed call). The reported part is kept; a budget
-	// estimates the missing part (Spend.UsageMissing says which), which is 0 when no
-	// budget took part.
+	// UsagePartial: the provider reported part of it (Spend.UsageMissing says which);
+	// the reported part was charged and the rest estimated.
 	UsagePartial UsageSource = "partial"
+	// UsageEstimated: the provider reported none; the prompt estimate and an estimate
+	// of the response's text were charged.
+	UsageEstimated UsageSource = "estimated"
 )
 
 // UnknownModel is Spend.Model when neither the call's options nor WithModelName name
 // the model.
 const UnknownModel = "unknown"
 
-// Spend is the record of one wrapped call. Wrap creates it before the first middleware
-// runs and fills in the common facts of the call; each middleware owns a part of its
-// own (Budget, for middleware.Budget), nil when it took no part. Read it after the
-// call with OnSpend, or from a middleware of your own through SpendFrom.
+// Spend is the record of one wrapped call. Wrap creates it before the first
+// middleware runs; each fact in it has one writer:
 //
-// A Spend belongs to one call and is written by the goroutine running the call; read
+//   - Wrap: Model, ModelType and Options (from the caller's options and
+//     WithModelName), and Err when the call returns;
+//   - the model step at the bottom of the chain (see llmwrap/wrapkit.Terminal):
+//     Sent, MaxTokens, Usage and UsageMissing, what the model was called with and
+//     what the provider reported;
+//   - each middleware its own part, nil when it took no part: Budget
+//     (middleware.Budget), Fallback (a budget's switch to another model, which also
+//     renames Model) and Loop (loopguard).
+//
+// Read it after the call with OnSpend, or from a middleware through SpendFrom. A
+// Spend belongs to one call and is written by the goroutine running the call; read
 // it only from that goroutine, or after GenerateContent has returned.
 type Spend struct {
 	// Model is the call's CallOptions.Model, else the name given by WithModelName,
@@ -49,38 +58,37 @@ type Spend struct {
 	// opts they are passed.
 	Options llms.CallOptions
 
-	// Sent is true when the wrapped model was called: the request may have reached
-	// the provider. A call denied by a middleware was not sent.
+	// Sent is true when the model was called: the request may have reached the
+	// provider. A call a middleware refused was not sent.
 	Sent bool
-	// MaxTokens is the completion limit the model was called with (0: none), as the
-	// options reaching it said, after every middleware (a hard cap lowers it).
+	// MaxTokens is the completion limit the model was called with (0: none), after
+	// every middleware (a hard cap lowers it).
 	MaxTokens int
-	// Usage is the call's token usage: what the provider reported (set by Wrap when
-	// the model returns) or, when it reported none, a budget's estimate.
+	// Usage is the token usage the provider reported (ReportedUsage), counts it left
+	// out being 0. What a budget charged, with those parts estimated, is
+	// Budget.Usage.
 	Usage Usage
-	// UsageSource says where Usage came from.
-	UsageSource UsageSource
-	// UsageMissing says which parts of Usage the provider did not report, once the
-	// model has returned (MissingAll when it reported nothing); a budget estimated
-	// them.
+	// UsageMissing says which parts of Usage the provider did not report once the
+	// model has returned: 0 for a whole report, MissingAll for none (or for a call
+	// never sent).
 	UsageMissing Missing
-	// Err is the error the call returned, set by Wrap when the chain returns.
+	// Err is the error the call returned.
 	Err error
 
-	// Budget is middleware.Budget's part of the call: what it estimated, reserved
-	// and charged. Nil when no budget took part.
+	// Budget is a budget middleware's part: what it estimated, reserved and
+	// charged. Nil when no budget took part.
 	Budget *BudgetCharge
 	// Fallback is set when a budget sent the call to another model than the one it
-	// was meant for (middleware.WithFallback): Model is then the model called, or,
-	// for a call no model fitted, the last one the budget tried. Nil otherwise.
+	// was meant for; Model is then the model called (or, when no model fitted, the
+	// last one tried). Nil otherwise.
 	Fallback *Fallback
-
-	// Loop is the loop guard's part (loopguard.New): why it refused the call as the
-	// next turn of an agent going round in circles. Nil when no loop guard refused the
-	// call.
+	// Loop is the loop guard's part: why it refused the call as the next turn of an
+	// agent going round in circles. Nil when no loop guard refused the call.
 	Loop *LoopStop
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
+	onDone [2]func(ctx context.Context, s *Spend)
+	more   []func(ctx context.Context, s *Spend) // OnSpend hooks past the first two
 }
 
 // LoopStop is why a loop guard refused a call: the agent's last rounds were the same
@@ -106,22 +114,8 @@ type Fallback struct {
 	FromEstimate uint64
 }
 
-// StartFallback records that the call, meant for s.Model, goes to the model called
-// name (of Go type typ) instead: s.Fallback.From becomes the old s.Model, and
-// s.Model and s.ModelType the new ones. Only the first switch of a call sets From;
-// a later one (to a further alternative) only changes Model. It returns s.Fallback.
-// (It is allocated on a fallback, rather than kept inside every Spend, so that calls
-// that never fall back stay as small as before.)
-func (s *Spend) StartFallback(name, typ string, fromEstimate uint64) *Fallback {
-	if s.Fallback == nil {
-		s.Fallback = &Fallback{From: s.Model, FromEstimate: fromEstimate}
-	}
-	s.Model, s.ModelType = name, typ
-	return s.Fallback
-}
-
 // BudgetCharge is what a budget middleware did for one call. Amounts are in budget
-// units: tokens, or money when the budget is priced.
+// units (tokens, or money when the budget is priced) unless they say tokens.
 type BudgetCharge struct {
 	// Name names the budget that denied the call, else the middleware's budget (the
 	// innermost context budget when the middleware has none of its own).
@@ -129,9 +123,7 @@ type BudgetCharge struct {
 	// PromptEstimate is the prompt size reserved for, in tokens: the static estimate
 	// corrected by what the model's earlier calls were billed (the calibration).
 	PromptEstimate uint64
-	// PromptEstimateRaw is the static estimate (the estimator's, under the
-	// provider's rules) before calibration; equal to PromptEstimate for a model not
-	// yet calibrated or with calibration off.
+	// PromptEstimateRaw is the static estimate before calibration, in tokens.
 	PromptEstimateRaw uint64
 	// CompletionAllowance is the completion size reserved for, in tokens.
 	CompletionAllowance uint64
@@ -139,6 +131,11 @@ type BudgetCharge struct {
 	Estimate uint64
 	// Reserved is what the budget granted (less than Estimate under a hard cap).
 	Reserved uint64
+	// Usage is the token usage charged: the provider's report (Spend.Usage) with the
+	// parts it left out estimated, as UsageSource says.
+	Usage Usage
+	// UsageSource says how Usage was arrived at; UsageNone when nothing was charged.
+	UsageSource UsageSource
 	// Charged is what the settle charged (0 when the hold was released).
 	Charged uint64
 	// Remaining is the smallest remaining among the budgets that took part, read
@@ -155,17 +152,9 @@ type BudgetCharge struct {
 	// model had answered; the response was returned all the same.
 	SettleErr error
 	// Alerts are the alert thresholds of the budgets taking part that this call's
-	// settle crossed (budget.WithAlerts), in the order they fired; each fires once
-	// per window (for a shared budget, once per fleet), on the call that crossed it.
-	Alerts []Alert
-}
-
-// Alert is one budget alert threshold crossed by a call's settle.
-type Alert struct {
-	Budget   string  // the budget's name
-	Fraction float64 // the threshold, as a fraction of Capacity
-	Consumed uint64  // what the budget had consumed once the call was settled
-	Capacity uint64
+	// settle crossed, in the order they fired; each fires once per window (for a
+	// shared budget, once per fleet), on the call that crossed it.
+	Alerts []budget.Alert
 }
 
 // Refunded is Reserved − Charged, floored at 0.
@@ -176,26 +165,19 @@ func (c *BudgetCharge) Refunded() uint64 {
 	return c.Reserved - c.Charged
 }
 
-// StartBudget sets s.Budget to a zeroed BudgetCharge and returns it, for a budget
-// middleware about to reserve. The record lives inside the Spend, so it costs the
-// call no allocation. When budget middleware are stacked, the innermost one's record
-// is the one s.Budget ends on.
-func (s *Spend) StartBudget() *BudgetCharge {
+func init() {
+	spendhook.Set(spendhook.Hooks[Spend, BudgetCharge, llms.Model, GenerateFunc]{StartBudget: startBudget, Terminal: terminal})
+}
+
+// startBudget is wrapkit.StartBudget.
+func startBudget(s *Spend) *BudgetCharge {
 	if s.Budget == &s.budget { // an outer budget middleware holds the storage
 		s.Budget = &BudgetCharge{}
 	} else {
+		s.budget = BudgetCharge{}
 		s.Budget = &s.budget
 	}
 	return s.Budget
-}
-
-// NewSpend returns the Spend that Wrap would create for a call with opts, for a
-// middleware that runs outside Wrap (SpendFrom returned nil) and still needs one. Its
-// ModelType is empty. Nil options are skipped.
-func NewSpend(opts ...llms.CallOption) *Spend {
-	s := &Spend{}
-	s.init("", opts)
-	return s
 }
 
 func (s *Spend) init(typ string, opts []llms.CallOption) {
@@ -208,6 +190,20 @@ func (s *Spend) init(typ string, opts []llms.CallOption) {
 	s.Model = s.Options.Model
 	if s.Model == "" {
 		s.Model = UnknownModel
+	}
+	s.UsageMissing = MissingAll
+}
+
+// done runs the OnSpend hooks, in the order their middleware ran.
+func (s *Spend) done(ctx context.Context) {
+	for _, fn := range s.onDone {
+		if fn == nil {
+			return
+		}
+		fn(ctx, s)
+	}
+	for _, fn := range s.more {
+		fn(ctx, s)
 	}
 }
 
@@ -241,11 +237,15 @@ func SpendFrom(ctx context.Context) *Spend {
 
 // WithModelName names the model for calls whose options don't (langchaingo models do
 // not expose their model name). Put it first in Wrap's list, so that the name is set
-// before any other middleware reads it. An empty name changes nothing.
+// before any other middleware reads it. An empty name, or a call outside Wrap,
+// changes nothing.
 func WithModelName(name string) Middleware {
 	return func(next GenerateFunc) GenerateFunc {
+		if name == "" || next == nil {
+			return next
+		}
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-			if s := SpendFrom(ctx); s != nil && s.Options.Model == "" && name != "" {
+			if s := SpendFrom(ctx); s != nil && s.Options.Model == "" {
 				s.Model = name
 			}
 			return next(ctx, msgs, opts...)
@@ -253,24 +253,33 @@ func WithModelName(name string) Middleware {
 	}
 }
 
-// OnSpend returns middleware that calls fn with the call's Spend once the call is
-// over: denied, failed or answered (not when it panicked). Put it first in Wrap's
-// list, so that the Spend it sees holds what every other middleware wrote. fn runs on
-// the calling goroutine before GenerateContent returns; it must not keep the Spend
+// OnSpend returns middleware that has Wrap call fn with the call's Spend once the call
+// is over (denied, failed or answered; not when it panicked), after every middleware
+// and Wrap have written their parts. The hook is armed when the call reaches it, so
+// put OnSpend first in Wrap's list to see every call, denied ones included. fn runs
+// on the calling goroutine before GenerateContent returns; it must not keep the Spend
 // (copy what it needs) and must be safe for concurrent use when the model is. A nil
-// fn gives middleware that does nothing.
+// fn, or a call outside Wrap, does nothing.
 func OnSpend(fn func(ctx context.Context, s *Spend)) Middleware {
 	return func(next GenerateFunc) GenerateFunc {
-		if fn == nil {
+		if fn == nil || next == nil {
 			return next
 		}
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-			resp, err := next(ctx, msgs, opts...)
 			if s := SpendFrom(ctx); s != nil {
-				s.Err = callError(resp, err)
-				fn(ctx, s)
+				s.addDone(fn)
 			}
-			return resp, err
+			return next(ctx, msgs, opts...)
 		}
 	}
+}
+
+func (s *Spend) addDone(fn func(context.Context, *Spend)) {
+	for i := range s.onDone {
+		if s.onDone[i] == nil {
+			s.onDone[i] = fn
+			return
+		}
+	}
+	s.more = append(s.more, fn)
 }

@@ -95,16 +95,17 @@ func (m fixedResp) Call(ctx context.Context, prompt string, opts ...llms.CallOpt
 	return llms.GenerateFromSinglePrompt(ctx, m, prompt, opts...)
 }
 
-// Wrap marks a partial report as such in the Spend, and a whole one as reported.
+// Wrap's model step records which part of a report is missing in the Spend, and
+// keeps the reported counts.
 func TestWrapMarksPartialUsage(t *testing.T) {
 	for _, tc := range []struct {
 		resp    *llms.ContentResponse
-		src     llmwrap.UsageSource
+		usage   llmwrap.Usage
 		missing llmwrap.Missing
 	}{
-		{withOutput(respWith(googleaiInfo(9, 0, 0)), "a long answer"), llmwrap.UsagePartial, llmwrap.MissingCompletion},
-		{withOutput(respWith(googleaiInfo(9, 4, 0)), "a long answer"), llmwrap.UsageReported, 0},
-		{withOutput(respWith(map[string]any{}), "a long answer"), llmwrap.UsageNone, llmwrap.MissingAll},
+		{withOutput(respWith(googleaiInfo(9, 0, 0)), "a long answer"), llmwrap.Usage{PromptTokens: 9}, llmwrap.MissingCompletion},
+		{withOutput(respWith(googleaiInfo(9, 4, 0)), "a long answer"), llmwrap.Usage{PromptTokens: 9, CompletionTokens: 4}, 0},
+		{withOutput(respWith(map[string]any{}), "a long answer"), llmwrap.Usage{}, llmwrap.MissingAll},
 	} {
 		var got *llmwrap.Spend
 		m := llmwrap.Wrap(fixedResp{tc.resp}, llmwrap.OnSpend(func(_ context.Context, s *llmwrap.Spend) {
@@ -114,8 +115,8 @@ func TestWrapMarksPartialUsage(t *testing.T) {
 		if _, err := m.GenerateContent(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}
-		if got.UsageSource != tc.src || got.UsageMissing != tc.missing {
-			t.Errorf("source %q missing %b; want %q %b", got.UsageSource, got.UsageMissing, tc.src, tc.missing)
+		if got.Usage != tc.usage || got.UsageMissing != tc.missing || !got.Sent {
+			t.Errorf("usage %+v missing %b sent %v; want %+v %b true", got.Usage, got.UsageMissing, got.Sent, tc.usage, tc.missing)
 		}
 	}
 }

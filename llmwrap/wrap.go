@@ -14,14 +14,18 @@ import (
 type GenerateFunc func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error)
 
 // Middleware decorates a GenerateFunc. It may act before and after calling next, or
-// not call next at all (a budget denial), and it reads and fills the call's Spend
-// through SpendFrom(ctx).
+// not call next at all (a budget denial), and it writes its own part of the call's
+// Spend (SpendFrom(ctx)) and nothing else.
 //
 // The opts a middleware is passed are the call's options as they stand at its layer:
 // to change what is sent (a completion limit, a streaming function that taps the
 // stream) it appends to them, never writes into the caller's array, and passes the
 // result to next; to read them it applies them in order, the last setting winning, as
 // a provider does.
+//
+// Every middleware of this module, given a nil next, returns a GenerateFunc that
+// fails with an error (Wrap skips nil middleware); each application of a middleware
+// value is independent of the others, so one value may wrap several models.
 type Middleware func(next GenerateFunc) GenerateFunc
 
 // ErrEmptyResponse is returned by a wrapped model when the model returned neither a
@@ -31,18 +35,18 @@ var ErrEmptyResponse = errors.New("llmwrap: empty response from model")
 var errNilModel = errors.New("llmwrap: Wrap was given a nil model")
 
 // Wrap returns m decorated by mws, mws[0] outermost. Every GenerateContent call gets a
-// fresh Spend, created before the first middleware runs. Call goes through
-// GenerateContent, so the middleware see it too. When m implements
-// llms.ReasoningModel, so does the result.
+// fresh Spend, created before the first middleware runs, and returns only after the
+// OnSpend hooks have read it. Call goes through GenerateContent, so the middleware see
+// it too. When m implements llms.ReasoningModel, so does the result.
 //
-// Between the innermost middleware and m (see Terminal), Wrap notes in the Spend that the model was
-// called (Sent), with which completion limit (MaxTokens), and the usage the provider
-// reported (ReportedUsage: UsageReported, or UsagePartial with UsageMissing saying
-// which part is missing). A nil context is replaced by context.Background. Nil
-// middleware are skipped; a nil m gives a model whose calls return an error.
+// Below the innermost middleware, the model step notes in the Spend that the model
+// was called (Sent), with which completion limit (MaxTokens), and the usage the
+// provider reported (ReportedUsage: Usage and UsageMissing). A nil context is
+// replaced by context.Background. Nil middleware are skipped; a nil m gives a model
+// whose calls return an error.
 func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	w := &model{next: m, typ: fmt.Sprintf("%T", m)}
-	gen := Terminal(m)
+	gen := terminal(m)
 	for i := len(mws) - 1; i >= 0; i-- {
 		if mws[i] != nil {
 			gen = mws[i](gen)
@@ -55,14 +59,9 @@ func Wrap(m llms.Model, mws ...Middleware) llms.Model {
 	return w
 }
 
-// Terminal returns the step that Wrap puts between the innermost middleware and m: it
-// calls m.GenerateContent and records in the call's Spend that the model was called
-// (Sent), with which completion limit (MaxTokens, from the opts it is passed), and the
-// usage the provider reported (UsageOf). A middleware that sends a call to another
-// model than the one wrapped (a budget's fallback) calls that model through Terminal,
-// so that the Spend records it the same way. Outside a wrapped call (no Spend in ctx)
-// it only calls m. A nil m gives a GenerateFunc that returns an error.
-func Terminal(m llms.Model) GenerateFunc {
+// terminal is the model step (wrapkit.Terminal): it calls m and records in the
+// call's Spend that it did, with which MaxTokens, and what the provider reported.
+func terminal(m llms.Model) GenerateFunc {
 	if m == nil {
 		return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
 			return nil, errNilModel
@@ -78,15 +77,7 @@ func Terminal(m llms.Model) GenerateFunc {
 		s.Sent, s.MaxTokens = true, o.MaxTokens
 		callopts.Release(o)
 		resp, err := call(ctx, msgs, opts...)
-		u, missing := ReportedUsage(resp)
-		s.UsageMissing = missing
-		switch missing {
-		case 0:
-			s.Usage, s.UsageSource = u, UsageReported
-		case MissingAll:
-		default:
-			s.Usage, s.UsageSource = u, UsagePartial
-		}
+		s.Usage, s.UsageMissing = ReportedUsage(resp)
 		return resp, err
 	}
 }
@@ -105,18 +96,12 @@ func (m *model) GenerateContent(ctx context.Context, msgs []llms.MessageContent,
 	c := &spendContext{Context: ctx}
 	c.spend.init(m.typ, opts)
 	resp, err := m.gen(c, msgs, opts...)
-	err = callError(resp, err)
-	c.spend.Err = err
-	return resp, err
-}
-
-// callError is the error a wrapped call returns: err, or ErrEmptyResponse for a nil
-// response without one.
-func callError(resp *llms.ContentResponse, err error) error {
 	if err == nil && resp == nil {
-		return ErrEmptyResponse
+		err = ErrEmptyResponse
 	}
-	return err
+	c.spend.Err = err
+	c.spend.done(c)
+	return resp, err
 }
 
 // Call sends prompt as one human message through GenerateContent and returns the first

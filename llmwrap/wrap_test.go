@@ -10,6 +10,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/wrapkit"
 )
 
 // echo is an in-memory llms.Model: it answers with the number of messages it got.
@@ -150,13 +151,27 @@ func TestSpendRefunded(t *testing.T) {
 	assert.Equal(t, uint64(^uint64(0)), llmwrap.Usage{PromptTokens: ^uint64(0), CompletionTokens: 1}.Total())
 }
 
-func TestNewSpendParsesOptions(t *testing.T) {
-	s := llmwrap.NewSpend(llms.WithModel("m"), nil, llms.WithMaxTokens(7), llms.WithN(2))
-	assert.Equal(t, "m", s.Model)
-	assert.Equal(t, 7, s.Options.MaxTokens)
-	assert.Equal(t, 2, s.Options.N)
-	assert.False(t, s.Sent, "nothing was sent yet")
-	assert.Equal(t, llmwrap.UnknownModel, llmwrap.NewSpend().Model)
+// Wrap reads the caller's options into the Spend before the first middleware runs,
+// skipping nil options.
+func TestWrapParsesOptions(t *testing.T) {
+	var before llmwrap.Spend
+	peek := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
+		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
+			before = *llmwrap.SpendFrom(ctx)
+			return next(ctx, msgs, opts...)
+		}
+	}
+	m := llmwrap.Wrap(&echo{}, peek)
+	_, err := m.GenerateContent(context.Background(), nil, llms.WithModel("m"), nil, llms.WithMaxTokens(7), llms.WithN(2))
+	require.NoError(t, err)
+	assert.Equal(t, "m", before.Model)
+	assert.Equal(t, 7, before.Options.MaxTokens)
+	assert.Equal(t, 2, before.Options.N)
+	assert.False(t, before.Sent, "nothing was sent yet")
+	assert.Equal(t, llmwrap.MissingAll, before.UsageMissing, "nothing was reported yet")
+	_, err = m.GenerateContent(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, llmwrap.UnknownModel, before.Model)
 }
 
 // TestTerminalRecordsAnotherModel: a middleware that sends the call to another model
@@ -168,11 +183,11 @@ func TestTerminalRecordsAnotherModel(t *testing.T) {
 	primary := &echo{}
 	var got llmwrap.Spend
 	divert := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
-		call := llmwrap.Terminal(other)
+		call := wrapkit.Terminal(other)
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 			s := llmwrap.SpendFrom(ctx)
-			f := s.StartFallback("other-model", "*llmwrap_test.echo", 99)
-			assert.Same(t, f, s.StartFallback("third", "", 1), "a second switch keeps the first From")
+			f := wrapkit.StartFallback(s, "other-model", "*llmwrap_test.echo", 99)
+			assert.Same(t, f, wrapkit.StartFallback(s, "third", "", 1), "a second switch keeps the first From")
 			s.Model = "other-model"
 			resp, err := call(ctx, msgs, opts...)
 			got = *s
@@ -186,15 +201,15 @@ func TestTerminalRecordsAnotherModel(t *testing.T) {
 	assert.Equal(t, 0, primary.calls)
 	assert.True(t, got.Sent)
 	assert.Equal(t, 5, got.MaxTokens)
-	assert.Equal(t, llmwrap.UsageReported, got.UsageSource)
+	assert.Equal(t, llmwrap.Missing(0), got.UsageMissing)
 	assert.Equal(t, llmwrap.Usage{PromptTokens: 7, CompletionTokens: 3}, got.Usage)
 	require.NotNil(t, got.Fallback)
 	assert.Equal(t, llmwrap.Fallback{From: "primary", FromEstimate: 99}, *got.Fallback)
 
 	// Outside a wrapped call it only calls the model; a nil model is an error.
-	_, err = llmwrap.Terminal(other)(context.Background(), nil)
+	_, err = wrapkit.Terminal(other)(context.Background(), nil)
 	require.NoError(t, err)
-	_, err = llmwrap.Terminal(nil)(context.Background(), nil)
+	_, err = wrapkit.Terminal(nil)(context.Background(), nil)
 	require.Error(t, err)
 	_, err = llmwrap.Wrap(nil).GenerateContent(context.Background(), nil)
 	require.Error(t, err)

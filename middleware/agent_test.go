@@ -94,7 +94,7 @@ func checkAgentStopped(t *testing.T, err error, b *budget.Atomic, srv *providert
 		t.Errorf("server saw %d requests, %d calls were granted", got, want)
 	}
 	for _, s := range spends[:len(spends)-1] {
-		if s.Budget.Denied || s.UsageSource != llmwrap.UsageReported {
+		if s.Budget.Denied || s.Budget.UsageSource != llmwrap.UsageReported {
 			t.Fatalf("granted call spend = %+v", s)
 		}
 	}

@@ -1,10 +1,11 @@
 package middleware
 
 import (
-	"github.com/spendguard/spendguard/internal/testseed"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/spendguard/spendguard/internal/testseed"
 )
 
 // reference is the allowance computed the slow way: sort the last ringSize values.

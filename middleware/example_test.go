@@ -30,7 +30,7 @@ func ExampleBudget() {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("charged %d (%s), %d left\n", s.Budget.Charged, s.UsageSource, s.Budget.Remaining)
+	fmt.Printf("charged %d (%s), %d left\n", s.Budget.Charged, s.Budget.UsageSource, s.Budget.Remaining)
 
 	// The next call's estimate (prompt estimate + 400) exceeds what is left.
 	_, err := model.GenerateContent(ctx, msgs)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/wrapkit"
 )
 
 // Alternative is a model a budget may send a call to instead of the wrapped one
@@ -103,7 +104,7 @@ func newFallback(c *config) (*fallback, error) {
 				return nil, fmt.Errorf("%w: WithFallback alternative %q is not in the WithPrices table", ErrUnpriced, a.Name)
 			}
 		}
-		f.alts = append(f.alts, alternative{name: a.Name, typ: fmt.Sprintf("%T", a.Model), call: llmwrap.Terminal(a.Model)})
+		f.alts = append(f.alts, alternative{name: a.Name, typ: fmt.Sprintf("%T", a.Model), call: wrapkit.Terminal(a.Model)})
 	}
 	return f, nil
 }
@@ -130,7 +131,7 @@ func (h *handler) reserveWithFallback(ctx context.Context, b budget.TokenBudget,
 		a := &h.fb.alts[i]
 		err = h.reserveOn(ctx, b, a.name, a.typ, q, s.Budget, p)
 		if err == nil {
-			s.StartFallback(a.name, a.typ, fromEstimate)
+			wrapkit.StartFallback(s, a.name, a.typ, fromEstimate)
 			p.call = a.call
 			if p.named { // the call's options name the primary: name the alternative instead
 				p.opts = append(p.opts[:len(p.opts):len(p.opts)], llms.WithModel(a.name))
@@ -138,7 +139,7 @@ func (h *handler) reserveWithFallback(ctx context.Context, b budget.TokenBudget,
 			return nil
 		}
 		if asDenied(err) == nil { // the budget failed: no further fallback
-			s.StartFallback(a.name, a.typ, fromEstimate)
+			wrapkit.StartFallback(s, a.name, a.typ, fromEstimate)
 			return err
 		}
 	}
@@ -146,7 +147,7 @@ func (h *handler) reserveWithFallback(ctx context.Context, b budget.TokenBudget,
 		return h.reserveOn(ctx, b, primary, primaryType, q, s.Budget, p)
 	}
 	last := &h.fb.alts[len(h.fb.alts)-1]
-	s.StartFallback(last.name, last.typ, fromEstimate) // the record describes the last model tried
+	wrapkit.StartFallback(s, last.name, last.typ, fromEstimate) // the record describes the last model tried
 	return err
 }
 

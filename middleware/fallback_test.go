@@ -136,7 +136,7 @@ func TestFallbackGoesToTheFirstAlternativeThatFits(t *testing.T) {
 			}
 			// Wrap's innermost step recorded the fallback call as it records the primary.
 			assert.True(t, s.Sent)
-			assert.Equal(t, llmwrap.UsageReported, s.UsageSource)
+			assert.Equal(t, llmwrap.UsageReported, s.Budget.UsageSource)
 			assert.Equal(t, llmwrap.Usage{PromptTokens: 100, CompletionTokens: 50}, s.Usage)
 			assert.Equal(t, tc.charged, s.Budget.Charged)
 			wantSettled(t, b, tc.charged)
@@ -318,12 +318,16 @@ func TestFallbackBadOptions(t *testing.T) {
 		{"no name", []middleware.Option{middleware.WithFallback(middleware.Alternative{Model: f.clients["cheap"]})}, "has no Name"},
 		{"unpriced alternative", []middleware.Option{middleware.WithFallback(f.alts("unpriced")...)}, "not in the WithPrices table"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) { // refused when the middleware is built
 			b := budget.NewAtomic(10_000)
-			_, err := f.wrapped(b, &s, tc.opts...).GenerateContent(ctx, hello)
-			require.Error(t, err)
-			assert.Contains(t, err.Error(), tc.want)
-			wantSettled(t, b, 0)
+			defer func() {
+				r := recover()
+				err, _ := r.(error)
+				require.Error(t, err, "Budget did not panic with an error")
+				assert.Contains(t, err.Error(), tc.want)
+				wantSettled(t, b, 0)
+			}()
+			f.wrapped(b, &s, tc.opts...)
 		})
 	}
 	// An unpriced primary is refused with ErrUnpriced, before anything is reserved.
@@ -426,18 +430,32 @@ func TestAlertsReachTheCallThatCrossedThem(t *testing.T) {
 	var s llmwrap.Spend
 	m := llmwrap.Wrap(f.clients["cheap"], llmwrap.WithModelName("cheap"), capture(&s),
 		middleware.Budget(team, middleware.WithPrices(testPrices), middleware.WithEstimator(fixedEstimator(100)), middleware.WithCompletionAllowance(100)))
-	var got [][]llmwrap.Alert
+	var got [][]budget.Alert
 	for range 4 { // 150 each: 150, 300, 450, 600
 		_, err := m.GenerateContent(ctx, hello)
 		require.NoError(t, err)
 		got = append(got, s.Budget.Alerts)
 	}
-	assert.Equal(t, [][]llmwrap.Alert{
+	type alert struct {
+		budget   string
+		fraction float64
+		consumed uint64
+		capacity uint64
+	}
+	var short [][]alert
+	for _, as := range got {
+		var row []alert
+		for _, a := range as {
+			row = append(row, alert{a.Snapshot.Name, a.Fraction, a.Snapshot.Consumed, a.Snapshot.Capacity})
+		}
+		short = append(short, row)
+	}
+	assert.Equal(t, [][]alert{
 		nil,
-		{{Budget: "team", Fraction: 0.25, Consumed: 300, Capacity: 1000}, {Budget: "run", Fraction: 0.02, Consumed: 300, Capacity: 10_000}},
+		{{"team", 0.25, 300, 1000}, {"run", 0.02, 300, 10_000}},
 		nil,
-		{{Budget: "team", Fraction: 0.5, Consumed: 600, Capacity: 1000}},
-	}, got)
+		{{"team", 0.5, 600, 1000}},
+	}, short)
 	assert.Equal(t, []float64{0.25, 0.5}, fired)
 }
 

@@ -58,8 +58,8 @@ func FuzzSettle(f *testing.F) {
 				CompletionTokens: estimate.Text(text) + estimate.Text("f") + estimate.Text(args),
 			}
 		}
-		if s.UsageSource != src || s.Usage != want || s.Budget.Charged != want.Total() {
-			t.Fatalf("charged %d for %+v (%s), want %+v (%s)", s.Budget.Charged, s.Usage, s.UsageSource, want, src)
+		if s.Budget.UsageSource != src || s.Budget.Usage != want || s.Budget.Charged != want.Total() {
+			t.Fatalf("charged %d for %+v (%s), want %+v (%s)", s.Budget.Charged, s.Budget.Usage, s.Budget.UsageSource, want, src)
 		}
 		snap, _ := b.Snapshot(context.Background())
 		if snap.Held != 0 || snap.Consumed != 3*want.Total() && want.Total() < 1<<48 {

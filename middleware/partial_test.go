@@ -57,8 +57,8 @@ func TestPartialUsageKeepsReportedEstimatesMissing(t *testing.T) {
 			if _, err := m.GenerateContent(context.Background(), hello, opts...); err != nil {
 				t.Fatal(err)
 			}
-			if s.UsageSource != llmwrap.UsagePartial {
-				t.Errorf("usage source %q, want partial", s.UsageSource)
+			if s.Budget.UsageSource != llmwrap.UsagePartial {
+				t.Errorf("usage source %q, want partial", s.Budget.UsageSource)
 			}
 			wantPrompt := tc.wantPrompt
 			if wantPrompt == 0 {
@@ -68,8 +68,8 @@ func TestPartialUsageKeepsReportedEstimatesMissing(t *testing.T) {
 			if tc.estimateOut {
 				wantOut = estimate.Text(answer)
 			}
-			if s.Usage.PromptTokens != wantPrompt || s.Usage.CompletionTokens != wantOut {
-				t.Errorf("usage %+v, want prompt %d completion %d", s.Usage, wantPrompt, wantOut)
+			if s.Budget.Usage.PromptTokens != wantPrompt || s.Budget.Usage.CompletionTokens != wantOut {
+				t.Errorf("usage %+v, want prompt %d completion %d", s.Budget.Usage, wantPrompt, wantOut)
 			}
 			if wantOut < 500 {
 				t.Fatalf("the answer's estimate %d is implausible", wantOut)
@@ -95,8 +95,8 @@ func TestStreamedOutputWithZeroCompletion(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	if s.UsageSource != llmwrap.UsagePartial || s.Usage.PromptTokens != 12 || s.Usage.CompletionTokens != estimate.Text(text) {
-		t.Errorf("usage %+v from %q", s.Usage, s.UsageSource)
+	if s.Budget.UsageSource != llmwrap.UsagePartial || s.Budget.Usage.PromptTokens != 12 || s.Budget.Usage.CompletionTokens != estimate.Text(text) {
+		t.Errorf("usage %+v from %q", s.Budget.Usage, s.Budget.UsageSource)
 	}
 }
 
@@ -114,8 +114,8 @@ func TestCompleteReportStaysReported(t *testing.T) {
 		if _, err := m.GenerateContent(context.Background(), hello); err != nil {
 			t.Fatal(err)
 		}
-		if s.UsageSource != llmwrap.UsageReported || s.Usage.PromptTokens != 21 {
-			t.Errorf("%q: usage %+v from %q", text, s.Usage, s.UsageSource)
+		if s.Budget.UsageSource != llmwrap.UsageReported || s.Budget.Usage.PromptTokens != 21 {
+			t.Errorf("%q: usage %+v from %q", text, s.Budget.Usage, s.Budget.UsageSource)
 		}
 	}
 }
@@ -149,8 +149,8 @@ func TestCalibrationLearnsHiddenPrompt(t *testing.T) {
 			}
 			c := s.Budget
 			billed := float64(s.Usage.PromptTokens)
-			if s.UsageSource != llmwrap.UsageReported {
-				t.Fatalf("call %d: usage source %q", i, s.UsageSource)
+			if s.Budget.UsageSource != llmwrap.UsageReported {
+				t.Fatalf("call %d: usage source %q", i, s.Budget.UsageSource)
 			}
 			switch {
 			case i == 0 || !calibrate:
@@ -213,10 +213,10 @@ func TestGeminiStreamIsChargedItsAnswer(t *testing.T) {
 	if _, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	if s.UsageSource != llmwrap.UsagePartial || s.UsageMissing != llmwrap.MissingCompletion || s.Usage.PromptTokens != 8 {
-		t.Fatalf("usage %+v from %q (missing %b)", s.Usage, s.UsageSource, s.UsageMissing)
+	if s.Budget.UsageSource != llmwrap.UsagePartial || s.UsageMissing != llmwrap.MissingCompletion || s.Budget.Usage.PromptTokens != 8 {
+		t.Fatalf("usage %+v from %q (missing %b)", s.Budget.Usage, s.Budget.UsageSource, s.UsageMissing)
 	}
-	if c := s.Usage.CompletionTokens; c < 578*8/10 || c > 578*12/10 {
+	if c := s.Budget.Usage.CompletionTokens; c < 578*8/10 || c > 578*12/10 {
 		t.Errorf("completion charged %d, billed 578", c)
 	}
 	wantSettled(t, b, s.Budget.Charged)

@@ -109,7 +109,7 @@ func TestProvidersChargeReportedUsageOnce(t *testing.T) {
 				}
 				want := uint64(usage.Prompt + usage.Completion)
 				wantSettled(t, b, want)
-				if s.Budget.Charged != want || s.UsageSource != llmwrap.UsageReported ||
+				if s.Budget.Charged != want || s.Budget.UsageSource != llmwrap.UsageReported ||
 					s.Usage.PromptTokens != uint64(usage.Prompt) || s.Usage.CompletionTokens != uint64(usage.Completion) {
 					t.Errorf("spend = %+v", s)
 				}
@@ -148,7 +148,7 @@ func TestProvidersWithoutUsageAreEstimated(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := 17 + estimate.Text(text)
-			if s.UsageSource != llmwrap.UsageEstimated || s.Budget.Charged != want {
+			if s.Budget.UsageSource != llmwrap.UsageEstimated || s.Budget.Charged != want {
 				t.Errorf("spend = %+v, want charged %d", s, want)
 			}
 			wantSettled(t, b, want)

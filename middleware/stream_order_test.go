@@ -115,8 +115,8 @@ func TestStreamTapsComposeInEveryOrder(t *testing.T) {
 				t.Errorf("chunks: caller %d, user %d", len(caller.chunks), len(user.chunks))
 			}
 			wantCompletion := estimate.Text(answer)
-			if s.UsageSource != llmwrap.UsageEstimated || s.Usage.CompletionTokens != wantCompletion || s.Budget.Charged != 40+wantCompletion {
-				t.Errorf("budget charged %d for %+v (%s), want 40 + %d", s.Budget.Charged, s.Usage, s.UsageSource, wantCompletion)
+			if s.Budget.UsageSource != llmwrap.UsageEstimated || s.Budget.Usage.CompletionTokens != wantCompletion || s.Budget.Charged != 40+wantCompletion {
+				t.Errorf("budget charged %d for %+v (%s), want 40 + %d", s.Budget.Charged, s.Budget.Usage, s.Budget.UsageSource, wantCompletion)
 			}
 			if consumed, _ := b.Consumed(context.Background()); consumed != 40+wantCompletion {
 				t.Errorf("budget consumed %d", consumed)
@@ -174,8 +174,8 @@ func TestBudgetTapSeesTheStreamInEveryOrder(t *testing.T) {
 			if caller.text() != whole || user.text() != whole {
 				t.Errorf("caller saw %q, user saw %q", caller.text(), user.text())
 			}
-			if want := estimate.Text(whole); s.Usage.CompletionTokens != want {
-				t.Errorf("budget charged a completion of %d, want %d (the stream once)", s.Usage.CompletionTokens, want)
+			if want := estimate.Text(whole); s.Budget.Usage.CompletionTokens != want {
+				t.Errorf("budget charged a completion of %d, want %d (the stream once)", s.Budget.Usage.CompletionTokens, want)
 			}
 		})
 	}

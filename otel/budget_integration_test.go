@@ -19,6 +19,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
@@ -67,7 +68,7 @@ func TestWithRealBudgetReported(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := spend()
-	if s.Budget.Charged != 52 || s.Budget.Estimate != 125 || s.UsageSource != llmwrap.UsageReported {
+	if s.Budget.Charged != 52 || s.Budget.Estimate != 125 || s.Budget.UsageSource != llmwrap.UsageReported {
 		t.Fatalf("spend = %+v", s)
 	}
 	equalMaps(t, "span attributes", attrs(e.onlySpan(t).Attributes()), merge(startAttrs("openai", "gpt-test"), map[string]any{
@@ -113,7 +114,7 @@ func TestWithRealBudgetDenied(t *testing.T) {
 		"spendguard.budget.name":                "tiny",
 		"spendguard.budget.denied":              true,
 	}))
-	den, ok := findMetric(e.collect(t), sgotel.BudgetDenialsMetric)
+	den, ok := findMetric(e.collect(t), conv.BudgetDenialsMetric)
 	if !ok || den.Data.(metricdata.Sum[int64]).DataPoints[0].Value != 1 {
 		t.Errorf("denials = %+v", den)
 	}
@@ -137,7 +138,7 @@ func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
 		t.Errorf("streamed %q", got.String())
 	}
 	s := spend()
-	if s.UsageSource != llmwrap.UsageEstimated || s.Options.StreamingFunc == nil {
+	if s.Budget.UsageSource != llmwrap.UsageEstimated || s.Options.StreamingFunc == nil {
 		t.Fatalf("spend = %+v", s)
 	}
 	a := attrs(e.onlySpan(t).Attributes())
@@ -147,8 +148,8 @@ func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
 	delete(a, "gen_ai.response.time_to_first_chunk")
 	equalMaps(t, "span attributes", a, merge(startAttrs("openai", "gpt-test"), map[string]any{
 		"gen_ai.request.stream":                 true,
-		"gen_ai.usage.input_tokens":             int64(s.Usage.PromptTokens),
-		"gen_ai.usage.output_tokens":            int64(s.Usage.CompletionTokens),
+		"gen_ai.usage.input_tokens":             int64(s.Budget.Usage.PromptTokens),
+		"gen_ai.usage.output_tokens":            int64(s.Budget.Usage.CompletionTokens),
 		"gen_ai.response.finish_reasons":        []string{"stop"},
 		"spendguard.estimate.tokens":            int64(125),
 		"spendguard.estimate.prompt.tokens":     int64(25),
@@ -161,8 +162,8 @@ func TestWithRealBudgetStreamedAndEstimated(t *testing.T) {
 		"spendguard.budget.name":                "team",
 		"spendguard.budget.denied":              false,
 	}))
-	if s.Usage.PromptTokens != 25 || s.Usage.CompletionTokens == 0 {
-		t.Errorf("estimated usage %+v", s.Usage)
+	if s.Budget.Usage.PromptTokens != 25 || s.Budget.Usage.CompletionTokens == 0 {
+		t.Errorf("estimated usage %+v", s.Budget.Usage)
 	}
 }
 
@@ -270,12 +271,12 @@ func TestThirdPartyBudgetIsNamedInSpansAndDenials(t *testing.T) {
 	if a := attrs(spans[1].Attributes()); a["spendguard.budget.denied"] != true || a["spendguard.budget.remaining"] != int64(118) {
 		t.Errorf("denied span: %v", a)
 	}
-	den, ok := findMetric(e.collect(t), sgotel.BudgetDenialsMetric)
+	den, ok := findMetric(e.collect(t), conv.BudgetDenialsMetric)
 	if !ok {
 		t.Fatal("no denial metric")
 	}
 	dp := den.Data.(metricdata.Sum[int64]).DataPoints[0]
-	if v, _ := dp.Attributes.Value(sgotel.BudgetNameKey); v.AsString() != "ledger-7" {
+	if v, _ := dp.Attributes.Value(conv.BudgetNameKey); v.AsString() != "ledger-7" {
 		t.Errorf("denial metric budget %v", v)
 	}
 	if l.snapshots != 0 {
@@ -334,7 +335,7 @@ func TestWithRealBudgetFallback(t *testing.T) {
 		"spendguard.budget.denied":              false,
 	}))
 	rm := e.collect(t)
-	fb, ok := findMetric(rm, sgotel.BudgetFallbacksMetric)
+	fb, ok := findMetric(rm, conv.BudgetFallbacksMetric)
 	if !ok {
 		t.Fatal("no fallback metric")
 	}
@@ -376,7 +377,7 @@ func TestWithRealBudgetAlertEvents(t *testing.T) {
 			t.Fatalf("span %d: %d events, want %d", i, len(ev), len(want))
 		}
 		for j, f := range want {
-			if ev[j].Name != sgotel.BudgetAlertEvent {
+			if ev[j].Name != conv.BudgetAlertEvent {
 				t.Errorf("event name %q", ev[j].Name)
 			}
 			equalMaps(t, "alert event", attrs(ev[j].Attributes), map[string]any{

@@ -24,13 +24,7 @@ type Price struct {
 
 // Option configures Middleware, Tool and ObserveBudget. Options that do not concern
 // the function they are given to are ignored.
-type Option interface {
-	apply(*config)
-}
-
-type optionFunc func(*config)
-
-func (f optionFunc) apply(c *config) { f(c) }
+type Option func(*config)
 
 type config struct {
 	tp       trace.TracerProvider
@@ -47,7 +41,7 @@ func newConfig(opts []Option) config {
 	var c config
 	for _, o := range opts {
 		if o != nil {
-			o.apply(&c)
+			o(&c)
 		}
 	}
 	if c.tp == nil {
@@ -62,13 +56,13 @@ func newConfig(opts []Option) config {
 // WithTracerProvider sets the TracerProvider spans are started with. nil (the
 // default) means the global provider, otel.GetTracerProvider().
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return optionFunc(func(c *config) { c.tp = tp })
+	return func(c *config) { c.tp = tp }
 }
 
 // WithMeterProvider sets the MeterProvider instruments are created with. nil (the
 // default) means the global provider, otel.GetMeterProvider().
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return optionFunc(func(c *config) { c.mp = mp })
+	return func(c *config) { c.mp = mp }
 }
 
 // WithProviderName sets gen_ai.provider.name for every call, overriding the guess
@@ -77,7 +71,7 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // applies, for instance "azure.ai.openai" for an openai client pointed at Azure.
 // An empty name restores the guess.
 func WithProviderName(name string) Option {
-	return optionFunc(func(c *config) { c.provider = name })
+	return func(c *config) { c.provider = name }
 }
 
 // WithPrices gives the price of each model, keyed by the model name the spans carry
@@ -92,7 +86,7 @@ func WithPrices(prices map[string]Price) Option {
 			cp[k] = v
 		}
 	}
-	return optionFunc(func(c *config) { c.prices = cp })
+	return func(c *config) { c.prices = cp }
 }
 
 // WithContentCapture turns the recording of prompts and completions on or off (off by
@@ -105,5 +99,5 @@ func WithPrices(prices map[string]Price) Option {
 // strings well and structured values poorly. They are likely to hold personal
 // data: turn this on only where the trace backend may keep it.
 func WithContentCapture(on bool) Option {
-	return optionFunc(func(c *config) { c.content = on })
+	return func(c *config) { c.content = on }
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 	"github.com/spendguard/spendguard/otel"
@@ -94,7 +95,7 @@ func ExampleMiddleware_denied() {
 	fmt.Println(s.Name(), s.Status().Code)
 	for _, kv := range s.Attributes() {
 		switch kv.Key {
-		case "error.type", otel.BudgetNameKey, otel.BudgetDeniedKey, otel.BudgetRemainingKey:
+		case "error.type", conv.BudgetNameKey, conv.BudgetDeniedKey, conv.BudgetRemainingKey:
 			fmt.Printf("  %s=%s\n", kv.Key, kv.Value.Emit())
 		}
 	}
@@ -126,7 +127,7 @@ func ExampleObserveBudget() {
 	_ = reader.Collect(context.Background(), &rm)
 	for _, m := range rm.ScopeMetrics[0].Metrics {
 		p := m.Data.(metricdata.Gauge[int64]).DataPoints[0]
-		name, _ := p.Attributes.Value(otel.BudgetNameKey)
+		name, _ := p.Attributes.Value(conv.BudgetNameKey)
 		fmt.Printf("%s{%s} = %d\n", m.Name, name.AsString(), p.Value)
 	}
 	// Output:

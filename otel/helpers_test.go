@@ -17,6 +17,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/wrapkit"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
 
@@ -117,7 +118,7 @@ func (f *fakeBudget) middleware() llmwrap.Middleware {
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 			s := llmwrap.SpendFrom(ctx)
-			c := s.StartBudget()
+			c := wrapkit.StartBudget(s)
 			c.Name = f.name
 			c.PromptEstimate, c.PromptEstimateRaw, c.CompletionAllowance = f.promptEstimate, f.promptEstimate, f.allowance
 			if s.Options.MaxTokens > 0 {
@@ -144,12 +145,13 @@ func (f *fakeBudget) middleware() llmwrap.Middleware {
 				c.Remaining, c.RemainingKnown = f.b.Remaining(), true
 				return resp, err
 			}
-			if s.UsageSource != llmwrap.UsageReported {
-				s.Usage = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: uint64(len(resp.Choices[0].Content)+3) / 4}
-				s.UsageSource = llmwrap.UsageEstimated
+			c.Usage, c.UsageSource = s.Usage, llmwrap.UsageReported
+			if s.UsageMissing != 0 {
+				c.Usage = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: uint64(len(resp.Choices[0].Content)+3) / 4}
+				c.UsageSource = llmwrap.UsageEstimated
 			}
-			_ = f.b.Record(ctx, r, s.Usage.PromptTokens, s.Usage.CompletionTokens)
-			c.Charged = s.Usage.Total()
+			_ = f.b.Record(ctx, r, c.Usage.PromptTokens, c.Usage.CompletionTokens)
+			c.Charged = c.Usage.Total()
 			c.Remaining, c.RemainingKnown = f.b.Remaining(), true
 			return resp, nil
 		}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/loopguard"
@@ -69,9 +70,9 @@ func TestLoopStopSpanAndMetric(t *testing.T) {
 		"spendguard.loop.repeats": int64(3),
 	}))
 	rm := e.collect(t)
-	m, ok := findMetric(rm, sgotel.LoopStopsMetric)
+	m, ok := findMetric(rm, conv.LoopStopsMetric)
 	if !ok {
-		t.Fatalf("no %s metric", sgotel.LoopStopsMetric)
+		t.Fatalf("no %s metric", conv.LoopStopsMetric)
 	}
 	pts := m.Data.(metricdata.Sum[int64]).DataPoints
 	if len(pts) != 1 || pts[0].Value != 1 {
@@ -81,7 +82,7 @@ func TestLoopStopSpanAndMetric(t *testing.T) {
 		"gen_ai.provider.name": "openai",
 		"gen_ai.request.model": "gpt-test",
 	})
-	if den, ok := findMetric(rm, sgotel.BudgetDenialsMetric); ok && len(den.Data.(metricdata.Sum[int64]).DataPoints) > 0 {
+	if den, ok := findMetric(rm, conv.BudgetDenialsMetric); ok && len(den.Data.(metricdata.Sum[int64]).DataPoints) > 0 {
 		t.Errorf("a loop stop counted as a budget denial: %+v", den)
 	}
 }

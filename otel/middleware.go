@@ -21,6 +21,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/callopts"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/internal/keycache"
 	"github.com/spendguard/spendguard/llmwrap"
 )
@@ -57,7 +58,7 @@ const maxCachedModels = 1024
 // spendguard.loop.tool, spendguard.loop.repeats and, for a cycle,
 // spendguard.loop.cycle). When a budget took part (llmwrap.Spend.Budget) it also carries the
 // spendguard.* attributes (see the *Key constants), and one span event
-// (BudgetAlertEvent) per budget alert threshold the call's settle crossed. Usage is the Spend's: what the
+// (conv.BudgetAlertEvent) per budget alert threshold the call's settle crossed. Usage is the Spend's: what the
 // provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
 //
@@ -138,26 +139,26 @@ func newChat(cfg config) *chat {
 	ttfc, err := genaiconv.NewClientOperationTimeToFirstChunk(meter, metric.WithExplicitBucketBoundaries(durationBuckets...))
 	handle(err)
 	c.tokens, c.duration, c.ttfc = tok.Inst(), dur.Inst(), ttfc.Inst()
-	c.denials, err = meter.Int64Counter(BudgetDenialsMetric,
+	c.denials, err = meter.Int64Counter(conv.BudgetDenialsMetric,
 		metric.WithUnit("{call}"),
 		metric.WithDescription("Model calls a budget refused before they were sent."))
 	if err != nil || c.denials == nil {
 		handle(err)
-		c.denials, _ = noopMeter.Int64Counter(BudgetDenialsMetric)
+		c.denials, _ = noopMeter.Int64Counter(conv.BudgetDenialsMetric)
 	}
-	c.loops, err = meter.Int64Counter(LoopStopsMetric,
+	c.loops, err = meter.Int64Counter(conv.LoopStopsMetric,
 		metric.WithUnit("{call}"),
 		metric.WithDescription("Model calls a loop guard refused because the agent kept repeating the same tool call with the same result."))
 	if err != nil || c.loops == nil {
 		handle(err)
-		c.loops, _ = noopMeter.Int64Counter(LoopStopsMetric)
+		c.loops, _ = noopMeter.Int64Counter(conv.LoopStopsMetric)
 	}
-	c.fallbacks, err = meter.Int64Counter(BudgetFallbacksMetric,
+	c.fallbacks, err = meter.Int64Counter(conv.BudgetFallbacksMetric,
 		metric.WithUnit("{call}"),
 		metric.WithDescription("Model calls a budget sent to a fallback model instead of the one they were meant for."))
 	if err != nil || c.fallbacks == nil {
 		handle(err)
-		c.fallbacks, _ = noopMeter.Int64Counter(BudgetFallbacksMetric)
+		c.fallbacks, _ = noopMeter.Int64Counter(conv.BudgetFallbacksMetric)
 	}
 	return c
 }
@@ -236,7 +237,7 @@ func (e *modelEntry) denialOpts(budgetName string) []metric.AddOption {
 		return v.([]metric.AddOption)
 	}
 	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-		BudgetNameKey.String(budgetName),
+		conv.BudgetNameKey.String(budgetName),
 		semconv.GenAIProviderNameKey.String(e.provider),
 		semconv.GenAIRequestModel(e.key.model)))}
 	v, _ := e.denied.LoadOrStore(budgetName, o)
@@ -248,7 +249,7 @@ func (e *modelEntry) fallbackOpts(from string) []metric.AddOption {
 		return v.([]metric.AddOption)
 	}
 	o := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
-		FallbackFromKey.String(from),
+		conv.FallbackFromKey.String(from),
 		semconv.GenAIProviderNameKey.String(e.provider),
 		semconv.GenAIRequestModel(e.key.model)))}
 	v, _ := e.fellBack.LoadOrStore(from, o)
@@ -316,9 +317,9 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
-	s, wrapped := llmwrap.SpendFrom(ctx), true
+	s := llmwrap.SpendFrom(ctx)
 	if s == nil {
-		s, wrapped = llmwrap.NewSpend(opts...), false
+		return next(ctx, msgs, opts...) // outside Wrap: no record to read, nothing traced
 	}
 	e := c.entry(s.Model, s.ModelType)
 	span := noSpan
@@ -342,7 +343,7 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		if !finished { // next panicked: end the span, let the panic go on
 			if recording {
 				span.SetStatus(codes.Error, "panic")
-				span.SetAttributes(semconv.ErrorTypeKey.String(ErrorTypePanic))
+				span.SetAttributes(semconv.ErrorTypeKey.String(conv.ErrorTypePanic))
 			}
 			span.End()
 		}
@@ -365,16 +366,16 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	var errType string
 	switch {
 	case callErr != nil && s.Loop != nil:
-		errType = ErrorTypeLoopDetected
+		errType = conv.ErrorTypeLoopDetected
 	case callErr != nil:
 		errType = errorType(ctx, callErr)
 	}
-	u, missing := usageOf(s, resp, wrapped)
+	u, src, missing := usageOf(s)
 	if recording {
 		if callErr != nil {
 			span.SetStatus(codes.Error, callErr.Error())
 		}
-		c.setAttributes(span, e, s, o, msgs, resp, u, missing, errType, first)
+		c.setAttributes(span, e, s, o, msgs, resp, u, src, missing, errType, first)
 	}
 	span.End()
 
@@ -394,10 +395,10 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 			c.ttfc.Record(ctx, secs, e.okDur...)
 		}
 	}
-	if errType == ErrorTypeBudgetDenied && c.denials.Enabled(ctx) {
+	if errType == conv.ErrorTypeBudgetDenied && c.denials.Enabled(ctx) {
 		c.denials.Add(ctx, 1, e.denialOpts(deniedBy(s, callErr))...)
 	}
-	if errType == ErrorTypeLoopDetected && c.loops.Enabled(ctx) {
+	if errType == conv.ErrorTypeLoopDetected && c.loops.Enabled(ctx) {
 		c.loops.Add(ctx, 1, e.loopOpts...)
 	}
 	if s.Fallback != nil && s.Sent && c.fallbacks.Enabled(ctx) {
@@ -421,7 +422,7 @@ func deniedBy(s *llmwrap.Spend, err error) string {
 // setAttributes sets the attributes known once the call is over; o is the options as
 // they reached this middleware.
 func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o *llms.CallOptions, msgs []llms.MessageContent,
-	resp *llms.ContentResponse, u llmwrap.Usage, missing llmwrap.Missing, errType string, first *firstChunk) {
+	resp *llms.ContentResponse, u llmwrap.Usage, src llmwrap.UsageSource, missing llmwrap.Missing, errType string, first *firstChunk) {
 	maxTokens := o.MaxTokens
 	if s.Sent {
 		maxTokens = s.MaxTokens // what the model was called with, after any hard cap
@@ -441,6 +442,9 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		n++
 	}
 	if u.CachedPromptTokens > 0 {
+		n++
+	}
+	if u.CacheWriteTokens > 0 {
 		n++
 	}
 	if u.ReasoningTokens > 0 {
@@ -476,6 +480,9 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		if u.CachedPromptTokens > 0 {
 			a = append(a, semconv.GenAIUsageCacheReadInputTokensKey.Int64(toInt64(u.CachedPromptTokens)))
 		}
+		if u.CacheWriteTokens > 0 {
+			a = append(a, conv.CacheWriteInputTokensKey.Int64(toInt64(u.CacheWriteTokens)))
+		}
 		if u.ReasoningTokens > 0 {
 			a = append(a, semconv.GenAIUsageReasoningOutputTokensKey.Int64(toInt64(u.ReasoningTokens)))
 		}
@@ -491,37 +498,37 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	}
 	if b != nil {
 		a = append(a,
-			EstimateTokensKey.Int64(toInt64(b.Estimate)),
-			PromptEstimateTokensKey.Int64(toInt64(b.PromptEstimate)),
-			PromptEstimateRawTokensKey.Int64(toInt64(b.PromptEstimateRaw)),
-			ReservedTokensKey.Int64(toInt64(b.Reserved)),
-			ChargedTokensKey.Int64(toInt64(b.Charged)),
-			RefundedTokensKey.Int64(toInt64(b.Refunded())),
-			BudgetDeniedKey.Bool(b.Denied))
-		if s.UsageSource != llmwrap.UsageNone {
-			a = append(a, UsageSourceKey.String(string(s.UsageSource)))
+			conv.EstimateTokensKey.Int64(toInt64(b.Estimate)),
+			conv.PromptEstimateTokensKey.Int64(toInt64(b.PromptEstimate)),
+			conv.PromptEstimateRawTokensKey.Int64(toInt64(b.PromptEstimateRaw)),
+			conv.ReservedTokensKey.Int64(toInt64(b.Reserved)),
+			conv.ChargedTokensKey.Int64(toInt64(b.Charged)),
+			conv.RefundedTokensKey.Int64(toInt64(b.Refunded())),
+			conv.BudgetDeniedKey.Bool(b.Denied))
+		if src != llmwrap.UsageNone {
+			a = append(a, conv.UsageSourceKey.String(string(src)))
 		}
 		if b.Name != "" {
-			a = append(a, BudgetNameKey.String(b.Name))
+			a = append(a, conv.BudgetNameKey.String(b.Name))
 		}
 		if b.RemainingKnown {
-			a = append(a, BudgetRemainingKey.Int64(toInt64(b.Remaining)))
+			a = append(a, conv.BudgetRemainingKey.Int64(toInt64(b.Remaining)))
 		}
 		if b.FailOpen {
-			a = append(a, BudgetFailOpenKey.Bool(true))
+			a = append(a, conv.BudgetFailOpenKey.Bool(true))
 		}
 		if e.hasPrice && missing != llmwrap.MissingAll {
-			a = append(a, CostUSDKey.Float64(e.price.cost(u)))
+			a = append(a, conv.CostUSDKey.Float64(e.price.cost(u)))
 		}
 	}
 	if l := s.Loop; l != nil {
-		a = append(a, LoopToolKey.String(l.Tool), LoopRepeatsKey.Int(l.Repeats))
+		a = append(a, conv.LoopToolKey.String(l.Tool), conv.LoopRepeatsKey.Int(l.Repeats))
 		if len(l.Cycle) > 1 {
-			a = append(a, LoopCycleKey.Int(len(l.Cycle)))
+			a = append(a, conv.LoopCycleKey.Int(len(l.Cycle)))
 		}
 	}
 	if s.Fallback != nil { // the span started with the model the call was meant for
-		a = append(a, semconv.GenAIRequestModel(s.Model), FallbackFromKey.String(s.Fallback.From))
+		a = append(a, semconv.GenAIRequestModel(s.Model), conv.FallbackFromKey.String(s.Fallback.From))
 		if s.Sent && errType == "" {
 			a = append(a, semconv.GenAIResponseModel(s.Model))
 		}
@@ -532,11 +539,11 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	span.SetAttributes(a...)
 	if b != nil {
 		for _, al := range b.Alerts {
-			span.AddEvent(BudgetAlertEvent, trace.WithAttributes(
-				BudgetNameKey.String(al.Budget),
-				AlertFractionKey.Float64(al.Fraction),
-				AlertConsumedKey.Int64(toInt64(al.Consumed)),
-				AlertCapacityKey.Int64(toInt64(al.Capacity))))
+			span.AddEvent(conv.BudgetAlertEvent, trace.WithAttributes(
+				conv.BudgetNameKey.String(al.Snapshot.Name),
+				conv.AlertFractionKey.Float64(al.Fraction),
+				conv.AlertConsumedKey.Int64(toInt64(al.Snapshot.Consumed)),
+				conv.AlertCapacityKey.Int64(toInt64(al.Snapshot.Capacity))))
 		}
 	}
 }
@@ -614,21 +621,15 @@ var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
 // noSpan stands for the span not started (see spanSource); it records nothing.
 var noSpan trace.Span = tracenoop.Span{}
 
-// usageOf is the call's usage and the parts of it nobody knows: none when the
-// provider reported it whole or a budget estimated what it left out; the parts the
-// provider left out when no budget took part (langchaingo's googleai client reports 0
-// completion tokens for a streamed call: that is not a count to put on a span).
-func usageOf(s *llmwrap.Spend, resp *llms.ContentResponse, wrapped bool) (llmwrap.Usage, llmwrap.Missing) {
-	if !wrapped {
-		return llmwrap.ReportedUsage(resp)
+// usageOf is the usage to report for the call, how it was arrived at, and the parts
+// of it nobody knows, as the Spend's writers left them: what a budget charged when one
+// settled the call (the provider's report with the parts it left out estimated),
+// else what the provider reported, without the counts it left out (langchaingo's
+// googleai client reports 0 completion tokens for a streamed call: that is not a
+// count to put on a span).
+func usageOf(s *llmwrap.Spend) (llmwrap.Usage, llmwrap.UsageSource, llmwrap.Missing) {
+	if b := s.Budget; b != nil && b.UsageSource != llmwrap.UsageNone {
+		return b.Usage, b.UsageSource, 0
 	}
-	switch s.UsageSource {
-	case llmwrap.UsageNone:
-		return llmwrap.Usage{}, llmwrap.MissingAll
-	case llmwrap.UsagePartial:
-		if s.Budget == nil || s.Budget.Denied {
-			return s.Usage, s.UsageMissing
-		}
-	}
-	return s.Usage, 0
+	return s.Usage, llmwrap.UsageNone, s.UsageMissing
 }

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 )
 
 // ObserveBudget reports b's state as four observable gauges, read at each metric
@@ -35,10 +36,10 @@ func ObserveBudget(b budget.Observable, opts ...Option) (stop func(), err error)
 		g, err = meter.Int64ObservableGauge(name, metric.WithUnit("{token}"), metric.WithDescription(desc))
 		return g
 	}
-	remaining := gauge(BudgetRemainingMetric, "What the next reservation may take: capacity − consumed − held, floored at 0.")
-	consumed := gauge(BudgetConsumedMetric, "Usage recorded in the budget's current window.")
-	held := gauge(BudgetHeldMetric, "Tokens reserved by calls in flight.")
-	capacity := gauge(BudgetCapacityMetric, "The budget's capacity per window.")
+	remaining := gauge(conv.BudgetRemainingMetric, "What the next reservation may take: capacity − consumed − held, floored at 0.")
+	consumed := gauge(conv.BudgetConsumedMetric, "Usage recorded in the budget's current window.")
+	held := gauge(conv.BudgetHeldMetric, "Tokens reserved by calls in flight.")
+	capacity := gauge(conv.BudgetCapacityMetric, "The budget's capacity per window.")
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +57,7 @@ func ObserveBudget(b budget.Observable, opts ...Option) (stop func(), err error)
 		}
 		mu.Lock()
 		if setOpt == nil || setName != s.Name {
-			setName, setOpt = s.Name, metric.WithAttributeSet(attribute.NewSet(BudgetNameKey.String(s.Name)))
+			setName, setOpt = s.Name, metric.WithAttributeSet(attribute.NewSet(conv.BudgetNameKey.String(s.Name)))
 		}
 		opt := setOpt
 		mu.Unlock()

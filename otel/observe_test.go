@@ -9,13 +9,14 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
 
 func gaugeValues(t *testing.T, rm metricdata.ResourceMetrics) map[string]map[string]int64 {
 	t.Helper()
 	out := map[string]map[string]int64{}
-	for _, name := range []string{sgotel.BudgetRemainingMetric, sgotel.BudgetConsumedMetric, sgotel.BudgetHeldMetric, sgotel.BudgetCapacityMetric} {
+	for _, name := range []string{conv.BudgetRemainingMetric, conv.BudgetConsumedMetric, conv.BudgetHeldMetric, conv.BudgetCapacityMetric} {
 		m, ok := findMetric(rm, name)
 		if !ok {
 			continue
@@ -52,16 +53,16 @@ func TestObserveBudget(t *testing.T) {
 	}
 	got := gaugeValues(t, e.collect(t))
 	want := map[string]map[string]int64{
-		sgotel.BudgetRemainingMetric: {"team": 1000 - 40 - 50},
-		sgotel.BudgetConsumedMetric:  {"team": 40},
-		sgotel.BudgetHeldMetric:      {"team": 50},
-		sgotel.BudgetCapacityMetric:  {"team": 1000},
+		conv.BudgetRemainingMetric: {"team": 1000 - 40 - 50},
+		conv.BudgetConsumedMetric:  {"team": 40},
+		conv.BudgetHeldMetric:      {"team": 50},
+		conv.BudgetCapacityMetric:  {"team": 1000},
 	}
 	if !equalGauges(got, want) {
 		t.Errorf("gauges = %v, want %v", got, want)
 	}
 	_ = b.Release(ctx, r2)
-	if got := gaugeValues(t, e.collect(t)); got[sgotel.BudgetHeldMetric]["team"] != 0 || got[sgotel.BudgetRemainingMetric]["team"] != 960 {
+	if got := gaugeValues(t, e.collect(t)); got[conv.BudgetHeldMetric]["team"] != 0 || got[conv.BudgetRemainingMetric]["team"] != 960 {
 		t.Errorf("after release: %v", got)
 	}
 	stop()
@@ -121,7 +122,7 @@ func TestObserveBudgetSkipsFailedSnapshots(t *testing.T) {
 	if len(h.errs) != 1 || h.errs[0].Error() != "store down" {
 		t.Errorf("handled errors %v", h.errs)
 	}
-	if got := gaugeValues(t, e.collect(t)); got[sgotel.BudgetCapacityMetric]["flaky"] != 7 {
+	if got := gaugeValues(t, e.collect(t)); got[conv.BudgetCapacityMetric]["flaky"] != 7 {
 		t.Errorf("the next collection did not recover: %v", got)
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tmc/langchaingo/llms/openai"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	sgotel "github.com/spendguard/spendguard/otel"
@@ -180,7 +181,7 @@ func TestNormalCallOpenAI(t *testing.T) {
 	if fmt.Sprint(tok) != fmt.Sprint(want) {
 		t.Errorf("token points = %v, want %v", tok, want)
 	}
-	if _, ok := findMetric(rm, sgotel.BudgetDenialsMetric); ok {
+	if _, ok := findMetric(rm, conv.BudgetDenialsMetric); ok {
 		t.Error("a denial was counted for a granted call")
 	}
 	if _, ok := findMetric(rm, "gen_ai.client.operation.time_to_first_chunk"); ok {
@@ -247,7 +248,7 @@ func TestDeniedCall(t *testing.T) {
 	if tok := histPoints(t, rm, "gen_ai.client.token.usage", tokenBuckets); len(tok) != 0 {
 		t.Errorf("token usage recorded for a denied call: %v", tok)
 	}
-	den, ok := findMetric(rm, sgotel.BudgetDenialsMetric)
+	den, ok := findMetric(rm, conv.BudgetDenialsMetric)
 	if !ok {
 		t.Fatal("no denial counted")
 	}
@@ -297,7 +298,7 @@ func TestProviderError(t *testing.T) {
 	if k := key(merge(startAttrs("openai", "gpt-test"), map[string]any{"error.type": wantType})); len(dur) != 1 || dur[k][0] != 1 {
 		t.Errorf("duration points = %v", dur)
 	}
-	if _, ok := findMetric(rm, sgotel.BudgetDenialsMetric); ok {
+	if _, ok := findMetric(rm, conv.BudgetDenialsMetric); ok {
 		t.Error("a provider error counted as a denial")
 	}
 }
@@ -547,13 +548,13 @@ func TestMiddlewareOutsideWrap(t *testing.T) {
 	e := newEnv(t)
 	m := &fakeModel{text: "x", usage: true}
 	gen := sgotel.Middleware(e.opts()...)(m.GenerateContent)
-	if _, err := gen(context.Background(), human, llms.WithModel("direct"), llms.WithMaxTokens(9)); err != nil {
+	resp, err := gen(context.Background(), human, llms.WithModel("direct"), llms.WithMaxTokens(9))
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := e.onlySpan(t)
-	a := attrs(s.Attributes())
-	if s.Name() != "chat direct" || a["gen_ai.request.max_tokens"] != int64(9) || a["gen_ai.usage.input_tokens"] != int64(10) {
-		t.Errorf("span %q attrs %v", s.Name(), a)
+	// Outside Wrap there is no record to read: the call passes through untraced.
+	if n := len(e.spans.Ended()); n != 0 || resp.Choices[0].Content != "x" {
+		t.Errorf("%d spans, answer %q; want 0 spans and the call passed through", n, resp.Choices[0].Content)
 	}
 	if _, err := sgotel.Middleware()(nil)(context.Background(), human); err == nil {
 		t.Error("a nil next should give an error, not a panic")
@@ -611,8 +612,7 @@ func TestPriceCost(t *testing.T) {
 		report := func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 			return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
 				resp, err := next(ctx, msgs, opts...)
-				s := llmwrap.SpendFrom(ctx)
-				s.Usage = usage
+				llmwrap.SpendFrom(ctx).Budget.Usage = usage // what the budget below charged
 				return resp, err
 			}
 		}

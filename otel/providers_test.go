@@ -45,11 +45,12 @@ func TestAnthropicOneGenerationManyBlocks(t *testing.T) {
 	delete(a, "gen_ai.output.messages")
 	delete(a, "gen_ai.input.messages")
 	equalMaps(t, "span attributes", a, merge(startAttrs("anthropic", "claude-test"), map[string]any{
-		"gen_ai.request.max_tokens":            int64(64),
-		"gen_ai.usage.input_tokens":            int64(50),
-		"gen_ai.usage.output_tokens":           int64(10),
-		"gen_ai.usage.cache_read.input_tokens": int64(20),
-		"gen_ai.response.finish_reasons":       []string{"tool_use"},
+		"gen_ai.request.max_tokens":             int64(64),
+		"gen_ai.usage.input_tokens":             int64(50),
+		"gen_ai.usage.output_tokens":            int64(10),
+		"gen_ai.usage.cache_read.input_tokens":  int64(20),
+		"gen_ai.usage.cache_write.input_tokens": int64(5),
+		"gen_ai.response.finish_reasons":        []string{"tool_use"},
 	}))
 	want := `[{"role":"assistant","parts":[{"type":"text","content":"Let me look."},` +
 		`{"type":"tool_call","id":"tu_1","name":"weather","arguments":{"city":"Paris"}}],"finish_reason":"tool_call"}]`

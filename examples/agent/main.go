@@ -231,30 +231,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		}
 	}
 
-	budgetOpts := []middleware.Option{
-		middleware.WithErrorHandler(func(err error) { fmt.Fprintln(e.stderr, "agent:", err) }),
-	}
-	if c.hardCap {
-		budgetOpts = append(budgetOpts, middleware.HardCap())
-	}
-	if c.money {
-		budgetOpts = append(budgetOpts, middleware.WithPrices(scriptedPrices))
-	}
-	if cheap != nil {
-		budgetOpts = append(budgetOpts, middleware.WithFallback(middleware.Alternative{Name: smallModel, Model: cheap}))
-	}
-	var adapt llmwrap.Middleware
-	if c.provider == "anthropic" {
-		adapt = forAnthropic
-	}
-	model := llmwrap.Wrap(llm,
-		llmwrap.WithModelName(c.model),
-		llmwrap.OnSpend(rp.observe),
-		tr.traceModel(),
-		loopguard.New(loopguard.Repeats(c.repeats)), // before Budget: a refused call reserves nothing
-		middleware.Budget(b, budgetOpts...),
-		adapt,
-	)
+	model := guarded(llm, cheap, b, c, rp.observe, tr.traceModel(), e.stderr)
 
 	var dispatched atomic.Int64
 	guard := budget.NewAtomicGuard(c.toolCalls)
@@ -310,6 +287,38 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		}
 	}
 	return runErr
+}
+
+// guarded is the model the agent calls: llm wrapped in spendguard's chain, the part
+// of this example a user comes to copy. Outermost first: name the model, read every
+// call's record (onSpend), trace it, refuse a looping agent's next call, then
+// reserve, call and settle against the budget.
+func guarded(llm, cheap llms.Model, b budget.TokenBudget, c config, onSpend func(context.Context, *llmwrap.Spend),
+	trace llmwrap.Middleware, stderr io.Writer) llms.Model {
+	budgetOpts := []middleware.Option{
+		middleware.WithErrorHandler(func(err error) { fmt.Fprintln(stderr, "agent:", err) }),
+	}
+	if c.hardCap {
+		budgetOpts = append(budgetOpts, middleware.HardCap())
+	}
+	if c.money {
+		budgetOpts = append(budgetOpts, middleware.WithPrices(scriptedPrices))
+	}
+	if cheap != nil {
+		budgetOpts = append(budgetOpts, middleware.WithFallback(middleware.Alternative{Name: smallModel, Model: cheap}))
+	}
+	var adapt llmwrap.Middleware
+	if c.provider == "anthropic" {
+		adapt = forAnthropic
+	}
+	return llmwrap.Wrap(llm,
+		llmwrap.WithModelName(c.model),
+		llmwrap.OnSpend(onSpend),
+		trace,
+		loopguard.New(loopguard.Repeats(c.repeats)), // before Budget: a refused call reserves nothing
+		middleware.Budget(b, budgetOpts...),
+		adapt,
+	)
 }
 
 // newModel builds the provider's langchaingo client; for "scripted" it first starts

@@ -12,11 +12,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/spendguard/spendguard/internal/conv"
 	collectormetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	metricpb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/spendguard/spendguard/otel"
 )
 
 // otlpMetrics is a fake OTLP/HTTP collector that keeps every metric it is sent and
@@ -131,25 +130,25 @@ func TestOTLPMetricsFlushOnExit(t *testing.T) {
 	}
 
 	var denials int64
-	for _, dp := range col.named(otel.BudgetDenialsMetric).GetSum().GetDataPoints() {
+	for _, dp := range col.named(conv.BudgetDenialsMetric).GetSum().GetDataPoints() {
 		denials += dp.GetAsInt()
 	}
 	if denials != 1 {
-		t.Errorf("%s = %d, want 1", otel.BudgetDenialsMetric, denials)
+		t.Errorf("%s = %d, want 1", conv.BudgetDenialsMetric, denials)
 	}
 
 	for name, want := range map[string]uint64{
-		otel.BudgetRemainingMetric: rep.Remaining,
-		otel.BudgetConsumedMetric:  rep.Consumed,
-		otel.BudgetHeldMetric:      0,
-		otel.BudgetCapacityMetric:  rep.Capacity,
+		conv.BudgetRemainingMetric: rep.Remaining,
+		conv.BudgetConsumedMetric:  rep.Consumed,
+		conv.BudgetHeldMetric:      0,
+		conv.BudgetCapacityMetric:  rep.Capacity,
 	} {
 		dps := col.named(name).GetGauge().GetDataPoints()
 		if len(dps) != 1 || dps[0].GetAsInt() != int64(want) {
 			t.Errorf("%s: %v, want one point of %d", name, dps, want)
 			continue
 		}
-		if got := dps[0].Attributes[0]; got.Key != string(otel.BudgetNameKey) || got.Value.GetStringValue() != rep.Budget {
+		if got := dps[0].Attributes[0]; got.Key != string(conv.BudgetNameKey) || got.Value.GetStringValue() != rep.Budget {
 			t.Errorf("%s: attribute %v, want budget %q", name, got, rep.Budget)
 		}
 	}

@@ -118,9 +118,9 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	if s.Fallback != nil {
 		c.FallbackFrom = s.Fallback.From
 	}
-	if s.UsageSource != llmwrap.UsageNone {
-		c.PromptTokens, c.CompletionTokens = s.Usage.PromptTokens, s.Usage.CompletionTokens
-		c.UsageSource = string(s.UsageSource)
+	if b := s.Budget; b != nil && b.UsageSource != llmwrap.UsageNone {
+		c.PromptTokens, c.CompletionTokens = b.Usage.PromptTokens, b.Usage.CompletionTokens
+		c.UsageSource = string(b.UsageSource)
 	}
 	switch {
 	case s.Loop != nil:

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/otel"
@@ -155,7 +156,7 @@ func (t *tracing) startRun(ctx context.Context, provider, model string) (context
 func endRun(span trace.Span, err error) {
 	switch {
 	case errors.Is(err, loopguard.ErrLoop):
-		span.SetAttributes(semconv.ErrorTypeKey.String(otel.ErrorTypeLoopDetected))
+		span.SetAttributes(semconv.ErrorTypeKey.String(conv.ErrorTypeLoopDetected))
 		span.SetStatus(codes.Error, err.Error())
 	case errors.Is(err, budget.ErrDenied):
 		span.SetAttributes(semconv.ErrorTypeKey.String("budget_denied"))
