@@ -1,22 +1,28 @@
 -- Shared prelude of the rate limit scripts, concatenated in front of each one so that
 -- a script is one self-contained EVAL.
 --
--- KEYS[1]  the limit's state, a hash: t = the latest admission (Redis TIME, ms): no
---          call is admitted before it, so calls are admitted in the order their
---          scripts run; q = that admission's reservation id and v = the admission
---          before it (t goes back to v when q gives its place back); p = paused until
---          (ms): a provider's Retry-After.
--- KEYS[2]  the window's slots, a hash: field k (slot number: admission ms / width)
---          = "input output requests" admitted in [k*width, (k+1)*width) and not given
---          back. A slot counts at instant T while (k+1)*width > T - interval.
--- KEYS[3]  the live holds, a sorted set: member "id:k:input:output" (the estimate),
---          score = the ms at which its slot stops counting anywhere. A settle removes
---          it, so a second settle finds nothing; once the score has passed, its
---          settle could change nothing and the next reserve forgets it: a process
+-- KEYS[1]  the limit's window, a hash:
+--          #<k> = "input output requests" admitted in slot k, that is from k*width
+--               to (k+1)*width ms (Redis TIME), and not given back. A slot counts at
+--               instant T while (k+1)*width > T - interval.
+--          si, so, sr = the sums of every #<k> field; o = the oldest slot's k (absent
+--               when there is none). While slot o still counts, no slot needs
+--               dropping and a call that fits the sums is admitted without reading
+--               the slots: most calls read and write a few fields only.
+--          t = the latest admission (ms): no call is admitted before it, so calls
+--               are admitted in the order their scripts run; q = its reservation id
+--               and v = the admission before it (t goes back to v when q gives its
+--               place back); p = paused until (ms): a provider's Retry-After;
+--          x = when both keys expire (ms), pushed on as admissions move on.
+-- KEYS[2]  the holds not yet settled, a sorted set: member "id:k:input:output" (the
+--          estimate), score = the ms from which its slot counts nowhere. A settle
+--          removes it, so a second settle finds nothing; past its score a settle could
+--          change nothing, and the next full read of the window forgets it: a process
 --          that dies holding reservations leaks nothing beyond its slots' interval.
 -- ARGV[1]  interval (ms), ARGV[2] slot width (ms).
 --
--- Counts are integers below 2^53 (exact in Lua's doubles) written with %d.
+-- Counts are integers below 2^53 (exact in Lua's doubles) written with %d. Reads come
+-- before writes, so a key of the wrong type fails a script before it changes anything.
 
 local I, W = tonumber(ARGV[1]), tonumber(ARGV[2])
 
@@ -41,13 +47,18 @@ end
 
 local function parse(field, v)
   local a, b, c = string.match(v, '^(%d+) (%d+) (%d+)$')
-  if not a then error('spendguard: corrupt slot ' .. field .. ' in ' .. KEYS[2] .. ': ' .. v) end
+  if not a then error('spendguard: corrupt slot ' .. field .. ' in ' .. KEYS[1] .. ': ' .. v) end
   return tonumber(a), tonumber(b), tonumber(c)
 end
 
--- keep gives every key the TTL of the limit's state: until the later of the latest
--- admission and the pause, plus an interval, a slot and a second.
-local function keep(now, tail, pause)
-  local ttl = math.max(tail, pause) - now + I + W + 1000
-  for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ttl) end
+-- keep makes both keys outlive the later of the latest admission and the pause by an
+-- interval, a slot and a second; x is when they expire now. It writes only when that
+-- is too soon, and then sets it an interval later, so that most calls do not.
+local function keep(tail, pause, x)
+  local need = math.max(tail, pause) + I + W + 1000
+  if x >= need then return end
+  x = need + I
+  redis.call('HSET', KEYS[1], 'x', d(x))
+  redis.call('PEXPIREAT', KEYS[1], x)
+  redis.call('PEXPIREAT', KEYS[2], x)
 end

@@ -13,16 +13,18 @@
 //
 // # Keys and leases
 //
-// For a limit named n with the default prefix: spendguard-rate:{n}:state (a hash: the
-// latest admission, the pause), spendguard-rate:{n}:slots (a hash: the tokens and
-// requests admitted per slot of 1/64 interval) and spendguard-rate:{n}:holds (a sorted
-// set of the reservations not yet settled, each leased until its slot stops
-// counting). All share the hash tag {n}, so a limit lives on one Redis Cluster slot
-// and works on a *redis.ClusterClient as on a single server. A process that dies
-// holding reservations leaks nothing: each still counts at its estimate, as it would
-// have at its usage, and stops counting with its slot, one interval after its
-// admission; its hold is then forgotten. Every key expires an interval after the
-// latest admission or pause, so an idle limit leaves nothing in Redis.
+// For a limit named n with the default prefix: spendguard-rate:{n}:window, a hash of
+// the tokens and requests admitted per slot of 1/64 interval, their sums, the latest
+// admission and the pause; and spendguard-rate:{n}:holds, a sorted set of the
+// reservations not yet settled, each leased until its slot stops counting. Both share
+// the hash tag {n}, so a limit lives on one Redis Cluster slot and works on a
+// *redis.ClusterClient as on a single server. A call that fits reads and writes a few
+// fields of the hash; the slots are read whole only when the oldest stops counting
+// (once a slot) or a call does not fit. A process that dies holding reservations
+// leaks nothing: each still counts at its estimate, as it would have at its usage,
+// and stops counting with its slot, one interval after its admission; its hold is
+// then forgotten. Both keys expire an interval after the latest admission or pause,
+// so an idle limit leaves nothing in Redis.
 //
 // Counts are exact up to 2^53 (Lua's doubles); larger ones are clamped. Redis 5 or
 // later is required (the scripts read TIME before writing); the tests run Redis 7.

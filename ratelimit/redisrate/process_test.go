@@ -37,13 +37,23 @@ var processLimit = ratelimit.Limit{Interval: 400 * time.Millisecond, Tokens: 300
 
 const maxEstimate = 400 // per call: input and output each < maxEstimate/2
 
-func helperMain(string) int {
+func helperMain(mode string) int {
 	rdb := helperClient()
 	defer rdb.Close()
 	lim, err := redisrate.New(rdb, os.Getenv(envName), processLimit)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
+	}
+	if mode == "hold" { // hold most of the limit, say so, and wait to be killed
+		r, err := lim.Reserve(ctx, ratelimit.Cost{Input: processLimit.Tokens - 100})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		fmt.Printf("held %d\n", r.Start.UnixMilli())
+		time.Sleep(time.Hour)
+		return 0
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(envSeed), 10, 64)
 	n, _ := strconv.Atoi(os.Getenv(envCalls))
@@ -184,4 +194,42 @@ func testFourProcesses(t *testing.T, rdb redis.UniversalClient) {
 		len(calls), used, d.Round(time.Millisecond), least.Round(time.Millisecond), most.Round(time.Millisecond), 100*fullest)
 	require.GreaterOrEqual(t, d, least, "faster than the rate allows")
 	require.LessOrEqual(t, d, most, "slower than the rate allows: calls waited for nothing")
+}
+
+// TestKilledProcessLeaksNothing kills -9 a process holding most of the limit: its
+// hold counts until its slot stops counting, one interval after its admission, and
+// then the whole limit is there again, and the hold is forgotten.
+func TestKilledProcessLeaksNothing(t *testing.T) { onEachRedis(t, testKilledProcessLeaksNothing) }
+
+func testKilledProcessLeaksNothing(t *testing.T, rdb redis.UniversalClient) {
+	name := uniqueName(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envHelper+"=hold", redisEnv(rdb), envName+"="+name)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	require.True(t, sc.Scan(), "the helper did not get its hold: %v", sc.Err())
+	held, err := strconv.ParseInt(strings.TrimPrefix(sc.Text(), "held "), 10, 64)
+	require.NoError(t, err, sc.Text())
+	require.NoError(t, cmd.Process.Kill()) // SIGKILL: no settle
+	_ = cmd.Wait()
+
+	lim, err := redisrate.New(rdb, name, processLimit)
+	require.NoError(t, err)
+	r, err := lim.Reserve(ctx, ratelimit.Cost{Input: processLimit.Tokens}) // the whole limit
+	require.NoError(t, err)
+	gap := r.Start.Sub(time.UnixMilli(held))
+	require.GreaterOrEqual(t, gap, processLimit.Interval, "the dead process's hold stopped counting early")
+	require.LessOrEqual(t, gap, processLimit.Interval+processLimit.Interval/64+time.Millisecond, "the dead process's hold leaked")
+	require.NoError(t, lim.Settle(ctx, r, ratelimit.Cost{}, 0))
+	// The next call after the dead hold's slot stopped counting forgets it.
+	r, err = lim.Reserve(ctx, ratelimit.Cost{Input: 1})
+	require.NoError(t, err)
+	require.NoError(t, lim.Settle(ctx, r, ratelimit.Cost{}, 0))
+	holds, err := rdb.ZCard(ctx, "spendguard-rate:{"+name+"}:holds").Result()
+	require.NoError(t, err)
+	require.Zero(t, holds, "the dead process's hold is remembered after its slot stopped counting")
 }

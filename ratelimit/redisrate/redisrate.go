@@ -116,7 +116,7 @@ func New(rdb redis.UniversalClient, name string, l ratelimit.Limit, opts ...Opti
 	}
 	return &limiter{
 		rdb: rdb, name: name, lim: l,
-		keys:     []string{base + ":state", base + ":slots", base + ":holds"},
+		keys:     []string{base + ":window", base + ":holds"},
 		interval: int64(ms), widthMs: int64(width), width: int64(width),
 		limits: [4]any{clamp(l.Tokens), clamp(l.Input), clamp(l.Output), clamp(l.Requests)},
 	}, nil

@@ -14,46 +14,73 @@ end
 if (LT > 0 and ei + eo > LT) or (LI > 0 and ei > LI) or (LO > 0 and eo > LO) then return {-1} end
 
 local now = now_ms()
-local st = redis.call('HMGET', KEYS[1], 't', 'p')
-local tail, pause = num(st[1], 'latest admission'), num(st[2], 'pause')
+local f = redis.call('HMGET', KEYS[1], 't', 'p', 'si', 'so', 'sr', 'o', 'x')
+local tail, pause = num(f[1], 'latest admission'), num(f[2], 'pause')
+local si, so, sr = num(f[3], 'input sum'), num(f[4], 'output sum'), num(f[5], 'request sum')
+local o, x = f[6] and num(f[6], 'oldest slot'), num(f[7], 'expiry')
 local t0 = math.max(now, tail, pause)
--- Every later admission is at t0 or after, so slots that no longer count at t0 never
--- will again.
-local raw = redis.call('HGETALL', KEYS[2])
-local slots, gone = {}, {}
-local si, so, sr = 0, 0, 0
-for i = 1, #raw, 2 do
-  local k = num(raw[i], 'slot number')
-  local a, b, c = parse(raw[i], raw[i + 1])
-  if (k + 1) * W <= t0 - I then
-    gone[#gone + 1] = raw[i]
-  else
-    slots[#slots + 1] = {k, a, b, c}
-    si, so, sr = si + a, so + b, sr + c
+
+-- load reads every slot, drops those that no longer count at t0 (every later
+-- admission is at t0 or after, so they never will again) and recounts the sums.
+local slots
+local function load()
+  local raw = redis.call('HGETALL', KEYS[1])
+  local gone = {}
+  slots, si, so, sr, o = {}, 0, 0, 0, nil
+  for i = 1, #raw, 2 do
+    local name = raw[i]
+    if string.byte(name, 1) == 35 then -- '#'
+      local k = num(string.sub(name, 2), 'slot name')
+      if (k + 1) * W <= t0 - I then
+        gone[#gone + 1] = name
+      else
+        local a, b, c = parse(name, raw[i + 1])
+        slots[#slots + 1] = {k, a, b, c}
+        si, so, sr = si + a, so + b, sr + c
+        if not o or k < o then o = k end
+      end
+    end
   end
+  for i = 1, #gone, 1000 do
+    redis.call('HDEL', KEYS[1], unpack(gone, i, math.min(i + 999, #gone)))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 end
+if o and (o + 1) * W <= t0 - I then load() end
+
 local at = t0
 if not fits(si, so, sr) then
-  table.sort(slots, function(x, y) return x[1] < y[1] end)
-  for _, s in ipairs(slots) do
-    si, so, sr = si - s[2], so - s[3], sr - s[4]
-    if fits(si, so, sr) then
-      at = (s[1] + 1) * W + I
-      break
+  if not slots then load() end
+  if not fits(si, so, sr) then
+    table.sort(slots, function(a, b) return a[1] < b[1] end)
+    local ri, ro, rr = si, so, sr
+    for _, s in ipairs(slots) do
+      ri, ro, rr = ri - s[2], ro - s[3], rr - s[4]
+      if fits(ri, ro, rr) then
+        at = (s[1] + 1) * W + I
+        break
+      end
     end
   end
 end
 local wait = at - now
-if #gone > 0 then redis.call('HDEL', KEYS[2], unpack(gone)) end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-if maxwait >= 0 and wait > maxwait then return {0, wait} end
+if maxwait >= 0 and wait > maxwait then
+  if slots then -- keep the recount of what load dropped
+    redis.call('HSET', KEYS[1], 'si', d(si), 'so', d(so), 'sr', d(sr))
+    if o then redis.call('HSET', KEYS[1], 'o', d(o)) else redis.call('HDEL', KEYS[1], 'o') end
+  end
+  return {0, wait}
+end
 
 local k = math.floor(at / W)
+local field = '#' .. d(k)
 local a, b, c = 0, 0, 0
-local v = redis.call('HGET', KEYS[2], d(k))
-if v then a, b, c = parse(d(k), v) end
-redis.call('HSET', KEYS[2], d(k), d(a + ei) .. ' ' .. d(b + eo) .. ' ' .. d(c + 1))
-redis.call('ZADD', KEYS[3], (k + 1) * W + I, ARGV[10] .. ':' .. d(k) .. ':' .. ARGV[7] .. ':' .. ARGV[8])
-redis.call('HSET', KEYS[1], 't', d(at), 'q', ARGV[10], 'v', d(tail))
-keep(now, at, pause)
+local v = redis.call('HGET', KEYS[1], field)
+if v then a, b, c = parse(field, v) end
+if not o or k < o then o = k end
+redis.call('HSET', KEYS[1], field, d(a + ei) .. ' ' .. d(b + eo) .. ' ' .. d(c + 1),
+  'si', d(si + ei), 'so', d(so + eo), 'sr', d(sr + 1), 'o', d(o),
+  't', d(at), 'q', ARGV[10], 'v', d(tail))
+redis.call('ZADD', KEYS[2], (k + 1) * W + I, ARGV[10] .. ':' .. d(k) .. ':' .. ARGV[7] .. ':' .. ARGV[8])
+keep(at, pause, x)
 return {1, at, wait}

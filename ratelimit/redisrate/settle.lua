@@ -3,30 +3,36 @@
 -- the usage; a usage of 0 and 0 gives back the whole hold, its request included.
 -- ARGV[9] > 0 pauses the limit until that many ms from now (a provider's Retry-After).
 -- Returns 1 when it settled the hold, 0 when there was none (settled already, or its
--- slot no longer counts).
-local now = now_ms()
-local st = redis.call('HMGET', KEYS[1], 't', 'p')
-local tail, pause = num(st[1], 'latest admission'), num(st[2], 'pause')
+-- slot no longer counts anywhere).
 local ra = tonumber(ARGV[9])
-if ra > 0 and now + ra > pause then
-  pause = now + ra
-  redis.call('HSET', KEYS[1], 'p', d(pause))
-  keep(now, tail, pause)
+if ra > 0 then
+  local now = now_ms()
+  local f = redis.call('HMGET', KEYS[1], 't', 'p', 'x')
+  local tail, pause = num(f[1], 'latest admission'), num(f[2], 'pause')
+  if now + ra > pause then
+    redis.call('HSET', KEYS[1], 'p', d(now + ra))
+    keep(tail, now + ra, num(f[3], 'expiry'))
+  end
 end
-if redis.call('ZREM', KEYS[3], ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6]) == 0 then
+if redis.call('ZREM', KEYS[2], ARGV[3] .. ':' .. ARGV[4] .. ':' .. ARGV[5] .. ':' .. ARGV[6]) == 0 then
   return 0
 end
+local field = '#' .. ARGV[4]
+local f = redis.call('HMGET', KEYS[1], field, 'si', 'so', 'sr', 'q', 'v')
 local ui, uo = tonumber(ARGV[7]), tonumber(ARGV[8])
 local release = ui == 0 and uo == 0
-local v = redis.call('HGET', KEYS[2], ARGV[4])
-if v then
-  local a, b, c = parse(ARGV[4], v)
-  a, b = a - tonumber(ARGV[5]), b - tonumber(ARGV[6])
-  if release then c = c - 1 else a, b = a + ui, b + uo end
-  redis.call('HSET', KEYS[2], ARGV[4], d(a) .. ' ' .. d(b) .. ' ' .. d(c))
+local w = {}
+if f[1] then
+  local a, b, c = parse(field, f[1])
+  local si, so, sr = num(f[2], 'input sum'), num(f[3], 'output sum'), num(f[4], 'request sum')
+  local na, nb, nc = math.max(a - tonumber(ARGV[5]), 0), math.max(b - tonumber(ARGV[6]), 0), c
+  if release then nc = math.max(c - 1, 0) else na, nb = na + ui, nb + uo end
+  si, so, sr = si - a + na, so - b + nb, sr - c + nc
+  w = {field, d(na) .. ' ' .. d(nb) .. ' ' .. d(nc), 'si', d(si), 'so', d(so), 'sr', d(sr)}
 end
-if release and redis.call('HGET', KEYS[1], 'q') == ARGV[3] then
+if release and f[5] == ARGV[3] and f[6] then
   -- The latest admission gave its place back: the next call need not queue behind it.
-  redis.call('HSET', KEYS[1], 't', redis.call('HGET', KEYS[1], 'v'))
+  w[#w + 1], w[#w + 2] = 't', f[6]
 end
+if #w > 0 then redis.call('HSET', KEYS[1], unpack(w)) end
 return 1
