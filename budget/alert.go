@@ -8,9 +8,6 @@ import (
 	"github.com/spendguard/spendguard/budget/internal/kithook"
 )
 
-// MaxAlerts is the most alert thresholds a budget keeps; WithAlerts ignores the rest.
-const MaxAlerts = 64
-
 // Alert is one alert threshold crossed: the Record that made the budget's consumption
 // first reach Fraction × capacity in the current window.
 type Alert struct {
@@ -20,31 +17,28 @@ type Alert struct {
 	Snapshot Snapshot
 }
 
-// Alerting is implemented by budgets that have alert thresholds (WithAlerts).
-// Middleware asks it so that it prepares to note crossings (NotifyAlerts) only for
-// budgets that may report one.
-type Alerting interface {
-	// AlertFractions are the thresholds, ascending; empty when there are none.
-	AlertFractions() []float64
-}
-
 // WithAlerts calls fn once per window for each threshold in fractions, synchronously
 // in the goroutine whose Record made consumption first reach fraction × capacity
-// (rounded up, at least 1 token). One Record that crosses several thresholds fires them
-// in ascending order. The Record's context also hears of each crossing (NotifyAlerts),
-// so that middleware can put it on the call that crossed it.
+// (rounded up, at least 1 token; a fraction of 1 fires when the budget is spent). One
+// Record that crosses several thresholds fires them in ascending order. The Record's
+// context hears of each crossing too (budgetkit.NotifyAlerts), after fn, so that
+// middleware can put it on the call that crossed it.
 //
-// Fractions outside (0, 1] (NaN included) are ignored, a fraction given twice fires
-// once, and past MaxAlerts thresholds the largest are dropped. fn must not block; a
-// nil fn still reports crossings to NotifyAlerts. WithAlerts replaces the thresholds of
-// an earlier WithAlerts; WithAlert's single threshold is kept alongside.
+// Each WithAlerts adds its thresholds to those of an earlier one, each with its own
+// fn. Fractions outside (0, 1] (NaN included) are ignored, a fraction given twice to
+// one WithAlerts fires once, and past 64 thresholds in all the largest are dropped.
+// fn must not block; a nil fn still reports crossings to the context.
 func WithAlerts(fn func(Alert), fractions ...float64) Option {
 	fs := alertFractions(fractions)
-	return func(a *Atomic) { a.multi, a.onMulti = fs, fn }
+	return func(c *config) {
+		for _, f := range fs {
+			c.alerts = append(c.alerts, threshold{fraction: f, fn: fn})
+		}
+	}
 }
 
 // alertFractions keeps the valid fractions, ascending, without duplicates, at most
-// MaxAlerts of them.
+// kithook.MaxAlerts of them.
 func alertFractions(fractions []float64) []float64 {
 	var fs []float64
 	for _, f := range fractions {
@@ -54,8 +48,8 @@ func alertFractions(fractions []float64) []float64 {
 	}
 	slices.Sort(fs)
 	fs = slices.Compact(fs)
-	if len(fs) > MaxAlerts {
-		fs = fs[:MaxAlerts]
+	if len(fs) > kithook.MaxAlerts {
+		fs = fs[:kithook.MaxAlerts]
 	}
 	return fs
 }
@@ -70,25 +64,7 @@ func alertAt(fraction float64, capacity uint64) uint64 {
 	return max(uint64(v), 1)
 }
 
-// NotifyAlerts returns a copy of ctx carrying fn: a Record made with it (or with a
-// context derived from it) that crosses an alert threshold of a budget built by this
-// module calls fn with the Alert, synchronously, after the budget's own alert
-// function. middleware.Budget uses it to put each crossing on the record of the call
-// that crossed it. A fn already in ctx is called too, before fn. A nil fn returns ctx.
-func NotifyAlerts(ctx context.Context, fn func(Alert)) context.Context {
-	if fn == nil {
-		return ctx
-	}
-	if prev := alertNotifier(ctx); prev != nil {
-		next := fn
-		fn = func(a Alert) {
-			prev(a)
-			next(a)
-		}
-	}
-	return context.WithValue(ctx, kithook.AlertKey{}, fn)
-}
-
+// alertNotifier is the function budgetkit.NotifyAlerts put in ctx, or nil.
 func alertNotifier(ctx context.Context) func(Alert) {
 	if ctx == nil {
 		return nil
@@ -104,16 +80,12 @@ type threshold struct {
 	fn       func(Alert) // may be nil: only the context hears of it
 }
 
-// buildThresholds merges WithAlert's and WithAlerts' thresholds, ascending by
-// consumption.
-func (a *Atomic) buildThresholds() {
-	var ts []threshold
-	if a.onAlert != nil && a.alert > 0 && a.alert <= 1 {
-		onAlert := a.onAlert
-		ts = append(ts, threshold{fraction: a.alert, at: alertAt(a.alert, a.capacity), fn: func(al Alert) { onAlert(al.Snapshot) }})
-	}
-	for _, f := range a.multi {
-		ts = append(ts, threshold{fraction: f, at: alertAt(f, a.capacity), fn: a.onMulti})
+// buildThresholds orders the thresholds of c ascending by consumption, at most
+// kithook.MaxAlerts of them.
+func (a *Atomic) buildThresholds(alerts []threshold) {
+	ts := slices.Clone(alerts)
+	for i := range ts {
+		ts[i].at = alertAt(ts[i].fraction, a.capacity)
 	}
 	slices.SortStableFunc(ts, func(x, y threshold) int {
 		switch {
@@ -124,22 +96,29 @@ func (a *Atomic) buildThresholds() {
 		}
 		return 0
 	})
-	if len(ts) > MaxAlerts {
-		ts = ts[:MaxAlerts]
+	if len(ts) > kithook.MaxAlerts {
+		ts = ts[:kithook.MaxAlerts]
+	}
+	if len(ts) == 0 {
+		return
 	}
 	a.thresholds = ts
-	if len(ts) > 0 {
-		a.allAlerted = math.MaxUint64 >> (64 - len(ts))
-	}
+	a.allAlerted = math.MaxUint64 >> (64 - len(ts))
 	for _, t := range ts {
 		a.fractions = append(a.fractions, t.fraction)
 	}
 	slices.Sort(a.fractions)
+	a.fractions = slices.Compact(a.fractions)
 }
 
-// AlertFractions are the budget's alert thresholds (WithAlert's and WithAlerts'),
-// ascending.
-func (a *Atomic) AlertFractions() []float64 { return a.fractions }
+// AlertFractions are the budget's alert thresholds (WithAlerts), ascending, each once;
+// nil when there are none (and for a nil *Atomic). It implements budgetkit.Alerting.
+func (a *Atomic) AlertFractions() []float64 {
+	if a == nil {
+		return nil
+	}
+	return a.fractions
+}
 
 // fireAlerts fires every threshold that consumption in w has reached and that has not
 // fired in w yet; each fires once per window, to the first Record that sees it reached.

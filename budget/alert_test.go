@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 )
 
 func TestAlertsFireOncePerWindowEach(t *testing.T) {
@@ -28,15 +29,15 @@ func TestAlertsFireOncePerWindowEach(t *testing.T) {
 			assert.Equal(t, "money", a.Snapshot.Name)
 			assert.GreaterOrEqual(t, a.Snapshot.Consumed, budget.AlertAt(a.Fraction, 1000))
 		}, 0.95, 0.5, 0.8, 0.5, 0, -1, 1.5, math.NaN()),
-		budget.WithAlert(0.9, func(s budget.Snapshot) { single = append(single, s) }))
-	assert.Equal(t, []float64{0.5, 0.8, 0.9, 0.95}, b.AlertFractions())
+		budget.WithAlerts(func(a budget.Alert) { single = append(single, a.Snapshot) }, 0.9, 0.95)) // adds to the first
+	assert.Equal(t, []float64{0.5, 0.8, 0.9, 0.95}, b.AlertFractions(), "ascending, each once")
 	spend := func(ctx context.Context, n uint64) {
 		r, err := b.TryReserve(ctx, 1)
 		require.NoError(t, err)
 		require.NoError(t, b.Record(ctx, r, n, 0))
 	}
 	var heard []float64
-	heardCtx := budget.NotifyAlerts(context.Background(), func(a budget.Alert) { heard = append(heard, a.Fraction) })
+	heardCtx := budgetkit.NotifyAlerts(context.Background(), func(a budget.Alert) { heard = append(heard, a.Fraction) })
 
 	spend(heardCtx, 499)
 	assert.Empty(t, fired)
@@ -45,8 +46,8 @@ func TestAlertsFireOncePerWindowEach(t *testing.T) {
 	assert.Equal(t, []float64{0.5}, heard, "the Record's context hears of the crossing")
 	spend(context.Background(), 460) // 960: crosses 0.8, 0.9 and 0.95 at once, in order
 	assert.Equal(t, []float64{0.5, 0.8, 0.95}, fired)
-	require.Len(t, single, 1, "WithAlert still fires")
-	assert.Equal(t, uint64(960), single[0].Consumed)
+	require.Len(t, single, 2, "the second WithAlerts fires its own thresholds")
+	assert.Equal(t, []uint64{960, 960}, []uint64{single[0].Consumed, single[1].Consumed})
 	assert.Equal(t, []float64{0.5}, heard, "a context without the notifier hears nothing")
 	spend(heardCtx, 100)
 	assert.Equal(t, []float64{0.5, 0.8, 0.95}, fired, "each once per window")
@@ -62,7 +63,7 @@ func TestAlertsConcurrentFireExactlyOnce(t *testing.T) {
 	idx := map[float64]int{0.25: 0, 0.5: 1, 1: 2}
 	b := budget.NewAtomic(10_000, budget.WithAlerts(func(a budget.Alert) { counts[idx[a.Fraction]].Add(1) }, 0.25, 0.5, 1))
 	var heard atomic.Int64
-	ctx := budget.NotifyAlerts(context.Background(), func(budget.Alert) { heard.Add(1) })
+	ctx := budgetkit.NotifyAlerts(context.Background(), func(budget.Alert) { heard.Add(1) })
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -84,9 +85,9 @@ func TestAlertsConcurrentFireExactlyOnce(t *testing.T) {
 
 func TestNotifyAlertsChains(t *testing.T) {
 	var got []string
-	ctx := budget.NotifyAlerts(context.Background(), func(budget.Alert) { got = append(got, "outer") })
-	ctx = budget.NotifyAlerts(ctx, func(budget.Alert) { got = append(got, "inner") })
-	assert.Equal(t, ctx, budget.NotifyAlerts(ctx, nil))
+	ctx := budgetkit.NotifyAlerts(context.Background(), func(budget.Alert) { got = append(got, "outer") })
+	ctx = budgetkit.NotifyAlerts(ctx, func(budget.Alert) { got = append(got, "inner") })
+	assert.Equal(t, ctx, budgetkit.NotifyAlerts(ctx, nil))
 	b := budget.NewAtomic(10, budget.WithAlerts(nil, 0.5))
 	r, err := b.TryReserve(ctx, 5)
 	require.NoError(t, err)

@@ -18,21 +18,30 @@ import (
 // The result is also a RangeReserver when every member is one: it grants the smallest
 // amount any member allows. Members are asked in order, each for at most what the ones
 // before it granted, so a member earlier in the list may hold more than the final grant
-// until the call is settled (the surplus is refunded then).
+// until the call is settled (the surplus is refunded then). Its Name is "all(member
+// names...)", its Consumed the usage recorded through it, and its Members (see
+// budgetkit.Composite) the budgets given.
 //
-// Its Consumed is the usage recorded through it, not the members' totals. Nil members
-// are skipped; All() with no members grants everything.
+// A nil member, or a nil pointer of a budget type, is a member that refuses every
+// reservation with an error wrapping ErrNilBudget, so the result grants nothing: a
+// missing budget never becomes "no limit". All of one budget is that budget; All()
+// with no members grants everything.
 func All(budgets ...TokenBudget) TokenBudget {
-	m := &all{}
+	m := &all{members: make([]TokenBudget, 0, len(budgets))}
 	names := make([]string, 0, len(budgets))
-	for _, b := range budgets {
-		if b == nil {
-			continue
+	for i, b := range budgets {
+		where := "given as a budget"
+		if len(budgets) > 1 {
+			where = fmt.Sprintf("member %d of %d given to budget.All", i+1, len(budgets))
 		}
+		b = orNil(b, where)
 		m.members = append(m.members, b)
 		if n, ok := b.(Named); ok && n.Name() != "" {
 			names = append(names, n.Name())
 		}
+	}
+	if len(m.members) == 1 {
+		return m.members[0]
 	}
 	m.name = "all(" + strings.Join(names, ",") + ")"
 	ranged := true
@@ -163,7 +172,6 @@ func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load
 
 var (
 	_ Named         = (*all)(nil)
-	_ Composite     = (*all)(nil)
 	_ TokenBudget   = (*all)(nil)
 	_ RangeReserver = (*allRange)(nil)
 )

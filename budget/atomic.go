@@ -2,6 +2,7 @@ package budget
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
@@ -10,35 +11,32 @@ import (
 	"github.com/spendguard/spendguard/internal/sat"
 )
 
-// Atomic is an in-process TokenBudget. It takes no lock: every grant is one
-// compare-and-swap on a single word, committed (consumed + held, debt included), so a
-// grant is decided against an exact view of the budget at that instant. consumed is a
-// second counter that is only ever added to; held is committed − consumed.
+// Atomic is an in-process TokenBudget: a grant is decided against an exact view of
+// the budget at that instant, so it never grants beyond capacity, and usage is never
+// lost or counted twice, windows and rollovers included.
 //
-// Windows. With WithWindow, each period starts with nothing consumed or held. A
-// reservation belongs to the window it was taken in: when it is settled after that
-// window has closed, its usage is recorded in the closed window (it never shows in the
-// new window's Consumed, and is never counted twice), and its hold, which the new window
-// never carried, is not returned to the new window. The rollover is itself a single
-// compare-and-swap, so no usage is lost to a race between two goroutines that both
-// notice the end of a window.
+// It takes no lock: every grant is one compare-and-swap or atomic add on a single word,
+// committed (consumed + held, debt included), and a reserve and settle called directly
+// allocate nothing. Grants are optimistic: TryReserve adds its estimate and takes it
+// back when it did not fit, so for the few nanoseconds a refused estimate is on the
+// counter, a concurrent TryReserve near exhaustion may be refused too, and Snapshot and
+// Remaining may read that much less. TryReserveRange decides with a compare-and-swap
+// loop.
 //
-// Grants are optimistic: TryReserve adds its estimate and takes it back when it did
-// not fit, then decides again exactly. So for the few nanoseconds that a refused
-// estimate is on the counter, a concurrent TryReserve near exhaustion may be refused
-// too, and Snapshot and Remaining may read that much less; no reservation is ever
-// granted beyond capacity. TryReserveRange decides with a compare-and-swap loop.
+// Windows (WithWindow): each period starts with nothing consumed or held. A
+// reservation belongs to the window it was taken in: settled after that window has
+// closed, its usage is recorded in the closed window (never in the new window's
+// Consumed) and its hold, which the new window never carried, is not returned to the
+// new window. The rollover is one compare-and-swap.
 //
-// The zero value is not usable; call NewAtomic.
+// Atomic is safe for concurrent use. The zero value is not usable; call NewAtomic. A
+// nil *Atomic never panics: it grants nothing and its reservations fail with an error
+// wrapping ErrNilBudget.
 type Atomic struct {
 	capacity uint64
 	name     string
 	window   Window
 	clock    func() time.Time
-	alert    float64        // WithAlert's threshold
-	onAlert  func(Snapshot) // WithAlert's function
-	multi    []float64      // WithAlerts' thresholds
-	onMulti  func(Alert)    // WithAlerts' function
 	// thresholds are every alert, ascending by consumption; bit i of a window's
 	// alerted is set once thresholds[i] has fired in it. nil: no alerts.
 	thresholds []threshold
@@ -86,40 +84,41 @@ func (w *window) consumedTotal() uint64 {
 	return t
 }
 
-// Option configures a budget built by NewAtomic.
-type Option func(*Atomic)
+// Option configures a budget built by NewAtomic. A nil Option is ignored.
+type Option func(*config)
 
-// WithName names the budget; the name is reported in denials and snapshots.
-func WithName(name string) Option { return func(a *Atomic) { a.name = name } }
+type config struct {
+	name   string
+	window Window
+	clock  func() time.Time
+	alerts []threshold
+}
+
+// WithName names the budget; the name is reported in denials, snapshots and alerts.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithWindow resets the budget at the start of every period of w. A nil w means no
 // window.
-func WithWindow(w Window) Option { return func(a *Atomic) { a.window = w } }
+func WithWindow(w Window) Option { return func(c *config) { c.window = w } }
 
-// WithClock sets the clock windows are read from (time.Now by default). A nil clock
-// means time.Now.
-func WithClock(now func() time.Time) Option { return func(a *Atomic) { a.clock = now } }
+// WithClock sets the clock windows are read from (time.Now by default), so that tests
+// can move time. A nil clock means time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
 
-// WithAlert calls fn once per window, synchronously in the goroutine whose Record made
-// consumption first reach fraction × capacity. fn must not block. A fraction outside
-// (0, 1] or a nil fn disables the alert; a fraction of 1 fires when the budget is spent.
-// For several thresholds, use WithAlerts (the two may be combined).
-func WithAlert(fraction float64, fn func(Snapshot)) Option {
-	return func(a *Atomic) { a.alert, a.onAlert = fraction, fn }
-}
-
-// NewAtomic returns a budget of capacity tokens. A capacity of 0 denies everything.
+// NewAtomic returns a budget of capacity tokens per window. A capacity of 0 denies
+// everything.
 func NewAtomic(capacity uint64, opts ...Option) *Atomic {
-	a := &Atomic{capacity: capacity}
+	var c config
 	for _, o := range opts {
 		if o != nil {
-			o(a)
+			o(&c)
 		}
 	}
+	a := &Atomic{capacity: capacity, name: c.name, window: c.window, clock: c.clock}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
-	a.buildThresholds()
+	a.buildThresholds(c.alerts)
 	a.cur.Store(a.newWindow(a.clock()))
 	return a
 }
@@ -166,11 +165,13 @@ func (a *Atomic) roll(old *window, now time.Time) *window {
 	}
 }
 
-// Name is the name given by WithName.
-func (a *Atomic) Name() string { return a.name }
-
-// Capacity is the number of tokens the budget grants per window.
-func (a *Atomic) Capacity() uint64 { return a.capacity }
+// Name is the name given by WithName ("" for a nil *Atomic).
+func (a *Atomic) Name() string {
+	if a == nil {
+		return ""
+	}
+	return a.name
+}
 
 // TryReserve holds estimate tokens, or returns a *DeniedError when
 // capacity − consumed − held is less than estimate or is 0. It never blocks and
@@ -193,6 +194,9 @@ func (a *Atomic) TryReserveRange(_ context.Context, min, max uint64) (*Reservati
 // taken in and returns r; it returns nil and a *DeniedError when they do not fit. r
 // only flows to the result, so it can live on the stack of TryReserve's caller.
 func (a *Atomic) reserve(r *Reservation) (*Reservation, error) {
+	if a == nil {
+		return nil, nilAtomic()
+	}
 	w := a.current()
 	if r.tokens < fastLimit {
 		// Optimistic: one Add, which never retries under contention, then take it back
@@ -217,6 +221,9 @@ func (a *Atomic) reserve(r *Reservation) (*Reservation, error) {
 }
 
 func (a *Atomic) reserveRange(r *Reservation, min, max uint64) (*Reservation, error) {
+	if a == nil {
+		return nil, nilAtomic()
+	}
 	if max < min {
 		max = min
 	}
@@ -250,11 +257,11 @@ func (a *Atomic) denied(requested, committed uint64) error {
 // debt when it exceeds what was left). A second settle of r returns nil and changes
 // nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
 //
-// A Record that makes consumption reach an alert threshold (WithAlert, WithAlerts)
-// fires it, and reports it to ctx (NotifyAlerts); ctx is not otherwise used.
+// A Record that makes consumption reach an alert threshold (WithAlerts) fires it, and
+// reports it to ctx (budgetkit.NotifyAlerts); ctx is not otherwise used.
 func (a *Atomic) Record(ctx context.Context, r *Reservation, prompt, completion uint64) error {
 	if r == nil || r.win == nil || r.win.owner != a {
-		return checkIssuer(r, a, a.name)
+		return a.foreign(r)
 	}
 	if !r.settle() {
 		return nil
@@ -267,7 +274,7 @@ func (a *Atomic) Record(ctx context.Context, r *Reservation, prompt, completion 
 // nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
 func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	if r == nil || r.win == nil || r.win.owner != a {
-		return checkIssuer(r, a, a.name)
+		return a.foreign(r)
 	}
 	if !r.settle() {
 		return nil
@@ -275,6 +282,16 @@ func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	a.settle(nil, r.win, r.tokens, 0)
 	return nil
 }
+
+// foreign is the error for settling r, which a did not issue.
+func (a *Atomic) foreign(r *Reservation) error {
+	if a == nil {
+		return fmt.Errorf("%w: %w", nilAtomic(), checkIssuer(r, a, ""))
+	}
+	return checkIssuer(r, a, a.name)
+}
+
+func nilAtomic() error { return fmt.Errorf("%w: a nil *budget.Atomic grants nothing", ErrNilBudget) }
 
 // fastLimit bounds the amounts settle adds with a plain atomic Add instead of a
 // compare-and-swap loop: below it a wrapped sum can only come from a counter that was
@@ -311,12 +328,18 @@ func (a *Atomic) settle(ctx context.Context, w *window, hold, usage uint64) {
 
 // Consumed is the usage recorded in the current window.
 func (a *Atomic) Consumed(context.Context) (uint64, error) {
+	if a == nil {
+		return 0, nilAtomic()
+	}
 	return a.current().consumedTotal(), nil
 }
 
 // Remaining is what the next reservation may take: capacity − consumed − held,
-// floored at 0.
+// floored at 0 (0 for a nil *Atomic).
 func (a *Atomic) Remaining() uint64 {
+	if a == nil {
+		return 0
+	}
 	c := a.current().committed.Load()
 	if c >= a.capacity {
 		return 0
@@ -327,6 +350,9 @@ func (a *Atomic) Remaining() uint64 {
 // Snapshot reports the budget's current window. Consumed and Held are read one after
 // the other, not in one instant, but Held is never negative.
 func (a *Atomic) Snapshot(context.Context) (Snapshot, error) {
+	if a == nil {
+		return Snapshot{}, nilAtomic()
+	}
 	return a.snapshot(a.current()), nil
 }
 
@@ -349,5 +375,4 @@ var (
 	_ TokenBudget     = (*Atomic)(nil)
 	_ RangeReserver   = (*Atomic)(nil)
 	_ Observable      = (*Atomic)(nil)
-	_ Alerting        = (*Atomic)(nil)
 )

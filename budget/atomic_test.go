@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"reflect"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +44,7 @@ func TestAtomicReserveRecordRefundsAndCharges(t *testing.T) {
 	r, err := b.TryReserve(ctx, 400)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(400), r.Tokens())
-	assert.Equal(t, b, budgetkit.Issuer(r))
+	require.NoError(t, budgetkit.CheckIssuer(r, b, ""), "issued by b")
 	assert.Equal(t, budget.Snapshot{Name: "b", Capacity: 1000, Held: 400, Remaining: 600}, snap(t, b))
 
 	require.NoError(t, b.Record(ctx, r, 100, 50)) // 250 refunded
@@ -236,17 +237,32 @@ func TestWindowRolloverMidFlight(t *testing.T) {
 	assert.Equal(t, uint64(10), got)
 }
 
+// TestWindowRolloverRaceCountsEveryRecordOnce records from many goroutines while the
+// clock crosses window ends, and requires exact conservation: every window holds
+// exactly the usage of the reservations granted in it (a Record that lost usage, or
+// put it in another window, fails), and no two window objects cover the same period (a
+// rollover race that installed two windows would let grants escape the capacity).
 func TestWindowRolloverRaceCountsEveryRecordOnce(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	b := budget.NewAtomic(math.MaxUint64/2, budget.WithWindow(budget.Every(time.Second)), budget.WithClock(clock.Now))
-	var wg sync.WaitGroup
-	var recorded atomic.Uint64
+	type seen struct {
+		end      int64
+		consumed func() uint64
+		recorded uint64
+	}
+	const workers, advances = 8, 60
+	perWorker := make([]map[any]*seen, workers)
+	var ops atomic.Int64
+	var exited atomic.Int32 // a worker that failed stops early: stop waiting for it
 	stop := make(chan struct{})
-	for g := 0; g < 8; g++ {
+	var wg sync.WaitGroup
+	for g := range workers {
+		perWorker[g] = map[any]*seen{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
+			defer exited.Add(1)
+			for i := uint64(0); ; i++ {
 				select {
 				case <-stop:
 					return
@@ -256,22 +272,56 @@ func TestWindowRolloverRaceCountsEveryRecordOnce(t *testing.T) {
 				if !assert.NoError(t, err) {
 					return
 				}
-				assert.NoError(t, b.Record(ctx, r, 1, 0))
-				recorded.Add(1)
+				key, end, consumed := budget.WindowOf(r)
+				usage := 1 + i%7 // usage varies, so a lost or halved Record shows
+				if !assert.NoError(t, b.Record(ctx, r, usage, 0)) {
+					return
+				}
+				w := perWorker[g][key]
+				if w == nil {
+					w = &seen{end: end, consumed: consumed}
+					perWorker[g][key] = w
+				}
+				w.recorded += usage
+				ops.Add(1)
 			}
 		}()
 	}
-	for i := 0; i < 50; i++ {
+	// Advance the clock only after the workers made progress since the last advance,
+	// so that rollovers interleave with reserves and settles (no sleeps).
+	for range advances {
+		last := ops.Load()
+		for ops.Load() < last+20 && exited.Load() == 0 {
+			runtime.Gosched()
+		}
 		clock.Advance(300 * time.Millisecond)
-		time.Sleep(200 * time.Microsecond)
 	}
 	close(stop)
 	wg.Wait()
-	// Nothing lost: the final window's consumption is at most what was recorded, and
-	// nothing is held anywhere once every call has settled.
-	s := snap(t, b)
-	assert.LessOrEqual(t, s.Consumed, recorded.Load())
-	assert.Zero(t, s.Held)
+
+	windows := map[any]*seen{}
+	ends := map[int64]int{}
+	var total uint64
+	for _, m := range perWorker {
+		for key, w := range m {
+			if all := windows[key]; all != nil {
+				all.recorded += w.recorded
+				continue
+			}
+			windows[key] = &seen{end: w.end, consumed: w.consumed, recorded: w.recorded}
+			ends[w.end]++
+		}
+	}
+	for _, w := range windows {
+		assert.Equal(t, w.recorded, w.consumed(), "the window ending at %d holds exactly its reservations' usage", w.end)
+		total += w.recorded
+	}
+	for end, n := range ends {
+		assert.Equal(t, 1, n, "%d windows end at %d", n, end)
+	}
+	assert.Greater(t, len(windows), advances/4, "the clock crossed window ends while records ran")
+	assert.NotZero(t, total)
+	assert.Zero(t, snap(t, b).Held, "nothing held once every call has settled")
 }
 
 func TestCalendarWindows(t *testing.T) {
@@ -298,11 +348,11 @@ func TestAlertFiresOncePerWindow(t *testing.T) {
 	b := budget.NewAtomic(1000,
 		budget.WithName("alerting"),
 		budget.WithWindow(budget.Daily(time.UTC)), budget.WithClock(clock.Now),
-		budget.WithAlert(0.8, func(s budget.Snapshot) {
+		budget.WithAlerts(func(a budget.Alert) {
 			mu.Lock()
 			defer mu.Unlock()
-			alerts = append(alerts, s)
-		}))
+			alerts = append(alerts, a.Snapshot)
+		}, 0.8))
 	spend := func(n uint64) {
 		r, err := b.TryReserve(ctx, 1)
 		require.NoError(t, err)
@@ -322,12 +372,13 @@ func TestAlertFiresOncePerWindow(t *testing.T) {
 }
 
 func TestOptionsEdgeCases(t *testing.T) {
-	b := budget.NewAtomic(10, nil, budget.WithClock(nil), budget.WithWindow(nil), budget.WithAlert(2, func(budget.Snapshot) { t.Fatal("disabled") }))
+	b := budget.NewAtomic(10, nil, budget.WithClock(nil), budget.WithWindow(nil), budget.WithAlerts(func(budget.Alert) { t.Fatal("disabled") }, 2, 0, math.NaN()))
 	r, err := b.TryReserve(ctx, 10)
 	require.NoError(t, err)
 	require.NoError(t, b.Record(ctx, r, 10, 0))
 	assert.True(t, snap(t, b).WindowEnd.IsZero())
-	assert.Equal(t, uint64(10), b.Capacity())
+	assert.Equal(t, uint64(10), snap(t, b).Capacity)
+	assert.Nil(t, b.AlertFractions())
 }
 
 func TestDeniedErrorMessage(t *testing.T) {

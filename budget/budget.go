@@ -24,6 +24,12 @@ var ErrUnavailable = errors.New("budget: unavailable")
 // nil reservation or one it did not issue.
 var ErrInvalidReservation = errors.New("budget: invalid reservation")
 
+// ErrNilBudget is wrapped by the error every reservation from a nil budget returns: a
+// nil TokenBudget, or a nil pointer of a budget type (a nil *Atomic, a nil
+// *redisbudget.Budget), given to NewContext or All or called directly. Such a budget
+// never grants and never panics: a missing budget fails closed.
+var ErrNilBudget = errors.New("budget: nil budget")
+
 // DeniedError is a soft denial. It matches ErrDenied under errors.Is.
 type DeniedError struct {
 	Budget    string // name of the budget that said no
@@ -46,8 +52,9 @@ func (e *DeniedError) Error() string {
 // Is reports whether target is ErrDenied.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 
-// TokenBudget is a pool of tokens that calls reserve from before they run and settle
-// after. Implementations are safe for concurrent use.
+// TokenBudget is a pool of units (tokens, or money in the units a price table
+// charges) that calls reserve from before they run and settle after. Implementations
+// keep the rules in the package doc and are safe for concurrent use.
 type TokenBudget interface {
 	// TryReserve holds estimate tokens for one call. A soft denial returns a
 	// *DeniedError; any other error is a failure of the budget itself.
@@ -136,9 +143,6 @@ func init() {
 		Settle:      (*Reservation).settle,
 		Settled:     func(r *Reservation) bool { return r != nil && r.settled.Load() },
 		ID:          func(r *Reservation) string { return r.id },
-		Issuer:      (*Reservation).issuedBy,
-		State:       func(r *Reservation) any { return r.state },
-		FailOpen:    func(r *Reservation) error { return r.failErr },
 		CheckIssuer: checkIssuer,
 	})
 }
@@ -176,10 +180,4 @@ type Named interface {
 // settle; a budget that only implements Observable pays a Snapshot per call instead.
 type RemainingReader interface {
 	Remaining() uint64
-}
-
-// Composite is implemented by budgets made of other budgets, such as the one All
-// returns. Middleware reports the smallest remaining among the members.
-type Composite interface {
-	Members() []TokenBudget
 }

@@ -7,11 +7,17 @@ type contextKey struct{}
 // NewContext returns a copy of ctx that carries b in addition to the budgets ctx
 // already carries, innermost last. Middleware reserves against every budget in the
 // context, all-or-nothing, so a per-run budget nested under a per-tenant one limits a
-// run by both. A nil b returns ctx unchanged.
+// run by both.
+//
+// A nil b, or a nil pointer of a budget type (a nil *redisbudget.Budget from an
+// unchecked error, say), is carried as a budget that refuses every reservation with an
+// error wrapping ErrNilBudget: a call made with ctx fails instead of running without
+// the missing limit. A nil ctx means context.Background().
 func NewContext(ctx context.Context, b TokenBudget) context.Context {
-	if b == nil {
-		return ctx
+	if ctx == nil {
+		ctx = context.Background()
 	}
+	b = orNil(b, "put in a context by budget.NewContext")
 	outer := FromContext(ctx)
 	list := make([]TokenBudget, len(outer)+1) // never share a backing array with the parent
 	copy(list, outer)
@@ -19,8 +25,8 @@ func NewContext(ctx context.Context, b TokenBudget) context.Context {
 	return context.WithValue(ctx, contextKey{}, list)
 }
 
-// FromContext returns the budgets carried by ctx, outermost first, or nil. The slice
-// is shared with ctx and must not be modified.
+// FromContext returns the budgets carried by ctx, outermost first, or nil (also for a
+// nil ctx). None is nil. The slice is shared with ctx and must not be modified.
 func FromContext(ctx context.Context) []TokenBudget {
 	if ctx == nil {
 		return nil

@@ -70,20 +70,6 @@ func ExampleAtomic_TryReserveRange() {
 	// Output: 1000
 }
 
-// Cap the number of tool dispatches in a run.
-func ExampleAtomicGuard() {
-	ctx := context.Background()
-	g := budget.NewAtomicGuard(2)
-	for i := 0; i < 3; i++ {
-		ok, _ := g.TryAcquire(ctx, 1)
-		fmt.Println(ok)
-	}
-	// Output:
-	// true
-	// true
-	// false
-}
-
 // Alert at several thresholds, each once per window, on the Record that crosses it.
 func ExampleWithAlerts() {
 	ctx := context.Background()

@@ -175,7 +175,7 @@ func TestAgentLoopStopsOnToolGuard(t *testing.T) {
 		t.Fatal(err)
 	}
 	tool := &lookupTool{}
-	g := budget.NewAtomicGuard(3)
+	g := budget.NewAtomic(3, budget.WithName("lookups"))
 	agent := agents.NewOpenAIFunctionsAgent(llmwrap.Wrap(llm, middleware.Budget(budget.NewAtomic(1<<40))),
 		[]tools.Tool{middleware.GuardTool(tool, g, 1)})
 	_, err = chains.Call(context.Background(), agents.NewExecutor(agent, agents.WithMaxIterations(1000)), map[string]any{"input": "go"})

@@ -615,7 +615,7 @@ func TestRecordFailureKeepsTheResponse(t *testing.T) {
 type failOpen struct{ plain }
 
 func (f failOpen) TryReserve(_ context.Context, est uint64) (*budget.Reservation, error) {
-	return budgetkit.NewFailOpen(f, est, budget.ErrUnavailable), nil
+	return budgetkit.NewFailOpen(f, est), nil
 }
 func (f failOpen) Record(context.Context, *budget.Reservation, uint64, uint64) error { return nil }
 

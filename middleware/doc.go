@@ -52,13 +52,13 @@
 // one atomic load and updated lock-free. A cancellable context adds the settle
 // context (context.WithoutCancel plus a timeout, a few allocations), budgets from the
 // context a budget.All per call, and a budget that implements neither
-// budget.RemainingReader nor budget.Composite one Snapshot after the settle for
+// budget.RemainingReader nor budgetkit.Composite one Snapshot after the settle for
 // Spend.Budget.Remaining. The prompt estimate (WithEstimator) and llmwrap.UsageOf are
 // the larger part of the time it adds. A call that falls back allocates its
 // llmwrap.Fallback and, when the call's options name the model, one more option; a
 // budget with alert thresholds adds a context value and a closure to each settle.
 //
-// GuardTool limits unit-cost work such as tool dispatches with a budget.Guard.
+// GuardTool charges each dispatch of a tool to a budget, in the budget's units.
 //
 // Errors the middleware cannot return, because the model already answered (a budget
 // store that failed during the settle), go to WithErrorHandler; the response is never

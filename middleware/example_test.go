@@ -45,10 +45,11 @@ func ExampleBudget() {
 	// provider calls: 1
 }
 
-// Limit how often an agent may dispatch a tool.
+// Charge each dispatch of a tool to a budget: here 1 unit a dispatch, 2 per run. A
+// tool priced per call takes its price in micro-units from the money budget instead.
 func ExampleGuardTool() {
 	ctx := context.Background()
-	search := middleware.GuardTool(&echoTool{}, budget.NewAtomicGuard(2), 1)
+	search := middleware.GuardTool(&echoTool{}, budget.NewAtomic(2, budget.WithName("searches")), 1)
 	for i := 0; i < 3; i++ {
 		out, err := search.Call(ctx, "query")
 		fmt.Println(out, err)
@@ -56,7 +57,7 @@ func ExampleGuardTool() {
 	// Output:
 	// query <nil>
 	// query <nil>
-	//  middleware: tool "echo" denied by its guard: requested 1, 0 remaining
+	//  middleware: tool "echo" denied by budget "searches": requested 1, 0 remaining
 }
 
 // A model behind a router that adds a 600-token hidden system prompt: the first calls

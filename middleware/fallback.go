@@ -8,6 +8,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/wrapkit"
 )
@@ -161,7 +162,7 @@ func (h *handler) leavesTooLittle(ctx context.Context, b budget.TokenBudget, est
 type capacityReader interface{ Capacity() uint64 }
 
 func (h *handler) leaves(ctx context.Context, b budget.TokenBudget, estimate uint64, depth int) bool {
-	if all, ok := b.(budget.Composite); ok {
+	if all, ok := b.(budgetkit.Composite); ok {
 		if depth > 8 {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/internal/callopts"
 	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
@@ -222,7 +223,7 @@ func (h *handler) completionFor(model string, pe, lo, hi, granted uint64) uint64
 
 // notRange names the budget that keeps b from being a RangeReserver, for the error.
 func notRange(b budget.TokenBudget) budget.TokenBudget {
-	if all, ok := b.(budget.Composite); ok {
+	if all, ok := b.(budgetkit.Composite); ok {
 		for _, m := range all.Members() {
 			if _, ok := m.(budget.RangeReserver); !ok {
 				return m

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/estimate"
@@ -84,7 +85,7 @@ func (h *handler) record(ctx context.Context, b budget.TokenBudget, r *budget.Re
 	sctx, cancel := h.settleContext(ctx)
 	defer cancel()
 	if h.alerting(b) {
-		sctx = budget.NotifyAlerts(sctx, func(a budget.Alert) { c.Alerts = append(c.Alerts, a) })
+		sctx = budgetkit.NotifyAlerts(sctx, func(a budget.Alert) { c.Alerts = append(c.Alerts, a) })
 	}
 	if err := b.Record(sctx, r, prompt, completion); err != nil {
 		h.settleFailed(c, fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, c.Name, err))
@@ -112,12 +113,12 @@ func (h *handler) alerting(b budget.TokenBudget) bool {
 	return alerting(b, 0)
 }
 
-// alerting reports whether b, or a member of it, has alert thresholds (budget.Alerting).
+// alerting reports whether b, or a member of it, has alert thresholds (budgetkit.Alerting).
 func alerting(b budget.TokenBudget, depth int) bool {
-	if a, ok := b.(budget.Alerting); ok && len(a.AlertFractions()) > 0 {
+	if a, ok := b.(budgetkit.Alerting); ok && len(a.AlertFractions()) > 0 {
 		return true
 	}
-	if all, ok := b.(budget.Composite); ok && depth < 8 {
+	if all, ok := b.(budgetkit.Composite); ok && depth < 8 {
 		for _, m := range all.Members() {
 			if alerting(m, depth+1) {
 				return true
@@ -138,7 +139,7 @@ func (h *handler) remaining(ctx context.Context, b budget.TokenBudget, depth int
 	switch x := b.(type) {
 	case budget.RemainingReader:
 		return x.Remaining(), true
-	case budget.Composite:
+	case budgetkit.Composite:
 		if depth > 8 {
 			return 0, false
 		}

@@ -10,44 +10,50 @@ import (
 	"github.com/spendguard/spendguard/budget"
 )
 
-// ToolDeniedError is what a guarded tool returns when its guard has too few units
-// left; the tool was not called. It matches budget.ErrDenied under errors.Is, so a
-// run stopped by a tool guard reads like one stopped by a token budget, and
-// errors.As(err, &*ToolDeniedError) tells which tool it was.
+// ToolDeniedError is what a guarded tool returns when its budget has too little left
+// for the dispatch; the tool was not called. It matches budget.ErrDenied under
+// errors.Is, so a run stopped by a tool's budget reads like one stopped by a model
+// call's, and errors.As(err, &*ToolDeniedError) tells which tool it was.
 type ToolDeniedError struct {
 	Tool      string // the tool's name
-	Requested uint64 // units the dispatch needed
-	Remaining uint64 // units the guard had left (0 when it cannot say)
+	Budget    string // the budget that said no (the member of a budget.All that did)
+	Requested uint64 // the dispatch's cost, in the budget's units
+	Remaining uint64 // what the budget had left at that instant
 }
 
-// Error names the tool and says what was requested and what was left.
+// Error names the tool and the budget and says what was requested and what was left.
 func (e *ToolDeniedError) Error() string {
-	return fmt.Sprintf("middleware: tool %q denied by its guard: requested %d, %d remaining", e.Tool, e.Requested, e.Remaining)
+	return fmt.Sprintf("middleware: tool %q denied by budget %q: requested %d, %d remaining", e.Tool, e.Budget, e.Requested, e.Remaining)
 }
 
 // Is reports whether target is budget.ErrDenied.
 func (e *ToolDeniedError) Is(target error) bool { return target == budget.ErrDenied }
 
-// GuardTool returns t limited by g: every Call first acquires cost units from g, and
-// when g has too few left it returns a *ToolDeniedError (errors.Is(err,
-// budget.ErrDenied)) without calling t. An agent executor returns that error from its
-// Call, which ends the run.
+// GuardTool returns t charged to b: every Call first reserves cost from b, in b's
+// units (1 per dispatch for a budget that counts dispatches; the price of one call in
+// micro-units for a money budget, so that a tool priced per call shares the money
+// budget of the model calls). When b has too little left, Call returns a
+// *ToolDeniedError (errors.Is(err, budget.ErrDenied)) without calling t; an agent
+// executor returns that error from its Call, which ends the run.
 //
-// The units pay for the dispatch, not for its success: they stay spent after t
-// returns, with or without an error. Only a panic in t gives them back (the dispatch
-// did not finish, and the panic goes on); so does a cancelled context seen before t
-// is called. A failure of g itself (an error from TryAcquire) is returned wrapped, and
-// t is not called.
+// The cost pays for the dispatch, not for its success: once t returns, with or without
+// an error, the reservation is recorded as cost units of usage, so a tool that keeps
+// failing still runs its budget down. Only a panic in t releases it (the dispatch did
+// not finish; the panic goes on). A context already cancelled when Call starts
+// reserves nothing and returns its error. The settle runs on context.WithoutCancel(ctx);
+// when it fails, Call returns t's output and the settle's error joined to t's.
 //
-// Name and Description are t's. A nil t or g gives a tool whose Call returns an error.
-// A cost of 0 is granted while g has anything left.
-func GuardTool(t tools.Tool, g budget.Guard, cost uint64) tools.Tool {
-	return &guardedTool{t: t, g: g, cost: cost}
+// An error of b itself (budget.ErrUnavailable; budget.ErrNilBudget for a nil or
+// typed-nil b) is returned wrapped, and t is not called. Name and Description are
+// t's. A nil t gives a tool whose Call returns an error. A cost of 0 is granted while
+// b has anything left.
+func GuardTool(t tools.Tool, b budget.TokenBudget, cost uint64) tools.Tool {
+	return &guardedTool{t: t, b: budget.All(b), cost: cost}
 }
 
 type guardedTool struct {
 	t    tools.Tool
-	g    budget.Guard
+	b    budget.TokenBudget // never nil: budget.All stands in for a nil one
 	cost uint64
 }
 
@@ -67,40 +73,38 @@ func (gt *guardedTool) Description() string {
 	return gt.t.Description()
 }
 
-// Call acquires the tool's cost from the guard, then calls the tool.
+// Call reserves the tool's cost from the budget, calls the tool, and records the cost.
 func (gt *guardedTool) Call(ctx context.Context, input string) (string, error) {
 	if gt.t == nil {
 		return "", errors.New("middleware: GuardTool was given a nil tool")
 	}
 	name := gt.t.Name()
-	if gt.g == nil {
-		return "", fmt.Errorf("middleware: GuardTool for tool %q was given a nil guard", name)
-	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if err := ctx.Err(); err != nil {
 		return "", err
 	}
-	ok, err := gt.g.TryAcquire(ctx, gt.cost)
+	r, err := gt.b.TryReserve(ctx, gt.cost)
 	if err != nil {
-		return "", fmt.Errorf("middleware: guard of tool %q: %w", name, err)
-	}
-	if !ok {
-		d := &ToolDeniedError{Tool: name, Requested: gt.cost}
-		if r, ok := gt.g.(budget.RemainingReader); ok {
-			d.Remaining = r.Remaining()
+		var d *budget.DeniedError
+		if errors.As(err, &d) {
+			return "", &ToolDeniedError{Tool: name, Budget: d.Budget, Requested: gt.cost, Remaining: d.Remaining}
 		}
-		return "", d
+		return "", fmt.Errorf("middleware: budget of tool %q: %w", name, err)
 	}
+	sctx := context.WithoutCancel(ctx)
 	returned := false
 	defer func() {
-		if !returned { // the tool panicked: give the units back, the panic goes on
-			_ = gt.g.Release(context.WithoutCancel(ctx), gt.cost)
+		if !returned { // the tool panicked: give the cost back, the panic goes on
+			_ = gt.b.Release(sctx, r)
 		}
 	}()
 	out, err := gt.t.Call(ctx, input)
 	returned = true
+	if serr := gt.b.Record(sctx, r, gt.cost, 0); serr != nil {
+		err = errors.Join(err, fmt.Errorf("middleware: recording the cost of tool %q: %w", name, serr))
+	}
 	return out, err
 }
 

@@ -25,11 +25,20 @@ func (e *echoTool) Call(_ context.Context, in string) (string, error) {
 	return in, e.err
 }
 
+func consumed(t *testing.T, b *budget.Atomic) (consumed, held uint64) {
+	t.Helper()
+	s, err := b.Snapshot(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Consumed, s.Held
+}
+
 func TestGuardToolSpendsAndDenies(t *testing.T) {
 	ctx := context.Background()
 	tool := &echoTool{}
-	g := budget.NewAtomicGuard(5)
-	gt := middleware.GuardTool(tool, g, 2)
+	b := budget.NewAtomic(5, budget.WithName("dispatches"))
+	gt := middleware.GuardTool(tool, b, 2)
 	if gt.Name() != "echo" || gt.Description() != "echoes its input" {
 		t.Errorf("name %q description %q", gt.Name(), gt.Description())
 	}
@@ -38,12 +47,12 @@ func TestGuardToolSpendsAndDenies(t *testing.T) {
 			t.Fatalf("call %d: %q %v", i, out, err)
 		}
 	}
-	if g.Used() != 4 {
-		t.Errorf("used = %d, want 4 (units stay spent after a call)", g.Used())
+	if c, h := consumed(t, b); c != 4 || h != 0 {
+		t.Errorf("consumed %d, held %d, want 4 and 0 (the cost is recorded after each call)", c, h)
 	}
 	_, err := gt.Call(ctx, "hi")
 	var d *middleware.ToolDeniedError
-	if !errors.As(err, &d) || !errors.Is(err, budget.ErrDenied) || d.Tool != "echo" || d.Requested != 2 || d.Remaining != 1 {
+	if !errors.As(err, &d) || !errors.Is(err, budget.ErrDenied) || d.Tool != "echo" || d.Budget != "dispatches" || d.Requested != 2 || d.Remaining != 1 {
 		t.Fatalf("err = %#v", err)
 	}
 	if tool.calls != 2 {
@@ -51,63 +60,114 @@ func TestGuardToolSpendsAndDenies(t *testing.T) {
 	}
 }
 
+// A tool priced per call is charged to the money budget the model calls share, in
+// its micro-units: web search at $10 per 1,000 calls is 10,000 micro-USD a call.
+func TestGuardToolChargesAMoneyBudget(t *testing.T) {
+	ctx := context.Background()
+	money := budget.NewAtomic(25_000, budget.WithName("money")) // 2.5 cents
+	search := middleware.GuardTool(&echoTool{}, money, 10_000)
+	for i := 0; i < 2; i++ {
+		if _, err := search.Call(ctx, "q"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var d *middleware.ToolDeniedError
+	if _, err := search.Call(ctx, "q"); !errors.As(err, &d) || d.Budget != "money" || d.Remaining != 5_000 {
+		t.Fatalf("third search: %v", err)
+	}
+	if c, _ := consumed(t, money); c != 20_000 {
+		t.Errorf("consumed %d micro-USD, want 20000", c)
+	}
+}
+
+// The context's budgets and the tool's own combine all-or-nothing through budget.All.
+func TestGuardToolWithAll(t *testing.T) {
+	ctx := context.Background()
+	run, global := budget.NewAtomic(1, budget.WithName("run")), budget.NewAtomic(100, budget.WithName("global"))
+	gt := middleware.GuardTool(&echoTool{}, budget.All(global, run), 1)
+	if _, err := gt.Call(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	var d *middleware.ToolDeniedError
+	if _, err := gt.Call(ctx, "x"); !errors.As(err, &d) || d.Budget != "run" {
+		t.Fatalf("err = %v", err)
+	}
+	if c, h := consumed(t, global); c != 1 || h != 0 {
+		t.Errorf("global: consumed %d held %d; the denied call must leave nothing held", c, h)
+	}
+}
+
 func TestGuardToolErrorStillSpends(t *testing.T) {
 	boom := errors.New("tool failed")
 	tool := &echoTool{err: boom}
-	g := budget.NewAtomicGuard(5)
-	if _, err := middleware.GuardTool(tool, g, 1).Call(context.Background(), "x"); !errors.Is(err, boom) {
+	b := budget.NewAtomic(5)
+	if _, err := middleware.GuardTool(tool, b, 1).Call(context.Background(), "x"); !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
-	if g.Used() != 1 {
-		t.Errorf("used = %d", g.Used())
+	if c, h := consumed(t, b); c != 1 || h != 0 {
+		t.Errorf("consumed %d held %d, want 1 and 0: a failed dispatch still pays", c, h)
 	}
 }
 
 func TestGuardToolPanicReleases(t *testing.T) {
 	tool := &echoTool{panic: true}
-	g := budget.NewAtomicGuard(5)
+	b := budget.NewAtomic(5)
 	func() {
 		defer func() {
 			if r := recover(); r != "tool bug" {
 				t.Errorf("recovered %v", r)
 			}
 		}()
-		_, _ = middleware.GuardTool(tool, g, 3).Call(context.Background(), "x")
+		_, _ = middleware.GuardTool(tool, b, 3).Call(context.Background(), "x")
 	}()
-	if g.Used() != 0 {
-		t.Errorf("used = %d after a panic", g.Used())
+	if c, h := consumed(t, b); c != 0 || h != 0 {
+		t.Errorf("consumed %d held %d after a panic, want 0 and 0", c, h)
 	}
 }
 
-type brokenGuard struct{}
+// brokenSettle grants, then cannot record.
+type brokenSettle struct{ budget.TokenBudget }
 
-func (brokenGuard) TryAcquire(context.Context, uint64) (bool, error) {
-	return false, budget.ErrUnavailable
+func (b brokenSettle) Record(context.Context, *budget.Reservation, uint64, uint64) error {
+	return budget.ErrUnavailable
 }
-func (brokenGuard) Release(context.Context, uint64) error { return nil }
+
+type brokenReserve struct{ budget.TokenBudget }
+
+func (brokenReserve) TryReserve(context.Context, uint64) (*budget.Reservation, error) {
+	return nil, budget.ErrUnavailable
+}
 
 func TestGuardToolBadInput(t *testing.T) {
 	ctx := context.Background()
 	tool := &echoTool{}
-	if _, err := middleware.GuardTool(tool, brokenGuard{}, 1).Call(ctx, "x"); !errors.Is(err, budget.ErrUnavailable) {
-		t.Errorf("broken guard: %v", err)
+	if _, err := middleware.GuardTool(tool, brokenReserve{}, 1).Call(ctx, "x"); !errors.Is(err, budget.ErrUnavailable) || errors.Is(err, budget.ErrDenied) {
+		t.Errorf("broken budget: %v", err)
 	}
-	if _, err := middleware.GuardTool(nil, budget.NewAtomicGuard(1), 1).Call(ctx, "x"); err == nil {
+	if _, err := middleware.GuardTool(nil, budget.NewAtomic(1), 1).Call(ctx, "x"); err == nil {
 		t.Error("nil tool: no error")
 	}
-	if _, err := middleware.GuardTool(tool, nil, 1).Call(ctx, "x"); err == nil {
-		t.Error("nil guard: no error")
+	for _, nb := range []budget.TokenBudget{nil, (*budget.Atomic)(nil)} {
+		if _, err := middleware.GuardTool(tool, nb, 1).Call(ctx, "x"); !errors.Is(err, budget.ErrNilBudget) {
+			t.Errorf("nil budget %T: %v", nb, err)
+		}
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	g := budget.NewAtomicGuard(1)
-	if _, err := middleware.GuardTool(tool, g, 1).Call(cancelled, "x"); !errors.Is(err, context.Canceled) || g.Used() != 0 {
-		t.Errorf("cancelled: %v, used %d", err, g.Used())
+	b := budget.NewAtomic(1)
+	if _, err := middleware.GuardTool(tool, b, 1).Call(cancelled, "x"); !errors.Is(err, context.Canceled) || b.Remaining() != 1 {
+		t.Errorf("cancelled: %v, remaining %d", err, b.Remaining())
 	}
 	if tool.calls != 0 {
 		t.Errorf("tool called %d times", tool.calls)
 	}
 	if n := middleware.GuardTool(nil, nil, 0); n.Name() != "" || n.Description() != "" {
 		t.Error("nil tool has a name")
+	}
+
+	// A settle that fails after the tool ran: the output comes back with the error.
+	out, err := middleware.GuardTool(tool, brokenSettle{budget.NewAtomic(5)}, 1).Call(ctx, "kept")
+	if out != "kept" || !errors.Is(err, budget.ErrUnavailable) || tool.calls != 1 {
+		t.Errorf("failed settle: %q %v (calls %d)", out, err, tool.calls)
 	}
 }

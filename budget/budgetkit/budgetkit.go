@@ -1,5 +1,8 @@
-// Package budgetkit is for implementers of budget.TokenBudget: it builds, settles and
-// reads back reservations. Users of a budget never need it.
+// Package budgetkit is for implementers of budget.TokenBudget and for middleware: it
+// builds, settles and reads back reservations, and names what middleware asks of a
+// budget beyond package budget's interfaces (Composite, Alerting) and how an alert
+// crossing reaches the call that caused it (NotifyAlerts, ReportAlert). Users of a
+// budget never need it.
 //
 // The kit lives apart from package budget on purpose. Settling is the one step that
 // decides "at most once": a budget calls Settle before it changes any count, and only
@@ -26,7 +29,10 @@
 //
 // Implement budget.Named, budget.RemainingReader and budget.Observable as well, so
 // that middleware names your budget in spans and denials and reads what it has left
-// without an extra round trip.
+// without an extra round trip; Alerting when it has alert thresholds.
+//
+// Every function here is safe for concurrent use and accepts a nil reservation or
+// context without panicking.
 package budgetkit
 
 import (
@@ -45,22 +51,11 @@ func NewReservation(issuer any, id string, tokens uint64) *budget.Reservation {
 	return hooks.New(issuer, id, tokens, nil, nil)
 }
 
-// NewReservationState is NewReservation with a value of the budget's own, returned by
-// State, for budgets that need more than an id to settle (a composite budget keeps its
-// members' reservations there).
-func NewReservationState(issuer any, id string, tokens uint64, state any) *budget.Reservation {
-	return hooks.New(issuer, id, tokens, state, nil)
-}
-
 // NewFailOpen builds a reservation granted without holding anything because the
 // budget's store could not be reached and the budget is configured to fail open. Its
-// FailedOpen is true, so middleware marks the call as not accounted for; cause (nil
-// means budget.ErrUnavailable) is returned by FailOpenCause.
-func NewFailOpen(issuer any, tokens uint64, cause error) *budget.Reservation {
-	if cause == nil {
-		cause = budget.ErrUnavailable
-	}
-	return hooks.New(issuer, "", tokens, nil, cause)
+// FailedOpen is true, so middleware marks the call as not accounted for.
+func NewFailOpen(issuer any, tokens uint64) *budget.Reservation {
+	return hooks.New(issuer, "", tokens, nil, budget.ErrUnavailable)
 }
 
 // Settle marks r settled. It returns true exactly once, to the first caller, and
@@ -86,32 +81,46 @@ func ID(r *budget.Reservation) string {
 	return hooks.ID(r)
 }
 
-// Issuer is the budget that issued r; nil for nil.
-func Issuer(r *budget.Reservation) any {
-	if r == nil {
-		return nil
-	}
-	return hooks.Issuer(r)
+// Composite is implemented by budgets made of other budgets, such as the one
+// budget.All returns. Middleware looks through it to the members: what is left is the
+// smallest among them, and a fallback or a hard cap judges each.
+type Composite interface {
+	// Members are the budgets reserved from, in order. The slice must not be changed.
+	Members() []budget.TokenBudget
 }
 
-// State is the value given to NewReservationState; nil otherwise and for nil.
-func State(r *budget.Reservation) any {
-	if r == nil {
-		return nil
-	}
-	return hooks.State(r)
+// Alerting is implemented by budgets that have alert thresholds (budget.WithAlerts,
+// redisbudget.WithAlerts). Middleware asks it so that it prepares a settle to note
+// crossings (NotifyAlerts) only for budgets that may report one.
+type Alerting interface {
+	// AlertFractions are the thresholds, ascending; empty when there are none.
+	AlertFractions() []float64
 }
 
-// FailOpenCause is the cause given to NewFailOpen, or nil when r was accounted for
-// normally (and for nil).
-func FailOpenCause(r *budget.Reservation) error {
-	if r == nil {
-		return nil
+// NotifyAlerts returns a copy of ctx carrying fn: a Record made with it (or with a
+// context derived from it) that crosses an alert threshold of a budget of this module,
+// or of one that calls ReportAlert, calls fn with the Alert, synchronously, after the
+// budget's own alert function. Middleware uses it to put each crossing on the record of
+// the call that crossed it. A fn already in ctx is called too, before fn. A nil fn
+// returns ctx; a nil ctx means context.Background().
+func NotifyAlerts(ctx context.Context, fn func(budget.Alert)) context.Context {
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	return hooks.FailOpen(r)
+	if fn == nil {
+		return ctx
+	}
+	if prev, ok := ctx.Value(kithook.AlertKey{}).(func(budget.Alert)); ok {
+		next := fn
+		fn = func(a budget.Alert) {
+			prev(a)
+			next(a)
+		}
+	}
+	return context.WithValue(ctx, kithook.AlertKey{}, fn)
 }
 
-// ReportAlert tells the function budget.NotifyAlerts put in ctx, if any, of an alert
+// ReportAlert tells the function NotifyAlerts put in ctx, if any, of an alert
 // threshold crossed by the Record made with ctx. A budget with alert thresholds calls
 // it once per crossing, synchronously in that Record, after its own alert function.
 func ReportAlert(ctx context.Context, a budget.Alert) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
+	"github.com/spendguard/spendguard/budget/internal/kithook"
 )
 
 // WithAlerts calls fn for each threshold in fractions once per window, and once per
@@ -17,13 +18,13 @@ import (
 // counts) claims the threshold in Redis, in the same script and round trip as the settle, and
 // only the process that made it calls fn, synchronously in that Record. One Record
 // that crosses several thresholds fires them in ascending order. The Record's context
-// hears of each crossing too (budget.NotifyAlerts), so that middleware can put it on
+// hears of each crossing too (budgetkit.NotifyAlerts), so that middleware can put it on
 // the call that crossed it. A nil fn still reports crossings to the context.
 //
 // The claim is a field of the window's hash (by fraction), so it ends with the window
 // and a reset (Admin.Reset) re-arms it; every process should give the same fractions.
 // A fraction given twice fires once. A fraction outside (0, 1] (NaN included), or more
-// than budget.MaxAlerts of them, makes New fail. fn must not block: the settle's
+// than 64 of them, makes New fail. fn must not block: the settle's
 // caller waits for it. Settles of a budget with alerts also read its capacity
 // override, in the same script.
 //
@@ -34,8 +35,8 @@ import (
 // one must not be missed.
 func WithAlerts(fn func(budget.Alert), fractions ...float64) Option {
 	return func(b *Budget) {
-		if len(fractions) > budget.MaxAlerts {
-			b.fail(fmt.Errorf("%d alert thresholds, more than budget.MaxAlerts (%d)", len(fractions), budget.MaxAlerts))
+		if len(fractions) > kithook.MaxAlerts {
+			b.fail(fmt.Errorf("%d alert thresholds, more than %d", len(fractions), kithook.MaxAlerts))
 			return
 		}
 		for _, f := range fractions {

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 )
 
@@ -42,7 +43,7 @@ func TestAlertsOncePerFleetPerWindow(t *testing.T) {
 		assert.Equal(t, []float64{0.5, 0.8, 0.95}, b.AlertFractions())
 		fleet = append(fleet, b)
 	}
-	ctx := budget.NotifyAlerts(context.Background(), func(a budget.Alert) {
+	ctx := budgetkit.NotifyAlerts(context.Background(), func(a budget.Alert) {
 		mu.Lock()
 		defer mu.Unlock()
 		heard[a.Fraction]++
@@ -127,7 +128,7 @@ func TestAlertsFollowTheCapacityInForce(t *testing.T) {
 
 func TestAlertsBadFractions(t *testing.T) {
 	rdb := client(t)
-	for _, fs := range [][]float64{{0}, {-0.5}, {1.01}, {math.NaN()}, make([]float64, budget.MaxAlerts+1)} {
+	for _, fs := range [][]float64{{0}, {-0.5}, {1.01}, {math.NaN()}, make([]float64, 65)} {
 		_, err := redisbudget.New(rdb, "x", 10, redisbudget.WithAlerts(nil, fs...))
 		require.Error(t, err, "%v", fs)
 		assert.Contains(t, err.Error(), `budget "x"`)

@@ -145,8 +145,8 @@ func WithWindow(w budget.Window) Option { return func(b *Budget) { b.window = w 
 func WithClock(now func() time.Time) Option { return func(b *Budget) { b.clock = now } }
 
 // WithFailOpen makes the budget grant when Redis cannot be reached: TryReserve and
-// TryReserveRange return a reservation built by budget.NewFailOpenReservation (its
-// budgetkit.FailOpenCause reports the cause) and settling it does nothing. Without it, those calls
+// TryReserveRange return a reservation built by budgetkit.NewFailOpen (its FailedOpen
+// is true) and settling it does nothing. Without it, those calls
 // fail closed with an error wrapping budget.ErrUnavailable.
 func WithFailOpen() Option { return func(b *Budget) { b.failOpen = true } }
 
@@ -476,7 +476,7 @@ func (b *Budget) reserve(ctx context.Context, min, max uint64) (*budget.Reservat
 	if err != nil {
 		err = b.wrap("reserve", err)
 		if b.failOpen && errors.Is(err, budget.ErrUnavailable) {
-			return budgetkit.NewFailOpen(b, max, err), nil
+			return budgetkit.NewFailOpen(b, max), nil
 		}
 		return nil, err
 	}
@@ -711,5 +711,5 @@ var (
 	_ budget.RangeReserver   = (*Budget)(nil)
 	_ budget.Observable      = (*Budget)(nil)
 	_ budget.RemainingReader = (*Budget)(nil)
-	_ budget.Alerting        = (*Budget)(nil)
+	_ budgetkit.Alerting     = (*Budget)(nil)
 )

@@ -106,7 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.baseURL, "base-url", "", "the provider's API base URL (an OpenAI-compatible server, a proxy); ollama: overrides OLLAMA_HOST")
 	fs.DurationVar(&c.window, "window", 0, "with -redis: restart the shared budget every this long (0: never)")
 	fs.IntVar(&c.maxCalls, "max-calls", 50, "safety: most model calls of one run")
-	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget.Guard)")
+	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget of 1 per dispatch, middleware.GuardTool)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it)")
 	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
@@ -234,7 +234,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	model := guarded(llm, cheap, b, c, rp.observe, tr.traceModel(), e.stderr)
 
 	var dispatched atomic.Int64
-	guard := budget.NewAtomicGuard(c.toolCalls)
+	guard := budget.NewAtomic(c.toolCalls, budget.WithName("tool-calls")) // one unit per dispatch
 	var toolset []tools.Tool
 	for _, t := range []tools.Tool{tools.Calculator{}, wordCount{}, clock{now: e.now}} {
 		toolset = append(toolset, tr.traceTool(middleware.GuardTool(counted{Tool: t, n: &dispatched}, guard, 1)))

@@ -10,9 +10,6 @@ type Hooks[R any] struct {
 	Settle      func(r *R) bool
 	Settled     func(r *R) bool
 	ID          func(r *R) string
-	Issuer      func(r *R) any
-	State       func(r *R) any
-	FailOpen    func(r *R) error
 	CheckIssuer func(r *R, issuer any, budgetName string) error
 }
 
@@ -26,6 +23,11 @@ func Set[R any](h Hooks[R]) { hooks = h }
 // is imported by every caller of Get).
 func Get[R any]() Hooks[R] { return hooks.(Hooks[R]) }
 
-// AlertKey is the context key of the function budget.NotifyAlerts installs (a
-// func(budget.Alert)); budgetkit.ReportAlert calls it.
+// AlertKey is the context key of the function budgetkit.NotifyAlerts installs (a
+// func(budget.Alert)); budgetkit.ReportAlert and package budget call it.
 type AlertKey struct{}
+
+// MaxAlerts is the most alert thresholds a budget of this module keeps: an Atomic
+// marks the ones fired in a window in the bits of one uint64, and redisbudget keeps
+// the same limit.
+const MaxAlerts = 64
