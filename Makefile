@@ -1,6 +1,6 @@
-# make test: every test, the real Redis (a server and a 3-master cluster), Jaeger and
-# Prometheus ones included. It installs and starts what it needs (redis-server and
-# prometheus from Debian's packages, Jaeger built from e2e/go.mod's tool line) and stops
+# make test: every test, the real Redis (a server and a 3-master cluster), Jaeger,
+# Prometheus and Chromium ones included. It installs and starts what it needs (redis-server,
+# prometheus and chromium from Debian's packages, Jaeger built from e2e/go.mod's tool line) and stops
 # it afterwards.
 SHELL := /bin/bash
 

@@ -6,8 +6,14 @@
 // Grafana dashboard of that spend; the tests run each of its queries against the same
 // Prometheus.
 //
-// It is a module of its own, so that Jaeger (a tool dependency, see go.mod) never
-// reaches the library's users. It does not require the root module: Jaeger v1.76.0
+// serve_test.go drives the web page of `spendguard serve` (../cmd/spendguard) in a real
+// headless Chromium through the DevTools protocol (chromedp), against a redis-server of
+// its own that the example agent spends from, and compares the page with `spendguard
+// -json list`. scripts/e2e.sh installs Debian's chromium when it is missing and sets
+// SPENDGUARD_CHROMIUM (its binary) and SPENDGUARD_REDIS_SERVER (redis-server's).
+//
+// It is a module of its own, so that Jaeger (a tool dependency, see go.mod) and chromedp
+// never reach the library's users. It does not require the root module: Jaeger v1.76.0
 // needs OpenTelemetry versions older than the root module's (otel v1.38,
 // otelhttp v0.63), and one module graph cannot hold both. The tests therefore drive
 // the example as a program, which is built in the root module with its own versions.

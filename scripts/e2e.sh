@@ -2,11 +2,15 @@
 # The end-to-end tests: a real Jaeger v2, built from e2e/go.mod's tool line (Go's build
 # cache makes it fast after the first, slow, build), started with in-memory storage on
 # free loopback ports, a real Prometheus (Debian's) scraping the metrics Jaeger's
-# collector exposes, then `go test` in e2e/ against them.
+# collector exposes, a redis-server and Debian's Chromium for the page of `spendguard
+# serve`, then `go test` in e2e/ against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 trap stop_services EXIT
+
+start_redis
+ensure_chromium
 
 echo "== building Jaeger (e2e/go.mod tool; minutes the first time, then cached)"
 (cd e2e && go build -o .bin/jaeger github.com/jaegertracing/jaeger/cmd/jaeger)

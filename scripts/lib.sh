@@ -30,6 +30,19 @@ ensure_redis() {
 	as_root service redis-server stop >/dev/null 2>&1 || true
 }
 
+# ensure_chromium installs Debian's chromium when it is missing, and exports
+# SPENDGUARD_CHROMIUM (the binary) for the browser test of `spendguard serve`.
+ensure_chromium() {
+	if ! command -v chromium >/dev/null; then
+		echo "== installing chromium"
+		as_root apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium >/dev/null
+	fi
+	SPENDGUARD_CHROMIUM="$(command -v chromium)"
+	export SPENDGUARD_CHROMIUM
+	echo "== chromium: $SPENDGUARD_CHROMIUM ($("$SPENDGUARD_CHROMIUM" --version 2>/dev/null || true))"
+}
+
 # start_redis starts a throw-away redis-server (no persistence) on a free loopback
 # port, exports SPENDGUARD_REDIS_ADDR and SPENDGUARD_REDIS_SERVER (the binary, so that
 # tests can restart it) and registers it for stop_services.
