@@ -38,7 +38,9 @@ import (
 //
 // Every budget taking part is reserved from separately, even if the same budget is
 // both b and in the context. A nil b enforces only the context's budgets; with none,
-// the call passes through untouched and Spend.Budget stays nil.
+// the call passes through untouched and Spend.Budget stays nil. A nil pointer of a
+// budget type (a typed-nil *redisbudget.Budget) refuses every call with an error
+// wrapping budget.ErrNilBudget; the call is not sent.
 //
 // Bad input: Budget panics when its options contradict each other (a WithFallback
 // alternative with a nil Model or no Name, or one missing from the WithPrices table):
@@ -57,6 +59,9 @@ func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 		if o != nil {
 			o(&c)
 		}
+	}
+	if b != nil {
+		b = budget.All(b) // b itself, or for a typed-nil b a budget that refuses every call (budget.ErrNilBudget)
 	}
 	m := &mw{config: c, b: b, name: nameOf(b), learn: newLearner(c.allowance)}
 	m.pest, _ = c.est.(estimate.ProviderEstimator)
