@@ -41,7 +41,7 @@ const UnknownModel = "unknown"
 //     what the provider reported;
 //   - each middleware its own part, nil when it took no part: Budget
 //     (middleware.Budget), Fallback (a budget's switch to another model, which also
-//     renames Model) and Loop (loopguard).
+//     renames Model), Loop (loopguard) and Rate (ratelimit.Middleware).
 //
 // Read it after the call with OnSpend, or from a middleware through SpendFrom. A
 // Spend belongs to one call and is written by the goroutine running the call; read
@@ -85,6 +85,9 @@ type Spend struct {
 	// Loop is the loop guard's part: why it refused the call as the next turn of an
 	// agent going round in circles. Nil when no loop guard refused the call.
 	Loop *LoopStop
+	// Rate is a rate limiter's part: how long the call waited for its limit. Nil
+	// when no rate limiter took part.
+	Rate *RateWait
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
 	onDone [2]func(ctx context.Context, s *Spend)
