@@ -196,3 +196,100 @@ func TestLoopGuardAfterBudgetChargesNothing(t *testing.T) {
 	}
 	wantSettled(t, b, sumCharged(log.spends))
 }
+
+// seqTool is a tool named name whose n-th call (from 1) answers answers[n-1], then
+// the last answer for ever.
+type seqTool struct {
+	name    string
+	calls   atomic.Int64
+	answers []string
+}
+
+func (s *seqTool) Name() string        { return s.name }
+func (s *seqTool) Description() string { return "a tool" }
+func (s *seqTool) Call(context.Context, string) (string, error) {
+	n := int(s.calls.Add(1))
+	return s.answers[min(n, len(s.answers))-1], nil
+}
+
+// parallel is a scripted model answer asking for n identical calls of tool at once.
+func parallel(n int, tool, args string) providertest.Reply {
+	r := providertest.Reply{Usage: &providertest.Usage{Prompt: 150, Completion: 10 * n}}
+	for range n {
+		r.ToolCalls = append(r.ToolCalls, providertest.ToolCall{Name: tool, Arguments: args})
+	}
+	return r
+}
+
+// runFunctionsAgent runs langchaingo's OpenAI functions agent, through the real
+// openai client, against a server answering script, with the model
+// Wrap(client, log, New(), Budget(b)).
+func runFunctionsAgent(t *testing.T, script providertest.Script, tool tools.Tool, b *budget.Atomic) (error, *providertest.Server, *spendLog) {
+	t.Helper()
+	srv := providertest.NewOpenAI(script)
+	t.Cleanup(srv.Close)
+	llm, err := srv.OpenAIClient(openai.WithModel("gpt-test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &spendLog{}
+	model := llmwrap.Wrap(llm, log.middleware, loopguard.New(), middleware.Budget(b))
+	exec := agents.NewExecutor(agents.NewOpenAIFunctionsAgent(model, []tools.Tool{tool}), agents.WithMaxIterations(20))
+	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "do the task"})
+	return err, srv, log
+}
+
+var finalAnswer = providertest.Reply{Text: "All done.", Usage: &providertest.Usage{Prompt: 200, Completion: 5}}
+
+// Issue 19: a tool whose results vary (a random topic) is not a loop. The agent asks
+// for three topics at once (cars, penguins, cars), then three more (penguins, cars,
+// penguins), then answers; it used to be refused as a cycle of 2 repeated 3 times.
+func TestVaryingToolIsNotALoop(t *testing.T) {
+	b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+	tool := &seqTool{name: "generate_topic", answers: []string{"cars", "penguins", "cars", "penguins", "cars", "penguins"}}
+	err, srv, log := runFunctionsAgent(t, providertest.Sequence(
+		parallel(3, "generate_topic", `{}`), parallel(3, "generate_topic", `{}`), finalAnswer), tool, b)
+	if err != nil {
+		t.Fatalf("run ended with %v, want it finished", err)
+	}
+	if got := len(srv.Requests()); got != 3 || tool.calls.Load() != 6 {
+		t.Errorf("%d requests, %d tool calls; want 3 and 6", got, tool.calls.Load())
+	}
+	wantSettled(t, b, sumCharged(log.spends))
+}
+
+// Issue 19: identical calls the model asked for at once are one round. Three
+// identical fetches in one answer, with their three (identical) results, are the
+// model's first sight of that page: the next call goes out. The same answer three
+// turns in a row is a loop of three rounds, refused at the fourth call.
+func TestParallelIdenticalCallsAreOneRound(t *testing.T) {
+	fetch := parallel(3, "fetch", `{"url":"a"}`)
+	t.Run("one turn", func(t *testing.T) {
+		b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+		tool := &seqTool{name: "fetch", answers: []string{"<html>a</html>"}}
+		err, srv, log := runFunctionsAgent(t, providertest.Sequence(fetch, finalAnswer), tool, b)
+		if err != nil {
+			t.Fatalf("run ended with %v, want it finished", err)
+		}
+		if got := len(srv.Requests()); got != 2 || tool.calls.Load() != 3 {
+			t.Errorf("%d requests, %d tool calls; want 2 and 3", got, tool.calls.Load())
+		}
+		wantSettled(t, b, sumCharged(log.spends))
+	})
+	t.Run("three turns", func(t *testing.T) {
+		b := budget.NewAtomic(1_000_000, budget.WithName("run"))
+		tool := &seqTool{name: "fetch", answers: []string{"<html>a</html>"}}
+		err, srv, log := runFunctionsAgent(t, providertest.Fixed(fetch), tool, b)
+		var le *loopguard.Error
+		if !errors.As(err, &le) || le.Tool != "fetch" || le.Repeats != 3 || le.Arguments != `{"url":"a"}` || len(le.Cycle) != 1 {
+			t.Fatalf("run ended with %v (%+v), want a loop stop of 3 repeats of fetch", err, le)
+		}
+		if got := len(srv.Requests()); got != 3 || tool.calls.Load() != 9 {
+			t.Errorf("%d requests, %d tool calls; want 3 and 9", got, tool.calls.Load())
+		}
+		if n := len(log.spends); n != 4 || log.spends[3].Loop == nil || log.spends[3].Sent {
+			t.Errorf("%d calls; the last one's loop record %+v, sent %v", n, log.spends[n-1].Loop, log.spends[n-1].Sent)
+		}
+		wantSettled(t, b, sumCharged(log.spends))
+	})
+}

@@ -12,15 +12,21 @@ import (
 	"github.com/spendguard/spendguard/loopguard"
 )
 
-// toolConversation is a 200-message agent run that is not stuck: a system prompt, the
-// task, then 99 tool calls with their results, arguments and results all different.
-func toolConversation() []llms.MessageContent {
+// toolConversation is an agent run of n messages (n odd, at least 3) that is not
+// stuck: a system prompt, the task, then (n-3)/2 tool calls with their results,
+// arguments and results all different, after one call whose result never came when
+// lost is set (a tool that crashed, a history cut by hand).
+func toolConversation(n int, lost bool) []llms.MessageContent {
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, "You are a research agent. Use the tools to answer; cite what you found."),
 		llms.TextParts(llms.ChatMessageTypeHuman, "Find every paper on token budgets for LLM agents published since 2023 and summarize their findings."),
 	}
+	if lost {
+		msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{
+			llms.ToolCall{ID: "call_lost", Type: "function", FunctionCall: &llms.FunctionCall{Name: "search", Arguments: `{"query": "token budgets"}`}}}})
+	}
 	tools := []string{"search", "fetch_page", "calculator"}
-	for i := range 99 {
+	for i := 0; len(msgs)+2 <= n; i++ {
 		id := fmt.Sprintf("call_%03d", i)
 		name := tools[i%len(tools)]
 		args := fmt.Sprintf(`{"query": "token budgets agents %d", "page": %d, "lang": "en"}`, i, i/3+1)
@@ -78,8 +84,24 @@ func benchEstimate(b *testing.B, msgs []llms.MessageContent) {
 // BenchmarkLoopGuard200 is LoopGuard's check of a 200-message tool-calling
 // conversation; BenchmarkLoopEstimate200, its baseline, is the default estimator on
 // the same messages (scripts/benchratio.go prints the ratio; the target is ≤ 5 %).
-func BenchmarkLoopGuard200(b *testing.B)    { benchGuard(b, toolConversation()) }
-func BenchmarkLoopEstimate200(b *testing.B) { benchEstimate(b, toolConversation()) }
+func BenchmarkLoopGuard200(b *testing.B)    { benchGuard(b, toolConversation(200, false)) }
+func BenchmarkLoopEstimate200(b *testing.B) { benchEstimate(b, toolConversation(200, false)) }
+
+// BenchmarkLoopGuardUnanswered1000 and 10000 are the check of a conversation of 1,000
+// and 10,000 messages whose first tool call never got its result: 10000 against 1000
+// is the growth with the run (10× is linear), and each against
+// BenchmarkLoopEstimateUnanswered of the same size is the share of the estimator's
+// time.
+func BenchmarkLoopGuardUnanswered1000(b *testing.B) { benchGuard(b, toolConversation(1001, true)) }
+func BenchmarkLoopGuardUnanswered10000(b *testing.B) {
+	benchGuard(b, toolConversation(10001, true))
+}
+func BenchmarkLoopEstimateUnanswered1000(b *testing.B) {
+	benchEstimate(b, toolConversation(1001, true))
+}
+func BenchmarkLoopEstimateUnanswered10000(b *testing.B) {
+	benchEstimate(b, toolConversation(10001, true))
+}
 
 // BenchmarkLoopGuardMRKL is the same for a OneShotAgent prompt of 99 rounds, against
 // BenchmarkLoopEstimateMRKL.

@@ -83,14 +83,14 @@ func MaxCycle(n int) Option {
 // llmwrap.Wrap's list so that a refused call reserves nothing. Outside Wrap (no Spend
 // in the context) the guard refuses the same calls and writes nothing.
 //
-// Every call is judged from its own messages: the middleware keeps no per-run state
-// and is safe for concurrent use by any number of agents. A call that is let through
-// allocates nothing.
+// Each call is judged from its own messages, plus one fact the messages may have
+// lost: which identical tool calls the model asked for in one answer, which the guard
+// remembers for the answers it passed on (at most 4,096 call IDs, forgotten all at
+// once when full). The middleware is safe for concurrent use by any number of agents.
+// A call it lets through allocates nothing; it takes time linear in the messages.
 //
-// Bad input never panics and never stops a run by itself: malformed arguments are
-// compared as text, calls without results and results without calls match nothing,
-// nil parts and nil options are skipped. A nil next (possible only when composing by
-// hand) gives a GenerateFunc that returns an error.
+// A nil next (possible only when composing by hand) gives a GenerateFunc that returns
+// an error.
 func New(opts ...Option) llmwrap.Middleware {
 	c := config{repeats: defaultRepeats, maxCycle: defaultCycle}
 	for _, o := range opts {
@@ -98,6 +98,7 @@ func New(opts ...Option) llmwrap.Middleware {
 			o(&c)
 		}
 	}
+	seen := newAnswers()
 	return func(next llmwrap.GenerateFunc) llmwrap.GenerateFunc {
 		if next == nil {
 			return func(context.Context, []llms.MessageContent, ...llms.CallOption) (*llms.ContentResponse, error) {
@@ -105,13 +106,15 @@ func New(opts ...Option) llmwrap.Middleware {
 			}
 		}
 		return func(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-			if le := c.find(msgs); le != nil {
+			if le := c.find(msgs, seen); le != nil {
 				if s := llmwrap.SpendFrom(ctx); s != nil {
 					s.Loop = &le.LoopStop
 				}
 				return nil, le
 			}
-			return next(ctx, msgs, opts...)
+			resp, err := next(ctx, msgs, opts...)
+			seen.record(resp)
+			return resp, err
 		}
 	}
 }

@@ -19,6 +19,10 @@ type round struct {
 	// thought: result is followed by the next round's thought (ConversationalAgent's
 	// scratchpad), see sameResult.
 	thought bool
+	// answer is the number of the model answer the call came in, when the guard
+	// passed that answer on with another call just like it (see answers); 0 when
+	// unknown.
+	answer uint64
 }
 
 var roundPool = sync.Pool{New: func() any {
@@ -41,69 +45,105 @@ func putRounds(r *[]round) {
 }
 
 // find returns the loop at the end of msgs' structured history or of one of its text
-// scratchpads, or nil.
-func (c *config) find(msgs []llms.MessageContent) *Error {
-	var structured *[]round // borrowed on the first tool call
+// scratchpads, or nil. seen, when not nil, says which calls came in one answer.
+func (c *config) find(msgs []llms.MessageContent, seen *answers) *Error {
+	le, cut := c.findStructured(msgs, seen, c.maxCycle*c.repeats)
+	if le != nil && cut {
+		// The rounds before the window were dropped: count the repeats on all of them.
+		le, _ = c.findStructured(msgs, seen, 0)
+	}
+	return le
+}
+
+// findStructured reads msgs in order: text parts are looked at as scratchpads, tool
+// calls and results make the structured history, whose closed rounds are kept only
+// for the last keep of them (all when keep is 0), so that its buffer stays small;
+// cut says whether some were dropped.
+func (c *config) findStructured(msgs []llms.MessageContent, seen *answers, keep int) (le *Error, cut bool) {
+	var h history // its buffer is borrowed on the first tool call
+	h.keep, h.seen = keep, seen
 	defer func() {
-		if structured != nil {
-			putRounds(structured)
+		if h.rs != nil {
+			putRounds(h.rs)
 		}
 	}()
-	first := 0 // the oldest round of structured that may still lack its result
 	for i := range msgs {
 		for _, p := range msgs[i].Parts {
-			var (
-				call *llms.ToolCall
-				resp *llms.ToolCallResponse
-			)
 			switch p := p.(type) {
 			case llms.TextContent:
 				if le := c.findInText(p.Text); le != nil {
-					return le
+					return le, false
 				}
-				continue
 			case *llms.TextContent:
 				if p != nil {
 					if le := c.findInText(p.Text); le != nil {
-						return le
+						return le, false
 					}
 				}
-				continue
 			case llms.ToolCall:
-				call = &p
+				h.call(&p)
 			case *llms.ToolCall:
-				call = p
+				if p != nil {
+					h.call(p)
+				}
 			case llms.ToolCallResponse:
-				resp = &p
+				h.result(&p)
 			case *llms.ToolCallResponse:
-				resp = p
-			}
-			switch {
-			case call != nil:
-				if structured == nil {
-					structured = getRounds()
+				if p != nil {
+					h.result(p)
 				}
-				r := round{id: call.ID}
-				if call.FunctionCall != nil {
-					r.tool, r.args = call.FunctionCall.Name, call.FunctionCall.Arguments
-				}
-				*structured = append(*structured, r)
-			case resp != nil && structured != nil:
-				first = answer(*structured, first, resp)
 			}
 		}
 	}
-	if structured == nil {
-		return nil
+	if h.rs == nil {
+		return nil, false
 	}
-	return c.loopIn(*structured)
+	h.closeTurn()
+	return c.loopIn(*h.rs), h.cut
 }
 
-// answer gives resp to the round it answers: the oldest unanswered one with its ID
-// (clients may repeat IDs), or, when the ID is empty, of its name. It returns the new
-// oldest unanswered round. A response that answers no round is dropped.
-func answer(rs []round, first int, resp *llms.ToolCallResponse) int {
-	for j := first; j < len(rs); j++ {
+// history is the structured rounds of a conversation, read in order. A turn is the
+// calls the model asked for before their results came: it begins at the first call
+// after a result. A result answers a call of the open turn only, as the providers'
+// APIs require (OpenAI: a "tool" message answers a tool call of the assistant message
+// before it; Anthropic: tool_result blocks follow their tool_use in the next user
+// message), so a call whose result never came is left behind with its turn and costs
+// nothing later.
+type history struct {
+	rs      *[]round
+	turn    int  // where the open turn begins in rs
+	first   int  // the oldest round of the open turn that may still lack its result
+	results bool // a result came since the open turn began
+	keep    int  // closed rounds to keep (0: all)
+	cut     bool // closed rounds were dropped
+	seen    *answers
+}
+
+func (h *history) call(call *llms.ToolCall) {
+	if h.rs == nil {
+		h.rs = getRounds()
+	}
+	if h.results {
+		h.closeTurn()
+		h.turn, h.first, h.results = len(*h.rs), len(*h.rs), false
+	}
+	r := round{id: call.ID}
+	if call.FunctionCall != nil {
+		r.tool, r.args = call.FunctionCall.Name, call.FunctionCall.Arguments
+	}
+	*h.rs = append(*h.rs, r)
+}
+
+// result gives resp to the round of the open turn it answers: the oldest unanswered
+// one with its ID (clients may repeat IDs), or, when the ID is empty, of its name. A
+// response that answers no round is dropped.
+func (h *history) result(resp *llms.ToolCallResponse) {
+	if h.rs == nil {
+		return
+	}
+	h.results = true
+	rs := *h.rs
+	for j := h.first; j < len(rs); j++ {
 		r := &rs[j]
 		if r.done || r.id != resp.ToolCallID || resp.ToolCallID == "" && r.tool != resp.Name {
 			continue
@@ -111,10 +151,27 @@ func answer(rs []round, first int, resp *llms.ToolCallResponse) int {
 		r.result, r.done = resp.Content, true
 		break
 	}
-	for first < len(rs) && rs[first].done {
-		first++
+	for h.first < len(rs) && rs[h.first].done {
+		h.first++
 	}
-	return first
+}
+
+// closeTurn makes the open turn's identical calls that came in one answer one round,
+// then drops the closed rounds beyond the last keep, once there are twice as many.
+func (h *history) closeTurn() {
+	rs := *h.rs
+	if n := h.seen.merge(rs[h.turn:]); h.turn+n < len(rs) {
+		clear(rs[h.turn+n:])
+		rs = rs[:h.turn+n]
+	}
+	if h.keep > 0 && len(rs) > 2*h.keep {
+		drop := len(rs) - h.keep
+		copy(rs, rs[drop:])
+		clear(rs[h.keep:])
+		rs = rs[:h.keep]
+		h.cut = true
+	}
+	*h.rs = rs
 }
 
 // findInText looks for a loop in the scratchpad text may hold. Only the rounds the
@@ -173,7 +230,7 @@ func (c *config) loopIn(rs []round) *Error {
 		for j := n - 1; j-k >= 0 && sameRound(&rs[j], &rs[j-k]); j-- {
 			m++
 		}
-		if m < need {
+		if m < need || varies(rs[n-k:]) {
 			continue
 		}
 		last := &rs[n-1]
@@ -184,6 +241,20 @@ func (c *config) loopIn(rs []round) *Error {
 		return le
 	}
 	return nil
+}
+
+// varies reports whether cycle holds one call (tool and arguments) with two
+// different results: a tool whose output varies (a random pick, a clock), not a loop.
+func varies(cycle []round) bool {
+	for i := range cycle {
+		for j := i + 1; j < len(cycle); j++ {
+			a, b := &cycle[i], &cycle[j]
+			if a.tool == b.tool && !sameResult(a, b) && sameArgs(a.args, b.args) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sameRound reports whether a and b are the same call with the same result.

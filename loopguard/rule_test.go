@@ -1,6 +1,7 @@
 package loopguard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -69,6 +70,8 @@ func distinct(n int) []step {
 	return out
 }
 
+func topic(t string) step { return step{"generate_topic", "{}", t} }
+
 func rep(s step, n int) []step {
 	out := make([]step, n)
 	for i := range out {
@@ -82,9 +85,9 @@ var defaults = config{repeats: defaultRepeats, maxCycle: defaultCycle}
 // views runs the rule on steps written in each of the three layouts.
 func views(c config, steps []step) map[string]*Error {
 	return map[string]*Error{
-		"structured":     c.find(structured(steps)),
-		"mrkl":           c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Question: q\n"+mrklScratchpad(steps))}),
-		"conversational": c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "New input: q\n\nThought:"+conversationalScratchpad(steps))}),
+		"structured":     c.find(structured(steps), nil),
+		"mrkl":           c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Question: q\n"+mrklScratchpad(steps))}, nil),
+		"conversational": c.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "New input: q\n\nThought:"+conversationalScratchpad(steps))}, nil),
 	}
 }
 
@@ -116,6 +119,10 @@ func TestLoopRule(t *testing.T) {
 		{"malformed arguments varied", defaults, []step{
 			{"calc", "2 * (3 +", "syntax error"}, {"calc", "2 * (3 + 1", "syntax error"}, {"calc", "2 * (3 +", "syntax error"}}, 0},
 		{"cycle of two", defaults, []step{a, b, a, b, a, b}, 3},
+		// Issue 19: one call with results that vary is a tool with varying output.
+		{"random topic", defaults, []step{topic("cars"), topic("penguins"), topic("cars"), topic("penguins"), topic("cars"), topic("penguins")}, 0},
+		{"cycle holding a varying call", defaults, []step{a, topic("cars"), a, topic("penguins"), a, topic("cars"), a, topic("penguins"), a, topic("cars"), a, topic("penguins")}, 0},
+		{"cycle of a call and a steady topic", defaults, []step{a, topic("cars"), a, topic("cars"), a, topic("cars")}, 3},
 		{"cycle of two, twice round", defaults, []step{a, b, a, b}, 0},
 		{"repeats 2", config{repeats: 2, maxCycle: 4}, rep(a, 2), 2},
 		{"max cycle 1", config{repeats: 3, maxCycle: 1}, []step{a, b, a, b, a, b}, 0},
@@ -141,11 +148,11 @@ func TestLoopRule(t *testing.T) {
 		}
 	}
 	// The cycle names its tools in order, ending with the last call.
-	le := defaults.find(structured([]step{b, a, b, a, b, a}))
+	le := defaults.find(structured([]step{b, a, b, a, b, a}), nil)
 	if le == nil || !reflect.DeepEqual(le.Cycle, []string{"search", "lookup"}) || le.Tool != "lookup" || le.Repeats != 3 {
 		t.Errorf("cycle: %+v", le)
 	}
-	le = defaults.find(structured(rep(step{"lookup", `{ "q" : "x" }`, "r"}, 3)))
+	le = defaults.find(structured(rep(step{"lookup", `{ "q" : "x" }`, "r"}, 3)), nil)
 	if le == nil || le.Arguments != `{"q":"x"}` || !reflect.DeepEqual(le.Cycle, []string{"lookup"}) {
 		t.Errorf("arguments: %+v", le)
 	}
@@ -202,8 +209,19 @@ func TestLoopStructuredPairing(t *testing.T) {
 			tool(resp("x", "", "r")), ai(llms.ToolCall{ID: "y"}), tool(resp("y", "", "r")), ai(llms.ToolCall{ID: "z"}), tool(resp("z", "", "r"))}, false},
 		{"duplicate result for one call", []llms.MessageContent{
 			ai(call("a", "lookup", "more")), tool(resp("a", "", "none"), resp("a", "", "none"), resp("a", "", "none"))}, false},
+		// A result answers a call of its own turn only: a call whose result never
+		// came is left behind.
+		{"late result for an earlier turn", []llms.MessageContent{
+			ai(call("a", "lookup", "more")), tool(resp("x", "", "stray")),
+			ai(call("b", "lookup", "more")), tool(resp("b", "", "none")),
+			ai(call("c", "lookup", "more")), tool(resp("c", "", "none"), resp("a", "", "none"))}, false},
+		{"unanswered call, then a loop", []llms.MessageContent{
+			ai(call("a", "lookup", "more")), tool(resp("x", "", "stray")),
+			ai(call("b", "lookup", "more")), tool(resp("b", "", "none")),
+			ai(call("c", "lookup", "more")), tool(resp("c", "", "none")),
+			ai(call("d", "lookup", "more")), tool(resp("d", "", "none"))}, true},
 	} {
-		if le := defaults.find(tc.msgs); (le != nil) != tc.loop {
+		if le := defaults.find(tc.msgs, nil); (le != nil) != tc.loop {
 			t.Errorf("%s: loop %v, want %v", tc.name, le, tc.loop)
 		}
 	}
@@ -235,14 +253,14 @@ func TestParseScratchpad(t *testing.T) {
 	}
 	// The format instructions are a round of their own, unlike the real ones.
 	instr := "Action: the action to take, should be one of [ lookup ]\nAction Input: the input to the action\nObservation: the result of the action\n...\n\nBegin!\n\nQuestion: q\n"
-	le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, instr+mrklScratchpad(rep(steps[0], 3)))})
+	le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, instr+mrklScratchpad(rep(steps[0], 3)))}, nil)
 	if le == nil || le.Repeats != 3 || le.Tool != "lookup" || le.Arguments != "more" {
 		t.Errorf("after the instructions: %+v", le)
 	}
 	for _, text := range []string{"", "Observation:", "Observation:Observation:", "Action Input: x Observation:", "Action: Action Input: Observation:\nThought:",
 		"Action:Action input:Observation:Thought:", strings.Repeat("Observation: \xff", 5)} {
 		_ = parseScratchpad(text, nil) // must not panic
-		if le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)}); le != nil {
+		if le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)}, nil); le != nil {
 			t.Errorf("%q: %v", text, le)
 		}
 	}
@@ -259,7 +277,7 @@ func TestConversationalBoundary(t *testing.T) {
 	}
 	steps[2].result = "abc"
 	text = strings.ReplaceAll("Thought:"+conversationalScratchpad(steps), " Do I need", "Do I need")
-	if le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)}); le == nil {
+	if le := defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)}, nil); le == nil {
 		t.Errorf("a thought right after the result (no space) hides the loop: %q", text)
 	}
 }
@@ -294,7 +312,7 @@ func TestLoopNoAllocationWithoutToolCalls(t *testing.T) {
 		msgs[i] = llms.TextParts(llms.ChatMessageTypeHuman, "Tell me more about the history of tea, part "+strconv.Itoa(i)+".")
 	}
 	if n := testing.AllocsPerRun(100, func() {
-		if defaults.find(msgs) != nil {
+		if defaults.find(msgs, nil) != nil {
 			t.Fatal("loop")
 		}
 	}); n != 0 {
@@ -372,7 +390,7 @@ func FuzzScratchpad(f *testing.F) {
 				}
 			}
 		}
-		_ = defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)})
+		_ = defaults.find([]llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, text)}, nil)
 
 		// Scratchpads written as langchaingo writes them parse back, and the rule
 		// stops the same round repeated, never rounds with different results.
@@ -439,5 +457,118 @@ func TestLoopOptions(t *testing.T) {
 	le.Cycle = []string{"a", "t"}
 	if msg := le.Error(); !strings.Contains(msg, "a → t came round 3 times") {
 		t.Errorf("Error() = %q", msg)
+	}
+}
+
+// Issue 19: identical calls of one model answer are one round, when the guard passed
+// that answer on; the same messages from answers it did not see are three rounds (as
+// langchaingo's OpenAI functions agent replays three turns of one call each).
+func TestLoopAnswersMerge(t *testing.T) {
+	fetch := func(id string) llms.ToolCall {
+		return llms.ToolCall{ID: id, Type: "function", FunctionCall: &llms.FunctionCall{Name: "fetch", Arguments: `{"url":"a"}`}}
+	}
+	answer := func(ids ...string) *llms.ContentResponse {
+		c := &llms.ContentChoice{}
+		for _, id := range ids {
+			c.ToolCalls = append(c.ToolCalls, fetch(id))
+		}
+		return &llms.ContentResponse{Choices: []*llms.ContentChoice{nil, c}}
+	}
+	history := func(turns ...[]string) []llms.MessageContent {
+		var msgs []llms.MessageContent
+		for _, ids := range turns {
+			ai := llms.MessageContent{Role: llms.ChatMessageTypeAI}
+			for _, id := range ids {
+				ai.Parts = append(ai.Parts, fetch(id))
+			}
+			msgs = append(msgs, ai)
+			for _, id := range ids {
+				msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+					llms.ToolCallResponse{ToolCallID: id, Content: "<html>a</html>"}}})
+			}
+		}
+		return msgs
+	}
+	seen := newAnswers()
+	seen.record(nil)
+	seen.record(answer("p", "q")) // another call like it: remembered
+	seen.record(answer("a", "b", "c"))
+	seen.record(answer("s")) // alone: nothing to remember
+	if got := seen.count.Load(); got != 5 {
+		t.Errorf("%d IDs remembered, want 5", got)
+	}
+	for _, tc := range []struct {
+		name    string
+		msgs    []llms.MessageContent
+		seen    *answers
+		repeats int
+	}{
+		{"one answer of three", history([]string{"a", "b", "c"}), seen, 0},
+		{"one answer of three, not seen", history([]string{"a", "b", "c"}), nil, 3},
+		{"replayed as one message", history([]string{"p", "q", "a", "b", "c"}), seen, 0},
+		{"three answers", history([]string{"p", "q", "a", "b", "c", "s"}), seen, 3},
+		{"three turns", history([]string{"p", "q"}, []string{"a", "b", "c"}, []string{"s"}), seen, 3},
+		{"calls of one answer in two turns", history([]string{"a", "b"}, []string{"c"}), seen, 0},
+	} {
+		le := defaults.find(tc.msgs, tc.seen)
+		if got := 0; le != nil && le.Repeats != tc.repeats || le == nil && tc.repeats != 0 {
+			if le != nil {
+				got = le.Repeats
+			}
+			t.Errorf("%s: %d repeats, want %d", tc.name, got, tc.repeats)
+		}
+	}
+	// Bounded: a full memory forgets everything and starts again.
+	for i := range maxRemembered {
+		seen.record(answer(strconv.Itoa(2*i), strconv.Itoa(2*i+1)))
+	}
+	if got := seen.count.Load(); got > maxRemembered || got == 0 {
+		t.Errorf("%d IDs remembered, want at most %d", got, maxRemembered)
+	}
+}
+
+// FuzzStructured reads a structured history from data, a byte per part: calls and
+// results of a few IDs, tools and results, in any order, some from answers the guard
+// saw. It never panics, and the window the guard keeps of a long history gives the
+// same verdict as the whole of it.
+func FuzzStructured(f *testing.F) {
+	f.Add([]byte{0x00, 0x80, 0x01, 0x81, 0x02, 0x82})
+	f.Add([]byte{0x00, 0x00, 0x00, 0x80, 0x80, 0x80, 0x40, 0x40, 0xc0, 0xc0})
+	f.Add(bytes.Repeat([]byte{0x10, 0x90}, 40))
+	f.Fuzz(structuredBody)
+}
+
+func structuredBody(t *testing.T, data []byte) {
+	seen := newAnswers()
+	var msgs []llms.MessageContent
+	for i, b := range data {
+		id := "id" + strconv.Itoa(int(b&0x07)) // few IDs: repeats and strays
+		if b&0x08 != 0 {
+			id = strconv.Itoa(i) // or a fresh one
+		}
+		tool := []string{"lookup", "search", "", "fetch"}[b>>4&0x03]
+		switch {
+		case b&0x80 == 0:
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{
+				llms.ToolCall{ID: id, FunctionCall: &llms.FunctionCall{Name: tool, Arguments: `{"q":1}`}}}})
+		default:
+			msgs = append(msgs, llms.MessageContent{Role: llms.ChatMessageTypeTool, Parts: []llms.ContentPart{
+				llms.ToolCallResponse{ToolCallID: id, Name: tool, Content: []string{"none", "some"}[b>>6&0x01]}}})
+		}
+		if b&0x40 != 0 && b&0x80 == 0 { // this call and the last came in one answer
+			seen.record(&llms.ContentResponse{Choices: []*llms.ContentChoice{{ToolCalls: []llms.ToolCall{
+				{ID: id, FunctionCall: &llms.FunctionCall{Name: tool, Arguments: `{"q":1}`}},
+				{ID: "id" + strconv.Itoa(int(b&0x07)^1), FunctionCall: &llms.FunctionCall{Name: tool, Arguments: `{ "q": 1 }`}}}}}})
+		}
+	}
+	for _, c := range []config{defaults, {repeats: 2, maxCycle: 1}, {repeats: 2, maxCycle: 3}} {
+		window, _ := c.findStructured(msgs, seen, c.maxCycle*c.repeats)
+		whole, _ := c.findStructured(msgs, seen, 0)
+		if (window == nil) != (whole == nil) {
+			t.Fatalf("%+v: the window says %v, the whole history %v", c, window, whole)
+		}
+		if got := c.find(msgs, seen); !reflect.DeepEqual(got, whole) {
+			t.Fatalf("%+v: find says %+v, the whole history %+v", c, got, whole)
+		}
 	}
 }
