@@ -117,6 +117,7 @@ type chat struct {
 	denials   metric.Int64Counter
 	loops     metric.Int64Counter
 	fallbacks metric.Int64Counter
+	rate      *rateMetrics // rate.go
 	provider  string
 	prices    map[string]Price
 	content   bool
@@ -160,6 +161,7 @@ func newChat(cfg config) *chat {
 		handle(err)
 		c.fallbacks, _ = noopMeter.Int64Counter(conv.BudgetFallbacksMetric)
 	}
+	c.rate = newRateMetrics(meter)
 	return c
 }
 
@@ -314,7 +316,7 @@ func tapStream(o *llms.CallOptions, start time.Time, opts []llms.CallOption) (*f
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
 	tracing := c.spans.active()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
-	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) {
+	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) && !c.rate.enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
 	s := llmwrap.SpendFrom(ctx)
@@ -367,6 +369,8 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	switch {
 	case callErr != nil && s.Loop != nil:
 		errType = conv.ErrorTypeLoopDetected
+	case callErr != nil && s.Rate != nil && s.Rate.Limited:
+		errType = conv.ErrorTypeRateLimited
 	case callErr != nil:
 		errType = errorType(ctx, callErr)
 	}
@@ -404,6 +408,7 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	if s.Fallback != nil && s.Sent && c.fallbacks.Enabled(ctx) {
 		c.fallbacks.Add(ctx, 1, e.fallbackOpts(s.Fallback.From)...)
 	}
+	c.rate.record(ctx, e.provider, e.key.model, s)
 	return resp, err
 }
 
@@ -462,6 +467,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 	if c.content {
 		n += 2
 	}
+	n += rateAttrs(s)
 	a := make([]attribute.KeyValue, 0, n)
 	if maxTokens > 0 {
 		a = append(a, semconv.GenAIRequestMaxTokens(maxTokens))
@@ -533,6 +539,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 			a = append(a, semconv.GenAIResponseModel(s.Model))
 		}
 	}
+	a = appendRate(a, s)
 	if c.content {
 		a = appendContent(a, msgs, resp, e.oneGen)
 	}

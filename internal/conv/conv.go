@@ -74,3 +74,21 @@ const ProviderOther = "_OTHER"
 // name it gen_ai.usage.cache_write.input_tokens; semconv v1.41.0 has no constant
 // for it yet.
 const CacheWriteInputTokensKey = attribute.Key("gen_ai.usage.cache_write.input_tokens")
+
+// A rate limiter's part of a call (ratelimit.Middleware, llmwrap.Spend.Rate): span
+// attributes, the wait metric and the error.type of a call it refused.
+const (
+	RateLimiterKey     = attribute.Key("spendguard.rate.limiter")        // the limit's name
+	RateWaitedMsKey    = attribute.Key("spendguard.rate.waited_ms")      // how long the call waited for it
+	RateDelayedKey     = attribute.Key("spendguard.rate.delayed")        // the call waited (waited_ms > 0)
+	RateLimitedKey     = attribute.Key("spendguard.rate.limited")        // the limit refused the call: it could never fit, or not before its deadline
+	RateRetryAfterKey  = attribute.Key("spendguard.rate.retry_after_ms") // the provider's 429 paused the limit this long
+	RateReservedInKey  = attribute.Key("spendguard.rate.reserved.input_tokens")
+	RateReservedOutKey = attribute.Key("spendguard.rate.reserved.output_tokens")
+
+	// RateWaitMetric is a histogram of the time calls waited for their rate limit
+	// (s), by provider, request model and spendguard.rate.limiter.
+	RateWaitMetric = "spendguard.rate.wait"
+
+	ErrorTypeRateLimited = "rate_limited" // a rate limit refused the call (llmwrap.Spend.Rate.Limited)
+)
