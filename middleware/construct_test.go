@@ -12,6 +12,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/price"
 )
 
 // One Budget value applied to a nil next, then to real models from several
@@ -44,7 +45,7 @@ func TestBudgetPanicsOnBadConfiguration(t *testing.T) {
 		middleware.Budget(b, middleware.WithFallback(middleware.Alternative{Name: "cheap"}))
 	})
 	assert.Panics(t, func() {
-		middleware.Budget(b, middleware.WithPrices(middleware.Prices{"big": {InputPerMTok: 1}}),
+		middleware.Budget(b, middleware.WithPrices(price.Table{"big": {Rates: price.Rates{Input: 1}}}),
 			middleware.WithFallback(middleware.Alternative{Name: "cheap", Model: replyWith("hi", 1, 1, "stop")}))
 	}, "an unpriced alternative")
 }

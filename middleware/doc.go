@@ -36,8 +36,8 @@
 // streamed call) is charged its reported part plus an estimate of the rest, and
 // marked llmwrap.UsagePartial.
 //
-// Money budgets and fallback. WithPrices counts money instead of tokens, from a price
-// table (Prices) in integer micro-units per million tokens; WithFallback sends a call
+// Money budgets and fallback. WithPrices counts money instead of tokens, from a
+// price.Table in integer micro-units per million tokens; WithFallback sends a call
 // the budget would deny to the first cheaper model that fits, and denies only when
 // none does. A budget's alert thresholds (budget.WithAlerts) that a call's settle
 // crosses are written into that call's record.

@@ -11,6 +11,7 @@ import (
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/price"
 )
 
 // A budget that cannot cover the next call denies it before anything is sent.
@@ -93,9 +94,9 @@ func ExampleWithoutCalibration() {
 func ExampleWithFallback() {
 	ctx := context.Background()
 	// Micro-dollars per million tokens: $10 and $5 in, $30 and $15 out.
-	prices := middleware.Prices{
-		"large": {InputPerMTok: 10_000_000, OutputPerMTok: 30_000_000},
-		"small": {InputPerMTok: 5_000_000, OutputPerMTok: 15_000_000},
+	prices := price.Table{
+		"large": {Rates: price.Rates{Input: 10_000_000, Output: 30_000_000}},
+		"small": {Rates: price.Rates{Input: 5_000_000, Output: 15_000_000}},
 	}
 	large := replyWith("Paris.", 900, 100, "stop") // any llms.Model
 	small := replyWith("Paris!", 900, 100, "stop")

@@ -3,7 +3,6 @@ package middleware_test
 import (
 	"context"
 	"errors"
-	"math"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -20,15 +19,16 @@ import (
 	"github.com/spendguard/spendguard/internal/testseed"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/price"
 )
 
 // Made-up prices (micro-units per million tokens). With a prompt estimate of 100 and
 // an allowance of 100, a call is estimated at 2000 on big, 1000 on mid, 200 on cheap;
 // the server reports 100 + 50 tokens, charged 1500, 750 and 150.
-var testPrices = middleware.Prices{
-	"big":   {InputPerMTok: 10_000_000, OutputPerMTok: 10_000_000},
-	"mid":   {InputPerMTok: 5_000_000, OutputPerMTok: 5_000_000},
-	"cheap": {InputPerMTok: 1_000_000, OutputPerMTok: 1_000_000},
+var testPrices = price.Table{
+	"big":   {Rates: price.Rates{Input: 10_000_000, Output: 10_000_000}},
+	"mid":   {Rates: price.Rates{Input: 5_000_000, Output: 5_000_000}},
+	"cheap": {Rates: price.Rates{Input: 1_000_000, Output: 1_000_000}},
 	"free":  {},
 }
 
@@ -405,20 +405,6 @@ func TestFallbackConcurrentAtTheEdge(t *testing.T) {
 	}
 }
 
-func TestPriceCost(t *testing.T) {
-	p := middleware.Price{InputPerMTok: 2_500_000, CachedInputPerMTok: 1_250_000, OutputPerMTok: 10_000_000}
-	// 1000 uncached in at $2.50/M + 1000 cached at $1.25/M + 1000 out at $10/M, in micro-USD.
-	assert.Equal(t, uint64(2500+1250+10000), p.Cost(llmwrap.Usage{PromptTokens: 2000, CachedPromptTokens: 1000, CompletionTokens: 1000}))
-	assert.Equal(t, uint64(3), p.Cost(llmwrap.Usage{PromptTokens: 1}), "2.5 rounded up: a priced call is never free")
-	assert.Equal(t, uint64(0), middleware.Price{}.Cost(llmwrap.Usage{PromptTokens: 1 << 40}))
-	noCache := middleware.Price{InputPerMTok: 1_000_000}
-	assert.Equal(t, uint64(10), noCache.Cost(llmwrap.Usage{PromptTokens: 10, CachedPromptTokens: 10}), "no cache price: input price")
-	assert.Equal(t, uint64(10), noCache.Cost(llmwrap.Usage{PromptTokens: 10, CachedPromptTokens: 99}), "cached beyond the prompt is the prompt")
-	huge := middleware.Price{InputPerMTok: math.MaxUint64, OutputPerMTok: math.MaxUint64}
-	assert.Equal(t, uint64(math.MaxUint64), huge.Cost(llmwrap.Usage{PromptTokens: math.MaxUint64, CompletionTokens: math.MaxUint64}), "saturates")
-	assert.Equal(t, uint64(math.MaxUint64), middleware.Prices{}.Cost("nope", llmwrap.Usage{}), "unpriced never fits")
-}
-
 // TestAlertsReachTheCallThatCrossedThem: the thresholds a call's settle crosses, in
 // any budget taking part, are on that call's record, and on no other call's.
 func TestAlertsReachTheCallThatCrossedThem(t *testing.T) {
@@ -526,9 +512,9 @@ func TestFallbackEstimatesAsTheAlternative(t *testing.T) {
 	require.NoError(t, err)
 	claude, err := an.AnthropicClient(anthropic.WithModel("claude-small"))
 	require.NoError(t, err)
-	prices := middleware.Prices{
-		"gpt-big":      {InputPerMTok: 100_000_000, OutputPerMTok: 100_000_000},
-		"claude-small": {InputPerMTok: 1_000_000, OutputPerMTok: 1_000_000},
+	prices := price.Table{
+		"gpt-big":      {Rates: price.Rates{Input: 100_000_000, Output: 100_000_000}},
+		"claude-small": {Rates: price.Rates{Input: 1_000_000, Output: 1_000_000}},
 	}
 	tools := llms.WithTools([]llms.Tool{weatherTool})
 

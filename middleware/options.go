@@ -5,6 +5,7 @@ import (
 
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/estimate"
+	"github.com/spendguard/spendguard/price"
 )
 
 // DefaultCompletionAllowance is the completion size reserved for a model the
@@ -23,7 +24,7 @@ type config struct {
 	fixed         bool
 	allowance     uint64
 	cost          func(model string, u llmwrap.Usage) uint64
-	prices        Prices // WithPrices' table, for refusing unpriced models; nil otherwise
+	prices        price.Table // WithPrices' table, for refusing unpriced models; nil otherwise
 	alts          []Alternative
 	below         float64
 	hardCap       bool

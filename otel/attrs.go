@@ -10,7 +10,6 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/conv"
-	"github.com/spendguard/spendguard/llmwrap"
 )
 
 // errorType classifies err for error.type. err must be non-nil. ctx is the call's
@@ -67,24 +66,6 @@ func guessProvider(modelType string) string {
 		return p
 	}
 	return conv.ProviderOther
-}
-
-// cost is the price of u in USD.
-func (p Price) cost(u llmwrap.Usage) float64 {
-	in, out, cached := sanePrice(p.InputPerMTok), sanePrice(p.OutputPerMTok), sanePrice(p.CachedInputPerMTok)
-	if cached == 0 {
-		cached = in
-	}
-	c := min(u.CachedPromptTokens, u.PromptTokens)
-	usd := float64(u.PromptTokens-c)*in + float64(c)*cached + float64(u.CompletionTokens)*out
-	return usd / 1e6
-}
-
-func sanePrice(v float64) float64 {
-	if v > 0 && !math.IsInf(v, 1) {
-		return v
-	}
-	return 0
 }
 
 // toInt64 converts a count for an int attribute, saturating instead of wrapping.

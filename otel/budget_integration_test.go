@@ -24,6 +24,7 @@ import (
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 	sgotel "github.com/spendguard/spendguard/otel"
+	"github.com/spendguard/spendguard/price"
 )
 
 // constEstimator makes the prompt estimate predictable.
@@ -296,7 +297,7 @@ func TestWithRealBudgetFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices := middleware.Prices{"gpt-test": {InputPerMTok: 10_000_000, OutputPerMTok: 10_000_000}, "gpt-cheap": {InputPerMTok: 1_000_000, OutputPerMTok: 1_000_000}}
+	prices := price.Table{"gpt-test": {Rates: price.Rates{Input: 10_000_000, Output: 10_000_000}}, "gpt-cheap": {Rates: price.Rates{Input: 1_000_000, Output: 1_000_000}}}
 	// 25 + 100 tokens: 1250 on gpt-test, 125 on gpt-cheap; 500 left.
 	b := budget.NewAtomic(500, budget.WithName("money"))
 	m, spend := budgetedModel(t, srv, e, b, middleware.WithCompletionAllowance(100), middleware.WithPrices(prices),

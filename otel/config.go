@@ -1,26 +1,17 @@
 package otel
 
 import (
+	"slices"
+
 	gotel "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/spendguard/spendguard/price"
 )
 
 // ScopeName is the instrumentation scope of the tracer and meter this package uses.
 const ScopeName = "github.com/spendguard/spendguard/otel"
-
-// Price is what a model costs, in US dollars per million tokens. It is used only for
-// the spendguard.cost.usd span attribute.
-//
-// Cached input tokens (the part of the prompt read from the provider's cache) cost
-// CachedInputPerMTok; when CachedInputPerMTok is 0 they cost InputPerMTok, since a
-// missing cache price is far more often an omission than a free cache. Negative,
-// NaN or infinite prices are treated as 0.
-type Price struct {
-	InputPerMTok       float64 // USD per million billed input tokens
-	OutputPerMTok      float64 // USD per million output tokens, reasoning included
-	CachedInputPerMTok float64 // USD per million input tokens served from the cache
-}
 
 // Option configures Middleware, Tool and ObserveBudget. Options that do not concern
 // the function they are given to are ignored.
@@ -30,7 +21,7 @@ type config struct {
 	tp       trace.TracerProvider
 	mp       metric.MeterProvider
 	provider string
-	prices   map[string]Price
+	prices   price.Table
 	content  bool
 }
 
@@ -74,15 +65,19 @@ func WithProviderName(name string) Option {
 	return func(c *config) { c.provider = name }
 }
 
-// WithPrices gives the price of each model, keyed by the model name the spans carry
-// (llmwrap.Spend.Model). Calls a budget took part in then get spendguard.cost.usd,
-// computed from their usage; models missing from the table get no cost. The map is
-// copied, so later changes to it have no effect. nil removes the table.
-func WithPrices(prices map[string]Price) Option {
-	var cp map[string]Price
-	if prices != nil {
-		cp = make(map[string]Price, len(prices))
-		for k, v := range prices {
+// WithPrices gives the price table (package price, the one middleware.WithPrices
+// charges from), keyed by the model name the spans carry (llmwrap.Spend.Model). Calls
+// a budget took part in then get spendguard.cost.usd: the table's cost of the usage
+// the budget charged (or, with no budget charge, the usage the provider reported),
+// computed in integer micro-USD exactly as the budget charges it and reported in
+// US dollars (micro-USD / 10^6). Models missing from the table get no cost. The
+// table is copied, so later changes to it have no effect. nil removes it.
+func WithPrices(t price.Table) Option {
+	var cp price.Table
+	if t != nil {
+		cp = make(price.Table, len(t))
+		for k, v := range t {
+			v.Tiers = slices.Clone(v.Tiers)
 			cp[k] = v
 		}
 	}

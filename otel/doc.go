@@ -13,7 +13,7 @@
 //	model := llmwrap.Wrap(llm,
 //		llmwrap.WithModelName("gpt-4o-mini"), // names the model before the span starts
 //		otel.Middleware(otel.WithPrices(prices)), // sees denials and the settled spend
-//		middleware.Budget(b),
+//		middleware.Budget(b, middleware.WithPrices(prices)), // prices: one price.Table
 //	)
 //
 // When a budget took part, spans carry spendguard.* attributes (estimate, reserved,

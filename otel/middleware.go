@@ -24,6 +24,7 @@ import (
 	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/internal/keycache"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/price"
 )
 
 // Bucket boundaries the GenAI semantic conventions advise.
@@ -119,7 +120,7 @@ type chat struct {
 	fallbacks metric.Int64Counter
 	rate      *rateMetrics // rate.go
 	provider  string
-	prices    map[string]Price
+	prices    price.Table
 	content   bool
 	entries   *keycache.Cache[modelKey, *modelEntry]
 }
@@ -184,7 +185,7 @@ type modelEntry struct {
 	okDur     []metric.RecordOption
 	tokIn     []metric.RecordOption
 	tokOut    []metric.RecordOption
-	price     Price
+	price     price.Price
 	hasPrice  bool
 	errDur    sync.Map // error type → []metric.RecordOption
 	denied    sync.Map // budget name → []metric.AddOption
@@ -524,7 +525,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 			a = append(a, conv.BudgetFailOpenKey.Bool(true))
 		}
 		if e.hasPrice && missing != llmwrap.MissingAll {
-			a = append(a, conv.CostUSDKey.Float64(e.price.cost(u)))
+			a = append(a, conv.CostUSDKey.Float64(float64(e.price.Cost(u))/1e6))
 		}
 	}
 	if l := s.Loop; l != nil {

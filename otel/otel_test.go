@@ -25,6 +25,7 @@ import (
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	sgotel "github.com/spendguard/spendguard/otel"
+	"github.com/spendguard/spendguard/price"
 )
 
 const (
@@ -128,8 +129,8 @@ func TestNormalCallOpenAI(t *testing.T) {
 	}))
 	defer srv.Close()
 	fb := &fakeBudget{b: budget.NewAtomic(10_000, budget.WithName("team")), name: "team", promptEstimate: 100}
-	m := openAIModel(t, srv, e, fb, sgotel.WithPrices(map[string]sgotel.Price{
-		"gpt-test": {InputPerMTok: 2, OutputPerMTok: 8, CachedInputPerMTok: 1},
+	m := openAIModel(t, srv, e, fb, sgotel.WithPrices(price.Table{
+		"gpt-test": {Rates: price.Rates{Input: 2_000_000, Output: 8_000_000, CacheRead: 1_000_000}},
 	}))
 	resp, err := m.GenerateContent(context.Background(), human, llms.WithMaxTokens(50))
 	if err != nil {
@@ -379,7 +380,7 @@ func TestUnbudgetedCallHasNoSpendguardAttributes(t *testing.T) {
 	e := newEnv(t)
 	srv := providertest.NewOpenAI(providertest.Fixed(providertest.Reply{Text: completion, Usage: &providertest.Usage{Prompt: 11, Completion: 4}}))
 	defer srv.Close()
-	m := openAIModel(t, srv, e, nil, sgotel.WithPrices(map[string]sgotel.Price{"gpt-test": {InputPerMTok: 1}}))
+	m := openAIModel(t, srv, e, nil, sgotel.WithPrices(price.Table{"gpt-test": {Rates: price.Rates{Input: 1}}}))
 	if _, err := m.GenerateContent(context.Background(), human); err != nil {
 		t.Fatal(err)
 	}
@@ -595,16 +596,23 @@ func TestManyModelsConcurrently(t *testing.T) {
 	}
 }
 
+// TestPriceCost: spendguard.cost.usd is the price table's integer micro-USD cost of
+// the usage the budget charged (every count at its own rate, long contexts at their
+// tier, rounded up to a micro-USD), in US dollars.
 func TestPriceCost(t *testing.T) {
+	long := price.Price{Rates: price.Rates{Input: 3_000_000, CacheWrite: 3_750_000},
+		Tiers: []price.Tier{{Above: 200_000, Rates: price.Rates{Input: 6_000_000, CacheWrite: 7_500_000}}}}
 	for _, tc := range []struct {
-		p    sgotel.Price
+		p    price.Price
 		u    llmwrap.Usage
 		want float64
 	}{
-		{sgotel.Price{InputPerMTok: 1, OutputPerMTok: 2}, llmwrap.Usage{PromptTokens: 1e6, CompletionTokens: 1e6}, 3},
-		{sgotel.Price{InputPerMTok: 4, CachedInputPerMTok: 1}, llmwrap.Usage{PromptTokens: 1e6, CachedPromptTokens: 5e5}, 2.5},
-		{sgotel.Price{InputPerMTok: 4}, llmwrap.Usage{PromptTokens: 1e6, CachedPromptTokens: 5e5}, 4},
-		{sgotel.Price{InputPerMTok: -4, OutputPerMTok: 1}, llmwrap.Usage{PromptTokens: 1e6, CompletionTokens: 1e6}, 1},
+		{price.Price{Rates: price.Rates{Input: 1_000_000, Output: 2_000_000}}, llmwrap.Usage{PromptTokens: 1e6, CompletionTokens: 1e6}, 3},
+		{price.Price{Rates: price.Rates{Input: 4_000_000, CacheRead: 1_000_000}}, llmwrap.Usage{PromptTokens: 1e6, CachedPromptTokens: 5e5}, 2.5},
+		{price.Price{Rates: price.Rates{Input: 4_000_000}}, llmwrap.Usage{PromptTokens: 1e6, CachedPromptTokens: 5e5}, 4},
+		{long, llmwrap.Usage{PromptTokens: 200_000, CacheWriteTokens: 100_000}, 0.675},
+		{long, llmwrap.Usage{PromptTokens: 1e6, CacheWriteTokens: 4e5}, 6.6},
+		{price.Price{Rates: price.Rates{Input: 1}}, llmwrap.Usage{PromptTokens: 1}, 1e-6}, // rounded up to a micro-USD
 	} {
 		e := newEnv(t)
 		fb := &fakeBudget{b: budget.NewAtomic(1 << 40), name: "p"}
@@ -617,7 +625,7 @@ func TestPriceCost(t *testing.T) {
 			}
 		}
 		m := llmwrap.Wrap(&fakeModel{text: "x", usage: true}, llmwrap.WithModelName("priced"),
-			sgotel.Middleware(e.opts(sgotel.WithPrices(map[string]sgotel.Price{"priced": tc.p}))...), report, fb.middleware())
+			sgotel.Middleware(e.opts(sgotel.WithPrices(price.Table{"priced": tc.p}))...), report, fb.middleware())
 		if _, err := m.GenerateContent(context.Background(), human); err != nil {
 			t.Fatal(err)
 		}

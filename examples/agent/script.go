@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/spendguard/spendguard/internal/providertest"
-	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/price"
 )
 
 // scriptedModel is the name the scripted server answers as.
@@ -22,9 +22,9 @@ const (
 // scriptedPrices are MADE UP, in micro-dollars per million tokens: no real model's
 // prices, only a tenfold gap between an expensive and a cheap model, the kind the
 // fallback is for.
-var scriptedPrices = middleware.Prices{
-	largeModel: {InputPerMTok: 10_000_000, OutputPerMTok: 30_000_000},
-	smallModel: {InputPerMTok: 1_000_000, OutputPerMTok: 3_000_000},
+var scriptedPrices = price.Table{
+	largeModel: {Rates: price.Rates{Input: 10_000_000, Output: 30_000_000}},
+	smallModel: {Rates: price.Rates{Input: 1_000_000, Output: 3_000_000}},
 }
 
 // priceList describes scriptedPrices in dollars.
@@ -32,7 +32,7 @@ func priceList() string {
 	var parts []string
 	for _, m := range []string{largeModel, smallModel} {
 		p := scriptedPrices[m]
-		parts = append(parts, fmt.Sprintf("%s $%.2f in, $%.2f out", m, float64(p.InputPerMTok)/1e6, float64(p.OutputPerMTok)/1e6))
+		parts = append(parts, fmt.Sprintf("%s $%.2f in, $%.2f out", m, float64(p.Input)/1e6, float64(p.Output)/1e6))
 	}
 	return strings.Join(parts, "; ")
 }
