@@ -23,6 +23,11 @@
 // (llmwrap.Spend.Loop) has error.type "loop_detected", spendguard.loop.tool and
 // spendguard.loop.repeats, and adds one to spendguard.loop.stops.
 //
+// The names spendguard adds beside the GenAI conventions' gen_ai.* ones (spendguard.*
+// span attributes, the spendguard.budget.alert event, its metrics and error.type
+// values) are listed in the README's "Span attributes" and "Metrics" tables. They are
+// stable: dashboards are built on them.
+//
 // Tool wraps a langchaingo tools.Tool so that each call is an "execute_tool {name}"
 // span, and ObserveBudget exports a budget's Snapshot as gauges.
 //

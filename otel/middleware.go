@@ -58,7 +58,7 @@ const maxCachedModels = 1024
 // included; "loop_detected" when a loop guard refused the call, with
 // spendguard.loop.tool, spendguard.loop.repeats and, for a cycle,
 // spendguard.loop.cycle). When a budget took part (llmwrap.Spend.Budget) it also carries the
-// spendguard.* attributes (see the *Key constants), and one span event
+// spendguard.* attributes (listed in the package doc), and one span event
 // (conv.BudgetAlertEvent) per budget alert threshold the call's settle crossed. Usage is the Spend's: what the
 // provider reported, or a budget's estimate when it reported none. Prompt and completion text are
 // recorded only with WithContentCapture(true).
