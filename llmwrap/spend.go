@@ -25,6 +25,14 @@ const (
 	// UsageEstimated: the provider reported none; the prompt estimate and an estimate
 	// of the response's text were charged.
 	UsageEstimated UsageSource = "estimated"
+	// UsageInterrupted: a streamed call failed after it was sent (cancelled, timed
+	// out, its connection cut) with no report; the prompt estimate and an estimate of
+	// the output streamed so far were charged.
+	UsageInterrupted UsageSource = "interrupted"
+	// UsageReservation: a call sent without a stream failed with no report and an
+	// unknown outcome (the provider may have answered in full); its reservation was
+	// charged.
+	UsageReservation UsageSource = "reservation"
 )
 
 // UnknownModel is Spend.Model when neither the call's options nor WithModelName name

@@ -73,6 +73,9 @@ func terminal(m llms.Model) GenerateFunc {
 		if s == nil { // outside Wrap, or a middleware replaced the context with one not derived from Wrap's
 			return call(ctx, msgs, opts...)
 		}
+		if err := ctx.Err(); err != nil {
+			return nil, err // a done context is never sent: every client checks it first
+		}
 		o := callopts.Resolve(opts)
 		s.Sent, s.MaxTokens = true, o.MaxTokens
 		callopts.Release(o)

@@ -173,7 +173,7 @@ func TestLoopGuardLetsVariedAgentsFinish(t *testing.T) {
 }
 
 // Placed after Budget (the wrong order), the guard still costs the budget nothing:
-// the hold of the refused call is released, even under ChargeOnError, since the model
+// the hold of the refused call is released, since the model
 // was never called.
 func TestLoopGuardAfterBudgetChargesNothing(t *testing.T) {
 	srv := providertest.NewOpenAI(providertest.Fixed(kinds[0].reply))
@@ -184,7 +184,7 @@ func TestLoopGuardAfterBudgetChargesNothing(t *testing.T) {
 	}
 	b := budget.NewAtomic(1_000_000, budget.WithName("run"))
 	log := &spendLog{}
-	model := llmwrap.Wrap(llm, log.middleware, middleware.Budget(b, middleware.ChargeOnError()), loopguard.New())
+	model := llmwrap.Wrap(llm, log.middleware, middleware.Budget(b), loopguard.New())
 	exec := agents.NewExecutor(agents.NewOpenAIFunctionsAgent(model, []tools.Tool{&answerTool{answer: sameAnswer}}), agents.WithMaxIterations(50))
 	_, err = chains.Call(context.Background(), exec, map[string]any{"input": "find the answer"})
 	if !errors.Is(err, loopguard.ErrLoop) || len(log.spends) != 4 || len(srv.Requests()) != 3 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
@@ -230,7 +232,9 @@ func TestEstimatedFromStreamWhenResponseIsEmpty(t *testing.T) {
 	wantSettled(t, b, 5+want)
 }
 
-func TestStreamingFuncErrorReleases(t *testing.T) {
+// A stream stopped by the caller was sent and partly generated: it is charged the
+// prompt estimate and the output seen, and nothing stays held.
+func TestStreamingFuncErrorChargesWhatWasSeen(t *testing.T) {
 	stop := errors.New("caller stops the stream")
 	model := &fakeModel{fn: func(ctx context.Context, _ []llms.MessageContent, o llms.CallOptions) (*llms.ContentResponse, error) {
 		if err := o.StreamingFunc(ctx, []byte("a")); err != nil {
@@ -239,16 +243,21 @@ func TestStreamingFuncErrorReleases(t *testing.T) {
 		return response("a", 1, 1, "stop"), nil
 	}}
 	b := budget.NewAtomic(10_000)
-	m := llmwrap.Wrap(model, middleware.Budget(b))
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(model, capture(&s), middleware.Budget(b, middleware.WithEstimator(fixedEstimator(9))))
 	_, err := m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return stop }))
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v", err)
 	}
-	wantSettled(t, b, 0)
+	wantSettled(t, b, 9+estimate.Text("a"))
+	if s.Budget.UsageSource != llmwrap.UsageInterrupted {
+		t.Errorf("charged as %q", s.Budget.UsageSource)
+	}
 }
 
+// An error status from the provider is not billed: the hold is released.
 func TestProviderErrorReleases(t *testing.T) {
-	boom := errors.New("503 from provider")
+	boom := errors.New("API returned unexpected status code: 503: overloaded")
 	model := &fakeModel{fn: func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
 		return nil, boom
 	}}
@@ -276,32 +285,37 @@ func TestProviderErrorWithUsageIsRecorded(t *testing.T) {
 	wantSettled(t, b, 13)
 }
 
-func TestChargeOnError(t *testing.T) {
-	boom := errors.New("500")
-	model := &fakeModel{fn: func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
-		return nil, boom
+// A call that failed without a report is charged what the provider billed: nothing
+// for an error status, the reservation for a call sent without a stream whose
+// outcome is unknown (cancelled, say), nothing for one never sent.
+func TestFailedCallCharges(t *testing.T) {
+	var fail func(ctx context.Context) error
+	model := &fakeModel{fn: func(ctx context.Context, _ []llms.MessageContent, _ llms.CallOptions) (*llms.ContentResponse, error) {
+		return nil, fail(ctx)
 	}}
 	b := budget.NewAtomic(10_000)
 	var s llmwrap.Spend
-	m := llmwrap.Wrap(model, capture(&s), middleware.Budget(b, middleware.WithEstimator(fixedEstimator(40)), middleware.ChargeOnError()))
-	if _, err := m.GenerateContent(context.Background(), hello); !errors.Is(err, boom) {
-		t.Fatalf("err = %v", err)
-	}
-	wantSettled(t, b, 40)
-	if s.Budget.Charged != 40 || s.Budget.UsageSource != llmwrap.UsageEstimated || s.Budget.Usage.PromptTokens != 40 {
-		t.Errorf("spend = %+v", s)
-	}
+	m := llmwrap.Wrap(model, capture(&s), middleware.Budget(b, middleware.WithEstimator(fixedEstimator(40)), middleware.WithCompletionAllowance(60)))
 
-	// A cancelled call is released even with ChargeOnError.
+	fail = func(context.Context) error { return errors.New("API returned unexpected status code: 500: overloaded") }
+	_, err := m.GenerateContent(context.Background(), hello)
+	require.Error(t, err)
+	wantSettled(t, b, 0)
+	assert.Equal(t, llmwrap.UsageNone, s.Budget.UsageSource)
+
 	ctx, cancel := context.WithCancel(context.Background())
-	model.fn = func(context.Context, []llms.MessageContent, llms.CallOptions) (*llms.ContentResponse, error) {
-		cancel()
-		return nil, context.Canceled
-	}
-	if _, err := m.GenerateContent(ctx, hello); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
-	wantSettled(t, b, 40)
+	fail = func(context.Context) error { cancel(); return errors.New("request cancelled") }
+	_, err = m.GenerateContent(ctx, hello)
+	require.Error(t, err)
+	wantSettled(t, b, 100)
+	assert.Equal(t, llmwrap.UsageReservation, s.Budget.UsageSource)
+	assert.Equal(t, uint64(100), s.Budget.Charged)
+
+	// A context done before the call is never sent: nothing is charged.
+	_, err = m.GenerateContent(ctx, hello)
+	require.ErrorIs(t, err, context.Canceled)
+	wantSettled(t, b, 100)
+	assert.False(t, s.Sent)
 }
 
 func TestPanicReleasesAndRepanics(t *testing.T) {
@@ -346,7 +360,9 @@ func TestCancelledBeforeTheCall(t *testing.T) {
 	wantSettled(t, b, 0)
 }
 
-func TestCancelledDuringTheCallReleasesThroughWithoutCancel(t *testing.T) {
+// A call cancelled while the provider had it (no stream, no report) may have been
+// answered in full: it is charged its reservation, on a context that is not cancelled.
+func TestCancelledDuringTheCallSettlesThroughWithoutCancel(t *testing.T) {
 	ob := &observed{Atomic: budget.NewAtomic(10_000)}
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxKey{}, "v"))
 	model := &fakeModel{fn: func(ctx context.Context, _ []llms.MessageContent, _ llms.CallOptions) (*llms.ContentResponse, error) {
@@ -354,11 +370,15 @@ func TestCancelledDuringTheCallReleasesThroughWithoutCancel(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}}
-	m := llmwrap.Wrap(model, middleware.Budget(ob, middleware.WithSettleTimeout(time.Hour)))
+	var s llmwrap.Spend
+	m := llmwrap.Wrap(model, capture(&s), middleware.Budget(ob, middleware.WithSettleTimeout(time.Hour)))
 	if _, err := m.GenerateContent(ctx, hello); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
-	wantSettled(t, ob, 0)
+	wantSettled(t, ob, s.Budget.Reserved)
+	if s.Budget.UsageSource != llmwrap.UsageReservation || s.Budget.Charged != s.Budget.Reserved || s.Budget.Reserved == 0 {
+		t.Errorf("charged %d of %d as %q, want the reservation", s.Budget.Charged, s.Budget.Reserved, s.Budget.UsageSource)
+	}
 	sc := ob.lastSettle()
 	if sc.err != nil || sc.value != "v" || !sc.hasDeadline || sc.deadlineIn > time.Hour || sc.deadlineIn <= middleware.DefaultSettleTimeout {
 		t.Errorf("settle context: %+v", sc)

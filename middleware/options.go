@@ -28,7 +28,6 @@ type config struct {
 	alts          []Alternative
 	below         float64
 	hardCap       bool
-	chargeOnError bool
 	settleTimeout time.Duration
 	onError       func(error)
 	provider      estimate.Provider
@@ -73,12 +72,6 @@ func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
 // ErrHardCapUnsupported and the provider is not called.
 func HardCap() Option { return func(c *config) { c.hardCap = true } }
 
-// ChargeOnError charges the prompt estimate when the provider returns an error,
-// instead of releasing the hold: a provider may bill a prompt it then failed on. A
-// call whose context was cancelled is still released, and so is one that a
-// middleware further in refused before the model was called (llmwrap.Spend.Sent is
-// false: a loop guard placed after Budget, say).
-func ChargeOnError() Option { return func(c *config) { c.chargeOnError = true } }
 
 // WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run
 // on context.WithoutCancel of the call's context, so a cancelled call still gives its

@@ -116,9 +116,6 @@ func runProperty(t *testing.T, seed uint64, variant string) {
 			rng := rand.New(rand.NewPCG(seed, uint64(g)))
 			var s llmwrap.Spend
 			mine := append([]middleware.Option(nil), opts...)
-			if rng.IntN(2) == 0 {
-				mine = append(mine, middleware.ChargeOnError())
-			}
 			m := llmwrap.Wrap(model, capture(&s), middleware.Budget(mwBudget, mine...))
 			for i := 0; i < calls; i++ {
 				p := &plan{kind: rng.IntN(planKinds), prompt: rng.IntN(200), completion: rng.IntN(2000)}

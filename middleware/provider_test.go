@@ -167,23 +167,26 @@ func TestProviderErrorsLeaveNothingHeld(t *testing.T) {
 					t.Fatal(err)
 				}
 				b := budget.NewAtomic(1_000_000)
-				charged := budget.NewAtomic(1_000_000)
-				m := llmwrap.Wrap(llm, middleware.Budget(b))
-				mc := llmwrap.Wrap(llm, middleware.Budget(charged, middleware.ChargeOnError(), middleware.WithEstimator(fixedEstimator(9))))
+				var s llmwrap.Spend
+				m := llmwrap.Wrap(llm, capture(&s), middleware.Budget(b))
 				var opts []llms.CallOption
 				if stream {
 					var sb strings.Builder
 					opts = append(opts, streamInto(&sb))
 				}
 				// Client retries are the client's business: the hold is one per call.
-				if _, err := m.GenerateContent(context.Background(), hello, opts...); err == nil {
+				_, err = m.GenerateContent(context.Background(), hello, opts...)
+				if err == nil {
 					t.Fatal("no error")
 				}
-				wantSettled(t, b, 0)
-				if _, err := mc.GenerateContent(context.Background(), hello, opts...); err == nil {
-					t.Fatal("no error")
+				if p.name == "ollama" { // its client drops the status of an error with a body: outcome unknown
+					wantSettled(t, b, s.Budget.Charged)
+					if want := map[bool]llmwrap.UsageSource{false: llmwrap.UsageReservation, true: llmwrap.UsageInterrupted}[stream]; s.Budget.UsageSource != want {
+						t.Errorf("charged as %q, want %q", s.Budget.UsageSource, want)
+					}
+					return
 				}
-				wantSettled(t, charged, 9)
+				wantSettled(t, b, 0) // an error status is not billed
 			})
 		}
 	}
@@ -199,13 +202,18 @@ func TestProviderStreamingFuncErrorLeavesNothingHeld(t *testing.T) {
 				t.Fatal(err)
 			}
 			b := budget.NewAtomic(1_000_000)
-			m := llmwrap.Wrap(llm, middleware.Budget(b))
+			var s llmwrap.Spend
+			m := llmwrap.Wrap(llm, capture(&s), middleware.Budget(b))
 			stop := errors.New("stop streaming")
 			_, err = m.GenerateContent(context.Background(), hello, llms.WithStreamingFunc(func(context.Context, []byte) error { return stop }))
 			if err == nil {
 				t.Fatal("no error")
 			}
-			wantSettled(t, b, 0)
+			// Sent and cut short: the prompt estimate and the output seen, nothing held.
+			wantSettled(t, b, s.Budget.Charged)
+			if s.Budget.UsageSource != llmwrap.UsageInterrupted || s.Budget.Charged < s.Budget.PromptEstimate || s.Budget.PromptEstimate == 0 {
+				t.Errorf("charged %d (prompt estimate %d) as %q", s.Budget.Charged, s.Budget.PromptEstimate, s.Budget.UsageSource)
+			}
 		})
 	}
 }
@@ -227,7 +235,8 @@ func TestProviderCancellationLeavesNothingHeld(t *testing.T) {
 				t.Fatal(err)
 			}
 			ob := &observed{Atomic: budget.NewAtomic(1_000_000)} // settles through a built context
-			m := llmwrap.Wrap(llm, middleware.Budget(ob))
+			var s llmwrap.Spend
+			m := llmwrap.Wrap(llm, capture(&s), middleware.Budget(ob))
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
 				<-arrived
@@ -236,7 +245,11 @@ func TestProviderCancellationLeavesNothingHeld(t *testing.T) {
 			if _, err := m.GenerateContent(ctx, hello); err == nil {
 				t.Fatal("no error")
 			}
-			wantSettled(t, ob, 0)
+			// Sent, answered or not: the reservation is charged and nothing stays held.
+			wantSettled(t, ob, s.Budget.Reserved)
+			if s.Budget.UsageSource != llmwrap.UsageReservation {
+				t.Errorf("charged as %q", s.Budget.UsageSource)
+			}
 			if sc := ob.lastSettle(); sc.err != nil {
 				t.Errorf("settled on a cancelled context: %v", sc.err)
 			}

@@ -97,7 +97,12 @@ func TestRedisBudgetWithRealClient(t *testing.T) {
 	if _, err := m.GenerateContent(ctx, hello); err == nil { // langchaingo's openai says "request cancelled"
 		t.Fatal("no error")
 	}
-	wantSettled(t, b, 300)
+	// Cancelled while the provider had it: charged its reservation, through Redis,
+	// after the caller gave up.
+	if s.Budget.UsageSource != llmwrap.UsageReservation {
+		t.Errorf("charged as %q", s.Budget.UsageSource)
+	}
+	wantSettled(t, b, 300+s.Budget.Reserved)
 }
 
 // countingHook counts the commands a client sends.

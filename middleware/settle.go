@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"reflect"
 	"strings"
 
 	"github.com/spendguard/spendguard/budget"
@@ -16,8 +18,8 @@ import (
 
 // settle charges the call what its provider billed: the reported usage (Spend.Usage,
 // written by the model step), with what the report left out estimated, or all of it
-// estimated when nothing was reported. A call that failed with nothing billed gives
-// its hold back (or, with ChargeOnError, pays its prompt estimate when it was sent).
+// estimated when nothing was reported. A call that failed with nothing reported is
+// charged what failedCharge says the provider billed.
 func (h *handler) settle(ctx context.Context, b budget.TokenBudget, p plan, s *llmwrap.Spend,
 	resp *llms.ContentResponse, err error, tap *streamTap) {
 	c := s.Budget
@@ -43,11 +45,114 @@ func (h *handler) settle(ctx context.Context, b budget.TokenBudget, p plan, s *l
 	case err == nil:
 		u = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: responseEstimate(resp, tap)}
 		h.record(ctx, b, p.r, s, u, llmwrap.UsageEstimated)
-	case h.chargeOnError && ctx.Err() == nil && s.Sent: // never sent (a later middleware refused it): nothing billed
-		h.record(ctx, b, p.r, s, llmwrap.Usage{PromptTokens: c.PromptEstimate}, llmwrap.UsageEstimated)
 	default:
-		h.release(ctx, b, p.r, s)
+		switch failedCharge(s, err, tap) {
+		case notBilled:
+			h.release(ctx, b, p.r, s)
+		case interrupted:
+			u = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: responseEstimate(resp, tap)}
+			h.record(ctx, b, p.r, s, u, llmwrap.UsageInterrupted)
+		case unknownOutcome:
+			h.recordReservation(ctx, b, p.r, s)
+		}
 	}
+}
+
+// What a call that failed without a usage report is charged.
+const (
+	notBilled      = iota // nothing: released whole
+	interrupted           // a stream cut short: the prompt estimate and the output seen
+	unknownOutcome        // a call sent without a stream whose outcome is unknown: its reservation
+)
+
+// failedCharge decides what the provider billed a call that failed without a usage
+// report. Providers bill what they generated: none of OpenAI, Anthropic or Google
+// documents a refund for a request cancelled or cut mid-generation, and a stream
+// keeps generating until the provider notices the client has gone. So:
+//
+//   - nothing was sent (a later middleware refused the call), or the provider could
+//     not be reached, or it answered with an HTTP error status before any output
+//     (4xx: a bad or rate-limited request, 429 included; 5xx: it failed to serve it
+//     — errors are not billed, https://docs.anthropic.com/en/api/errors,
+//     https://platform.openai.com/docs/guides/error-codes): not billed;
+//   - a streamed call that failed (cancelled, timed out, connection cut): the prompt
+//     was processed and what was streamed was generated, so the prompt estimate plus
+//     the output seen, a lower bound of the bill;
+//   - a call without a stream that failed after it was sent: its outcome is unknown
+//     (the provider may have generated the whole answer), so its reservation. (So is
+//     an error of langchaingo's ollama client that carried a body: the client keeps
+//     the body's text and drops the status.)
+func failedCharge(s *llmwrap.Spend, err error, tap *streamTap) int {
+	switch {
+	case !s.Sent:
+		return notBilled
+	case tap.streamed():
+		return interrupted
+	case answeredWithStatus(err) || unreachable(err):
+		return notBilled
+	case tap != nil:
+		return interrupted
+	}
+	return unknownOutcome
+}
+
+// answeredWithStatus reports whether err says the provider answered with an HTTP error
+// status. langchaingo v0.1.14's clients say it in different ways: openai and
+// anthropic as text ("API returned unexpected status code: 429: …"), googleai's
+// genai SDK as a *googleapi.Error (Code; "googleapi: Error 429: …"), ollama as a
+// StatusError value (StatusCode). Their types are internal or heavy to import, so
+// the chain is read by field name.
+func answeredWithStatus(err error) bool {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if code := statusField(e); code >= 400 && code <= 599 {
+			return true
+		}
+	}
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	for _, marker := range [...]string{"status code: ", "googleapi: Error "} {
+		if i := strings.Index(msg, marker); i >= 0 {
+			rest := msg[i+len(marker):]
+			return len(rest) >= 3 && (rest[0] == '4' || rest[0] == '5') && isDigit(rest[1]) && isDigit(rest[2])
+		}
+	}
+	return false
+}
+
+// statusField is the StatusCode or Code int field of the struct err is (or points
+// to), 0 when it has none.
+func statusField(err error) int64 {
+	v := reflect.ValueOf(err)
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			return 0
+		}
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return 0
+	}
+	for _, name := range [...]string{"StatusCode", "Code"} {
+		if f := v.FieldByName(name); f.IsValid() && f.CanInt() {
+			return f.Int()
+		}
+	}
+	return 0
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// unreachable reports whether err says the request never reached the provider: a
+// refused or failed dial (langchaingo's openai client reports any network error
+// before a response as "failed to reach API server").
+func unreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return err != nil && strings.Contains(err.Error(), "failed to reach API server")
 }
 
 // learnFrom teaches the model's prompt calibration the prompt the provider reported
@@ -89,6 +194,20 @@ func (h *handler) record(ctx context.Context, b budget.TokenBudget, r *budget.Re
 	}
 	if err := b.Record(sctx, r, prompt, completion); err != nil {
 		h.settleFailed(c, fmt.Errorf("middleware: recording the usage of a %s call in budget %q: %w", s.Model, c.Name, err))
+	}
+	c.Remaining, c.RemainingKnown = h.remaining(sctx, b, 0)
+}
+
+// recordReservation charges r whole, in budget units: the charge of a call whose
+// outcome is unknown.
+func (h *handler) recordReservation(ctx context.Context, b budget.TokenBudget, r *budget.Reservation, s *llmwrap.Spend) {
+	c := s.Budget
+	c.Usage, c.UsageSource = llmwrap.Usage{PromptTokens: c.PromptEstimate, CompletionTokens: c.CompletionAllowance}, llmwrap.UsageReservation
+	c.Charged = r.Tokens()
+	sctx, cancel := h.settleContext(ctx)
+	defer cancel()
+	if err := b.Record(sctx, r, r.Tokens(), 0); err != nil {
+		h.settleFailed(c, fmt.Errorf("middleware: charging the reservation of a %s call in budget %q: %w", s.Model, c.Name, err))
 	}
 	c.Remaining, c.RemainingKnown = h.remaining(sctx, b, 0)
 }
