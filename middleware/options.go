@@ -72,7 +72,6 @@ func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
 // ErrHardCapUnsupported and the provider is not called.
 func HardCap() Option { return func(c *config) { c.hardCap = true } }
 
-
 // WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run
 // on context.WithoutCancel of the call's context, so a cancelled call still gives its
 // hold back. d ≤ 0 keeps the default.
