@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -109,11 +110,16 @@ func TestAllRangeGrantsTheSmallest(t *testing.T) {
 	assert.False(t, ok, "not a RangeReserver unless every member is")
 }
 
+// TestAllConcurrentNeverOvergrantsAnyMember checks, at every grant, that the grants
+// still outstanding plus the usage recorded never exceed the smaller member's capacity
+// (usage never exceeds the estimate here, so that would be an over-grant), and after,
+// that every member recorded every call's usage.
 func TestAllConcurrentNeverOvergrantsAnyMember(t *testing.T) {
 	a := budget.NewAtomic(5000)
 	b := budget.NewAtomic(3000)
 	all := budget.All(a, b)
 	var wg sync.WaitGroup
+	var outstanding, recorded, overGrants atomic.Uint64
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
@@ -124,11 +130,18 @@ func TestAllConcurrentNeverOvergrantsAnyMember(t *testing.T) {
 					assert.True(t, errors.Is(err, budget.ErrDenied))
 					continue
 				}
+				if outstanding.Add(r.Tokens())+recorded.Load() > 3000 {
+					overGrants.Add(1)
+				}
+				outstanding.Add(-r.Tokens())
 				assert.NoError(t, all.Record(ctx, r, 1, uint64(i%7)))
+				recorded.Add(1 + uint64(i%7))
 			}
 		}()
 	}
 	wg.Wait()
+	assert.Zero(t, overGrants.Load(), "a grant went beyond b's capacity")
+	assert.Equal(t, recorded.Load(), snap(t, b).Consumed)
 	sa, sb := snap(t, a), snap(t, b)
 	assert.Equal(t, sa.Consumed, sb.Consumed)
 	got, _ := all.Consumed(ctx)

@@ -24,17 +24,16 @@ var ErrUnavailable = errors.New("budget: unavailable")
 // nil reservation or one it did not issue.
 var ErrInvalidReservation = errors.New("budget: invalid reservation")
 
-// ErrNilBudget is wrapped by the error every reservation from a nil budget returns: a
-// nil TokenBudget, or a nil pointer of a budget type (a nil *Atomic, a nil
-// *redisbudget.Budget), given to NewContext or All or called directly. Such a budget
-// never grants and never panics: a missing budget fails closed.
+// ErrNilBudget is wrapped by the error of every reservation from a nil budget (see the
+// package doc's bad-input rule); it is not a denial.
 var ErrNilBudget = errors.New("budget: nil budget")
 
-// DeniedError is a soft denial. It matches ErrDenied under errors.Is.
+// DeniedError is a soft denial: the budget had too little left. It matches ErrDenied
+// under errors.Is.
 type DeniedError struct {
 	Budget    string // name of the budget that said no
-	Requested uint64 // tokens asked for (the minimum, for a range)
-	Remaining uint64 // tokens the budget had left at that instant
+	Requested uint64 // units asked for (the minimum, for a range)
+	Remaining uint64 // units the budget had left at that instant
 }
 
 // Error names the budget and says what was requested and what was left; an unnamed
@@ -52,16 +51,16 @@ func (e *DeniedError) Error() string {
 // Is reports whether target is ErrDenied.
 func (e *DeniedError) Is(target error) bool { return target == ErrDenied }
 
-// TokenBudget is a pool of units (tokens, or money in the units a price table
-// charges) that calls reserve from before they run and settle after. Implementations
-// keep the rules in the package doc and are safe for concurrent use.
+// TokenBudget is a pool of units that calls reserve from before they run and settle
+// after, under the rules of the package doc. Implementations are safe for concurrent
+// use.
 type TokenBudget interface {
-	// TryReserve holds estimate tokens for one call. A soft denial returns a
-	// *DeniedError; any other error is a failure of the budget itself.
+	// TryReserve holds estimate units for one call. A soft denial returns a
+	// *DeniedError; any other error is a failure of the budget itself
+	// (ErrUnavailable, say).
 	TryReserve(ctx context.Context, estimate uint64) (*Reservation, error)
-	// Record settles r with the provider-reported usage: the unused part of the
-	// estimate returns to the pool, usage beyond it is charged (it may push the
-	// budget into debt, which later reservations must pay off first).
+	// Record settles r with the usage the provider reported: the unused part of the
+	// hold returns to the pool, usage beyond it is charged as debt.
 	Record(ctx context.Context, r *Reservation, prompt, completion uint64) error
 	// Release returns r whole (nothing was billed).
 	Release(ctx context.Context, r *Reservation) error
@@ -70,13 +69,13 @@ type TokenBudget interface {
 }
 
 // RangeReserver is implemented by budgets that can grant as much as is left between
-// min and max in one atomic step, which is what a hard cap needs. A denial reports
-// Requested = min. min > max is treated as a request for exactly min.
+// min and max in one atomic step, which is what middleware.HardCap needs. A denial
+// reports Requested = min; min > max is a request for exactly min.
 type RangeReserver interface {
 	TryReserveRange(ctx context.Context, min, max uint64) (*Reservation, error)
 }
 
-// Reservation is tokens held by one call until it is settled by Record or Release.
+// Reservation is units held by one call until it is settled by Record or Release.
 //
 // A Reservation belongs to the budget that issued it; passing it to another budget is
 // an error. It is safe to settle from any goroutine, and exactly one settle takes
@@ -157,19 +156,16 @@ type Snapshot struct {
 	WindowEnd time.Time // zero when the budget is not windowed
 }
 
-// Observable is implemented by budgets that can report a Snapshot. Middleware that
-// needs what a budget has left, and finds no RemainingReader, reads it from a Snapshot
-// (which may cost a round trip to the budget's store).
+// Observable is implemented by budgets that can report a Snapshot, fresh from their
+// store (which may cost a round trip). Middleware reads it before a fallback decision,
+// and after a settle when the budget is no RemainingReader; otel.ObserveBudget
+// exports it as gauges.
 type Observable interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
-// The interfaces below name what middleware (package middleware, package otel) asks of
-// a budget beyond TokenBudget. A budget of your own gets the same treatment as the
-// ones in this module by implementing them.
-
-// Named is implemented by budgets that have a name. Middleware names the budget in
-// spans, metrics and the call's record by it, and a DeniedError should carry it.
+// Named is implemented by budgets that have a name, which middleware puts in spans,
+// metrics and the call's record, and which a DeniedError should carry.
 type Named interface {
 	Name() string
 }
@@ -177,7 +173,7 @@ type Named interface {
 // RemainingReader is implemented by budgets that can say, without a round trip, what
 // the next reservation may take: capacity − consumed − held, floored at 0 (a value
 // the budget last learned from its store is fine). Middleware reads it after every
-// settle; a budget that only implements Observable pays a Snapshot per call instead.
+// settle.
 type RemainingReader interface {
 	Remaining() uint64
 }

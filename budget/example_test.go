@@ -49,6 +49,21 @@ func ExampleAll() {
 	// global remaining: 10000
 }
 
+// A missing budget fails closed: a nil *Atomic (or *redisbudget.Budget, from an
+// unchecked error) in All refuses every reservation instead of lifting its limit.
+func ExampleAll_nilMember() {
+	ctx := context.Background()
+	var tenant *budget.Atomic // never built
+	global := budget.NewAtomic(10_000, budget.WithName("global"))
+
+	_, err := budget.All(tenant, global).TryReserve(ctx, 100)
+	fmt.Println(errors.Is(err, budget.ErrNilBudget), errors.Is(err, budget.ErrDenied))
+	fmt.Println("global remaining:", global.Remaining())
+	// Output:
+	// true false
+	// global remaining: 10000
+}
+
 // Budgets carried by the context: middleware reserves against each of them.
 func ExampleNewContext() {
 	ctx := budget.NewContext(context.Background(), budget.NewAtomic(1000, budget.WithName("tenant")))
