@@ -13,45 +13,26 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var (
-	// ErrUnknownBudget is wrapped by Admin's errors for a name no key in Redis belongs
-	// to: no process has used the budget (or its keys have expired) and it has no
-	// capacity override.
-	ErrUnknownBudget = errors.New("unknown budget")
-	// ErrNotBudget is wrapped by Admin's errors for keys that look like a budget's by
-	// their name but do not hold what a spendguard budget writes.
-	ErrNotBudget = errors.New("not a spendguard budget")
-)
-
-// Admin reads and changes the budgets under one key prefix from outside the processes
-// that use them, through the same keys and scripts: it is what cmd/spendguard runs.
-// It knows a budget by its keys in Redis, so it sees a budget once a process has
-// reserved from it (or an override was set), and it reports the default capacity,
-// lease and window end that the reserving processes write next to the counts.
+// The operations of a Family: they read and change its budgets from outside the
+// processes that use them, through the same keys and scripts (cmd/spendguard runs
+// them). A budget is known by its keys in Redis, so its counts are there once a
+// process has reserved from it (or an override was set), with the default capacity,
+// lease and window end that the reserving processes write next to them.
 //
-// Admin finds budgets with SCAN (never KEYS); on a *redis.ClusterClient it scans every
-// master. It is safe for concurrent use.
-type Admin struct {
-	rdb    redis.UniversalClient
-	prefix string
-}
-
-// NewAdmin returns an Admin of the budgets whose keys start with prefix
-// (DefaultKeyPrefix for budgets built without WithKeyPrefix). It makes no call to
-// Redis. A nil client, or a prefix containing '{' or '}', returns an error.
-func NewAdmin(rdb redis.UniversalClient, prefix string) (*Admin, error) {
-	if isNil(rdb) {
-		return nil, errors.New("redisbudget: nil Redis client")
-	}
-	if strings.ContainsAny(prefix, "{}") {
-		return nil, fmt.Errorf("redisbudget: key prefix %q contains '{' or '}'", prefix)
-	}
-	return &Admin{rdb: rdb, prefix: prefix}, nil
-}
+// Status and List read and never write: not a hold is reclaimed, not a field is added,
+// and keys under the prefix that are not a budget's are reported, never adopted. They
+// find budgets with SCAN (never KEYS); on a *redis.ClusterClient they scan every
+// master. Each operation returns no later than its context's deadline, as a Budget's
+// calls do; one that changes Redis (SetCapacity, UnsetCapacity, Reset) and returns the
+// context's error may still take effect afterwards.
 
 // Status is one budget's current window as an operator sees it.
 type Status struct {
 	Name string
+	// InRedis is false when Redis holds nothing of the budget (no process has reserved
+	// from it, or its keys have expired, and it has no override): the other fields
+	// are then the Family's own default.
+	InRedis bool
 	// Capacity is the capacity in force: the override in Redis when FromRedis, else
 	// DefaultCapacity.
 	Capacity  uint64
@@ -67,206 +48,251 @@ type Status struct {
 	WindowEnd time.Time
 	// Lease is the lease of the reserving processes (0 when unknown).
 	Lease time.Duration
-	// Holds are the live holds, by lease end; filled by Status, not by List.
-	Holds []Hold
-}
-
-// Hold is one reservation's hold on a budget.
-type Hold struct {
-	Tokens   uint64
-	LeaseEnd time.Time
+	// Holds are the live holds (whose lease has not ended), by lease end; filled by
+	// Status, not by List.
+	Holds []struct {
+		Tokens   uint64
+		LeaseEnd time.Time
+	}
 }
 
 // found is what SCAN found of one budget's keys.
 type found struct {
 	tags     map[string]bool // windows that have a hash ("all": unwindowed)
 	override bool
+	other    []string // keys under the budget's tag that no budget writes
 }
 
 // List reports every budget whose name matches pattern (a Redis glob, "" for all),
-// sorted by name, reclaiming expired holds as a reserve would. A pattern containing
-// '{' or '}' returns an error; so does a budget whose keys are not a spendguard
-// budget's (wrapping ErrNotBudget). Failures to reach Redis are returned as they are.
-func (a *Admin) List(ctx context.Context, pattern string) ([]Status, error) {
+// sorted by name, without writing anything; holds whose lease has ended count as
+// given back, as the next reserve would give them back. Keys under the prefix that are
+// not a budget's (another type, fields no budget writes, a name that is not one) are
+// left out of budgets and reported in skipped, one error each, wrapping ErrNotBudget
+// and naming the key: List never fails as a whole on them. A pattern containing '{' or
+// '}' returns an error, as does a failure to reach Redis (wrapping
+// budget.ErrUnavailable).
+func (f *Family) List(ctx context.Context, pattern string) (budgets []Status, skipped []error, err error) {
 	if pattern == "" {
 		pattern = "*"
 	}
 	if strings.ContainsAny(pattern, "{}") {
-		return nil, fmt.Errorf("redisbudget: pattern %q contains '{' or '}', which no budget name does", pattern)
+		return nil, nil, fmt.Errorf("redisbudget: pattern %q contains '{' or '}', which no budget name does", pattern)
 	}
-	all, err := a.scan(ctx, globEscape(a.base(""))+pattern+"}:*")
-	if err != nil {
-		return nil, err
+	type listing struct {
+		budgets []Status
+		skipped []error
 	}
-	now, err := a.rdb.Time(ctx).Result()
-	if err != nil {
-		return nil, err
-	}
-	names := make([]string, 0, len(all))
-	for n := range all {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]Status, 0, len(names))
-	for _, n := range names {
-		s, err := a.read(ctx, n, all[n], now, false)
-		if errors.Is(err, ErrUnknownBudget) { // its keys expired since the scan
-			continue
-		}
+	l, err := bounded(ctx, f.c, func(ctx context.Context) (listing, error) {
+		var l listing
+		all, stray, err := f.scan(ctx, globEscape(base(f.c.prefix, ""))+pattern+"}:*")
 		if err != nil {
-			return nil, err
+			return l, err
 		}
-		out = append(out, s)
+		for _, k := range stray {
+			l.skipped = append(l.skipped, fmt.Errorf("redisbudget: key %q: %w: it names no budget (an empty name, one with '{' or '}', or not UTF-8)", k, ErrNotBudget))
+		}
+		now, err := f.c.rdb.Time(ctx).Result()
+		if err != nil {
+			return l, err
+		}
+		names := make([]string, 0, len(all))
+		for n := range all {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			s, err := f.read(ctx, n, all[n], now, false)
+			switch {
+			case errors.Is(err, ErrNotBudget):
+				l.skipped = append(l.skipped, err)
+				continue
+			case err != nil:
+				return l, err
+			case !s.InRedis: // its keys expired since the scan
+				continue
+			}
+			l.budgets = append(l.budgets, s)
+		}
+		return l, nil
+	}, nil)
+	if err != nil {
+		return nil, nil, adminError("*", "list", err)
 	}
-	return out, nil
+	if l.budgets == nil {
+		l.budgets = []Status{}
+	}
+	return l.budgets, l.skipped, nil
 }
 
-// Status reports the budget called name, with its live holds, reclaiming expired
-// holds as a reserve would. It returns an error wrapping ErrUnknownBudget when no key
-// belongs to name, ErrNotBudget when its keys are not a budget's (or name is not a
-// budget name but a Redis key), and a descriptive error for a name that cannot name a
-// budget. Failures to reach Redis are returned as they are.
-func (a *Admin) Status(ctx context.Context, name string) (Status, error) {
-	f, now, err := a.find(ctx, name)
-	if err != nil {
+// Status reports the budget called name, with its live holds, without writing
+// anything (holds whose lease has ended count as given back). A name Redis holds
+// nothing of is no error: its Status has InRedis false and the Family's own capacity
+// and lease. It returns an error wrapping ErrNotBudget when the budget's keys are not
+// a budget's (or name is a Redis key, not a budget's name), a descriptive error for a
+// name New would refuse, and an error wrapping budget.ErrUnavailable when Redis cannot
+// be reached.
+func (f *Family) Status(ctx context.Context, name string) (Status, error) {
+	if err := checkName(name); err != nil {
 		return Status{}, err
 	}
-	return a.read(ctx, name, f, now, true)
+	return bounded(ctx, f.c, func(ctx context.Context) (Status, error) {
+		fd, now, err := f.find(ctx, name)
+		if err != nil {
+			return Status{}, err
+		}
+		return f.read(ctx, name, fd, now, true)
+	}, nil)
 }
 
 // SetCapacity stores capacity as name's capacity, in force from the next reservation
 // of every process, whatever capacity they were built with. It does not require the
 // budget to exist yet, so that a key can be given its limit before its first use. It
 // never changes what is consumed or held: a capacity below the consumption denies
-// further reservations until the next window (or a Reset). A bad name, a capacity
-// above MaxCapacity, or an override key holding another type returns an error and
-// changes nothing.
-func (a *Admin) SetCapacity(ctx context.Context, name string, capacity uint64) error {
+// further reservations until the next window (or a Reset), and 0 denies them all.
+// The rule for capacity is New's: a capacity above 2^53, a bad name, or an override
+// key holding another type returns an error and changes nothing.
+func (f *Family) SetCapacity(ctx context.Context, name string, capacity uint64) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	if capacity > MaxCapacity {
-		return fmt.Errorf("redisbudget: capacity %d is above 2^53 (%d), the largest Redis's Lua numbers hold exactly", capacity, uint64(MaxCapacity))
+	if err := checkCapacity(capacity); err != nil {
+		return fmt.Errorf("redisbudget: budget %q: %w", name, err)
 	}
-	return a.capacity(ctx, name, strconv.FormatUint(capacity, 10))
+	return f.capacity(ctx, name, strconv.FormatUint(capacity, 10))
 }
 
 // UnsetCapacity removes name's override: the processes' own capacity is in force from
-// the next reservation on. Removing an override that does not exist does nothing. A
-// bad name returns an error.
-func (a *Admin) UnsetCapacity(ctx context.Context, name string) error {
+// the next reservation on. Removing an override that does not exist does nothing.
+// Errors are as for SetCapacity.
+func (f *Family) UnsetCapacity(ctx context.Context, name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	return a.capacity(ctx, name, "")
+	return f.capacity(ctx, name, "")
 }
 
-func (a *Admin) capacity(ctx context.Context, name, v string) error {
-	key := a.base(name) + "}:" + capSuffix
-	if err := capacityScript.Run(ctx, a.rdb, []string{key}, v).Err(); err != nil && !errors.Is(err, redis.Nil) {
+func (f *Family) capacity(ctx context.Context, name, v string) error {
+	key := base(f.c.prefix, name) + "}:" + capSuffix
+	_, err := bounded(ctx, f.c, func(ctx context.Context) (struct{}, error) {
+		err := capacityScript.Run(ctx, f.c.rdb, []string{key}, v).Err()
+		if errors.Is(err, redis.Nil) {
+			err = nil
+		}
+		return struct{}{}, err
+	}, nil)
+	if err != nil {
 		if strings.Contains(err.Error(), "not a capacity") {
 			return fmt.Errorf("redisbudget: budget %q: %w: %w", name, ErrNotBudget, err)
 		}
-		return fmt.Errorf("redisbudget: budget %q: %w", name, err)
+		return adminError(name, "set capacity", err)
 	}
 	return nil
 }
 
 // Reset starts name's current window over: consumed becomes 0 and it returns what
 // was consumed. Holds in flight are untouched: each still settles once, its usage
-// charged to the fresh count. A budget whose current window has not begun has nothing
-// to reset. Errors are as for Status; a failed reset changes nothing.
-func (a *Admin) Reset(ctx context.Context, name string) (uint64, error) {
-	f, now, err := a.find(ctx, name)
-	if err != nil {
-		return 0, err
-	}
-	w, err := a.current(ctx, name, f, now)
-	if err != nil || w == nil {
-		return 0, err
-	}
-	n, err := resetScript.Run(ctx, a.rdb, []string{w.keys[0]}).Int64()
-	if err != nil {
-		return 0, a.fail(name, "reset", err)
-	}
-	if n < 0 {
-		return 0, nil
-	}
-	return uint64(n), nil
-}
-
-// base is the start of name's keys up to its hash tag's closing brace (excluded).
-func (a *Admin) base(name string) string {
-	if a.prefix == "" {
-		return "{" + name
-	}
-	return a.prefix + ":{" + name
-}
-
-// find scans for name's keys.
-func (a *Admin) find(ctx context.Context, name string) (*found, time.Time, error) {
+// charged to the fresh count. A budget whose current window has not begun, or that
+// Redis holds nothing of, has nothing to reset (0). Errors are as for Status; a failed
+// reset changes nothing.
+func (f *Family) Reset(ctx context.Context, name string) (uint64, error) {
 	if err := checkName(name); err != nil {
-		return nil, time.Time{}, err
+		return 0, err
 	}
-	all, err := a.scan(ctx, globEscape(a.base(name))+"}:*")
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	f := all[name]
-	if f == nil {
-		if n, err := a.rdb.Exists(ctx, name).Result(); err == nil && n == 1 {
-			return nil, time.Time{}, fmt.Errorf("redisbudget: %q is a Redis key, %w (a budget's keys are %s}:…)", name, ErrNotBudget, a.base(name))
+	return bounded(ctx, f.c, func(ctx context.Context) (uint64, error) {
+		fd, now, err := f.find(ctx, name)
+		if err != nil || fd == nil {
+			return 0, err
 		}
-		return nil, time.Time{}, fmt.Errorf("redisbudget: %w %q: no key %s}:… in Redis", ErrUnknownBudget, name, a.base(name))
-	}
-	now, err := a.rdb.Time(ctx).Result()
-	return f, now, err
+		w, err := f.current(ctx, name, fd, now)
+		if err != nil || w == nil {
+			return 0, err
+		}
+		n, err := resetScript.Run(ctx, f.c.rdb, []string{w.keys[0]}).Int64()
+		if err != nil {
+			return 0, adminError(name, "reset", err)
+		}
+		return uint64(max(n, 0)), nil
+	}, nil)
 }
 
-// scan finds the budgets whose keys match the glob match, by name.
-func (a *Admin) scan(ctx context.Context, match string) (map[string]*found, error) {
+// find scans for name's keys (checked): nil when there are none.
+func (f *Family) find(ctx context.Context, name string) (*found, time.Time, error) {
+	all, _, err := f.scan(ctx, globEscape(base(f.c.prefix, name))+"}:*")
+	if err != nil {
+		return nil, time.Time{}, adminError(name, "scan", err)
+	}
+	fd := all[name]
+	if fd == nil {
+		n, err := f.c.rdb.Exists(ctx, name).Result()
+		if err != nil {
+			return nil, time.Time{}, adminError(name, "read", err)
+		}
+		if n == 1 {
+			return nil, time.Time{}, fmt.Errorf("redisbudget: %q is a Redis key, %w (a budget's keys are %s}:…)", name, ErrNotBudget, base(f.c.prefix, name))
+		}
+	}
+	now, err := f.c.rdb.Time(ctx).Result()
+	if err != nil {
+		return nil, time.Time{}, adminError(name, "read the time", err)
+	}
+	return fd, now, nil
+}
+
+// scan finds the budgets whose keys match the glob match, by name, and the keys that
+// match but name no budget.
+func (f *Family) scan(ctx context.Context, match string) (map[string]*found, []string, error) {
 	var mu sync.Mutex
 	all := map[string]*found{}
+	var stray []string
 	one := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, match, 1000).Iterator()
 		for iter.Next(ctx) {
-			name, rest, ok := a.parse(iter.Val())
+			key := iter.Val()
+			name, rest, ok := f.parse(key)
+			mu.Lock()
 			if !ok {
+				stray = append(stray, key)
+				mu.Unlock()
 				continue
 			}
-			mu.Lock()
-			f := all[name]
-			if f == nil {
-				f = &found{tags: map[string]bool{}}
-				all[name] = f
+			fd := all[name]
+			if fd == nil {
+				fd = &found{tags: map[string]bool{}}
+				all[name] = fd
 			}
-			if rest == capSuffix {
-				f.override = true
-			} else if tag, ok := strings.CutSuffix(rest, ":h"); ok {
-				f.tags[tag] = true
+			tag, kind := cutLast(rest, ":")
+			switch {
+			case rest == capSuffix:
+				fd.override = true
+			case kind == "h" && tag != "":
+				fd.tags[tag] = true
+			case (kind == "z" || kind == "r") && tag != "":
+			default:
+				fd.other = append(fd.other, key)
 			}
 			mu.Unlock()
 		}
 		return iter.Err()
 	}
 	var err error
-	if cc, ok := a.rdb.(*redis.ClusterClient); ok {
+	if cc, ok := f.c.rdb.(*redis.ClusterClient); ok {
 		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return one(ctx, c) })
 	} else {
-		err = one(ctx, a.rdb)
+		err = one(ctx, f.c.rdb)
 	}
-	return all, err
+	sort.Strings(stray)
+	return all, stray, err
 }
 
 // parse splits a key into the budget's name and what follows "}:", or reports that
 // it is not a budget's key.
-func (a *Admin) parse(key string) (name, rest string, ok bool) {
-	s, ok := strings.CutPrefix(key, a.base(""))
+func (f *Family) parse(key string) (name, rest string, ok bool) {
+	s, ok := strings.CutPrefix(key, base(f.c.prefix, ""))
 	if !ok {
 		return "", "", false
 	}
 	name, rest, ok = strings.Cut(s, "}:")
-	if !ok || name == "" || strings.ContainsAny(name, "{}") {
+	if !ok || checkName(name) != nil {
 		return "", "", false
 	}
 	return name, rest, true
@@ -283,16 +309,16 @@ type window struct {
 // current picks the window in force at now among those found: the unwindowed one,
 // else the latest that has begun and not ended. nil means none (a windowed budget
 // whose current window has no reservation yet).
-func (a *Admin) current(ctx context.Context, name string, f *found, now time.Time) (*window, error) {
+func (f *Family) current(ctx context.Context, name string, fd *found, now time.Time) (*window, error) {
 	var best *window
 	var bestStart time.Time
-	tags := make([]string, 0, len(f.tags))
-	for t := range f.tags {
+	tags := make([]string, 0, len(fd.tags))
+	for t := range fd.tags {
 		tags = append(tags, t)
 	}
 	sort.Strings(tags) // "all" sorts after every RFC 3339 start, so it wins
 	for _, tag := range tags {
-		w, err := a.window(ctx, name, tag)
+		w, err := f.window(ctx, name, tag)
 		if err != nil {
 			return nil, err
 		}
@@ -317,15 +343,19 @@ func (a *Admin) current(ctx context.Context, name string, f *found, now time.Tim
 }
 
 // window reads the settings in the hash of window tag; nil when the hash is gone.
-func (a *Admin) window(ctx context.Context, name, tag string) (*window, error) {
-	p := a.base(name) + "}:" + tag
-	w := &window{keys: []string{p + ":h", p + ":z", p + ":r", a.base(name) + "}:" + capSuffix}}
-	v, err := a.rdb.HMGet(ctx, w.keys[0], "d", "l", "e", "c").Result()
+func (f *Family) window(ctx context.Context, name, tag string) (*window, error) {
+	b := base(f.c.prefix, name)
+	p := b + "}:" + tag
+	w := &window{keys: []string{p + ":h", p + ":z", p + ":r", b + "}:" + capSuffix}}
+	v, err := f.c.rdb.HMGet(ctx, w.keys[0], "d", "l", "e", "c").Result()
 	if err != nil {
-		return nil, a.fail(name, "read", err)
+		return nil, adminError(name, "read", err)
 	}
 	if v[0] == nil && v[1] == nil && v[2] == nil && v[3] == nil {
-		if n, err := a.rdb.Exists(ctx, w.keys[0]).Result(); err != nil || n == 0 {
+		if n, err := f.c.rdb.Exists(ctx, w.keys[0]).Result(); err != nil || n == 0 {
+			if err != nil {
+				err = adminError(name, "read", err)
+			}
 			return nil, err // expired since the scan
 		}
 	}
@@ -336,7 +366,7 @@ func (a *Admin) window(ctx context.Context, name, tag string) (*window, error) {
 		}
 		s, _ := v[i].(string)
 		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || n > MaxCapacity {
+		if err != nil || n > maxCapacity {
 			return nil, fmt.Errorf("redisbudget: budget %q: %w: field %s of %s is %q", name, ErrNotBudget, []string{"d", "l", "e"}[i], w.keys[0], s)
 		}
 		nums[i] = n
@@ -348,72 +378,70 @@ func (a *Admin) window(ctx context.Context, name, tag string) (*window, error) {
 	return w, nil
 }
 
-// read reports the budget's current window (or an empty one when it has not begun).
-func (a *Admin) read(ctx context.Context, name string, f *found, now time.Time, holds bool) (Status, error) {
+// read reports the budget's current window (or an empty one when it has not begun,
+// or the Family's defaults when fd is nil), writing nothing.
+func (f *Family) read(ctx context.Context, name string, fd *found, now time.Time, holds bool) (Status, error) {
 	s := Status{Name: name}
-	w, err := a.current(ctx, name, f, now)
+	if fd == nil {
+		return f.unknown(name), nil
+	}
+	if len(fd.tags) == 0 && !fd.override && len(fd.other) > 0 {
+		return s, fmt.Errorf("redisbudget: budget %q: %w: keys %q under its tag are not a budget's", name, ErrNotBudget, fd.other)
+	}
+	w, err := f.current(ctx, name, fd, now)
 	if err != nil {
 		return s, err
 	}
 	if w == nil {
-		return a.idle(ctx, name, f)
+		return f.idle(ctx, name, fd)
 	}
+	s.InRedis = true
 	s.DefaultCapacity, s.Lease, s.WindowEnd = w.defCap, w.lease, w.end
-	lease := w.lease
-	if lease <= 0 {
-		lease = DefaultLease
+	wantHolds := "0"
+	if holds {
+		wantHolds = "1"
 	}
-	mark := 2 * lease.Milliseconds()
-	var ttl int64 // as Budget.ttlArg: the window's end plus twice the lease
-	if !w.end.IsZero() {
-		ttl = max(w.end.Sub(now), 0).Milliseconds() + mark + 1
-	}
-	c, err := snapshot(ctx, a.rdb, w.keys, mark, ttl, w.defCap)
+	c, rest, err := readCounts(ctx, f.c.rdb, statusScript, w.keys, "0", "0", w.defCap, wantHolds)
 	if err != nil {
-		return s, a.fail(name, "snapshot", err)
+		return s, adminError(name, "read", err)
 	}
 	s.Capacity, s.FromRedis, s.Consumed, s.Held, s.Remaining = c.capacity, c.fromRedis, c.consumed, c.held, c.remaining()
-	if !holds {
-		return s, nil
-	}
-	z, err := a.rdb.ZRangeWithScores(ctx, w.keys[1], 0, -1).Result()
-	if err != nil {
-		return s, a.fail(name, "read holds", err)
-	}
-	for _, m := range z {
-		id, _ := m.Member.(string)
-		_, size, _ := cutLast(id, ":")
-		n, err := strconv.ParseUint(size, 10, 64)
-		if err != nil {
-			return s, fmt.Errorf("redisbudget: budget %q: %w: hold %q in %s", name, ErrNotBudget, id, w.keys[1])
-		}
-		s.Holds = append(s.Holds, Hold{Tokens: n, LeaseEnd: time.UnixMilli(int64(m.Score))})
+	for i := 0; i+1 < len(rest); i += 2 {
+		s.Holds = append(s.Holds, struct {
+			Tokens   uint64
+			LeaseEnd time.Time
+		}{uint64(max(rest[i], 0)), time.UnixMilli(rest[i+1])})
 	}
 	return s, nil
 }
 
+// unknown is the Status of a budget Redis holds nothing of: the Family's defaults.
+func (f *Family) unknown(name string) Status {
+	return Status{Name: name, Capacity: f.c.capacity, DefaultCapacity: f.c.capacity, Remaining: f.c.capacity, Lease: f.c.lease}
+}
+
 // idle reports a budget with no current window: nothing consumed or held, its
 // capacity the override or the last default written.
-func (a *Admin) idle(ctx context.Context, name string, f *found) (Status, error) {
-	s := Status{Name: name}
-	for tag := range f.tags {
-		if w, err := a.window(ctx, name, tag); err == nil && w != nil && w.defCap > 0 {
+func (f *Family) idle(ctx context.Context, name string, fd *found) (Status, error) {
+	s := Status{Name: name, InRedis: true}
+	for tag := range fd.tags {
+		if w, err := f.window(ctx, name, tag); err == nil && w != nil && w.defCap > 0 {
 			s.DefaultCapacity, s.Lease = w.defCap, w.lease
 		}
 	}
 	s.Capacity = s.DefaultCapacity
-	key := a.base(name) + "}:" + capSuffix
-	v, err := a.rdb.Get(ctx, key).Result()
+	key := base(f.c.prefix, name) + "}:" + capSuffix
+	v, err := f.c.rdb.Get(ctx, key).Result()
 	switch {
 	case errors.Is(err, redis.Nil):
-		if !f.override && len(f.tags) == 0 {
-			return s, fmt.Errorf("redisbudget: %w %q: no counters or capacity of it in Redis (expired, or never written)", ErrUnknownBudget, name)
+		if !fd.override && len(fd.tags) == 0 {
+			return f.unknown(name), nil // expired since the scan
 		}
 	case err != nil:
-		return s, a.fail(name, "read capacity", err)
+		return s, adminError(name, "read capacity", err)
 	default:
 		n, perr := strconv.ParseUint(v, 10, 64)
-		if perr != nil || n > MaxCapacity {
+		if perr != nil || n > maxCapacity {
 			return s, fmt.Errorf("redisbudget: budget %q: %w: %s holds %q, not a capacity", name, ErrNotBudget, key, v)
 		}
 		s.Capacity, s.FromRedis = n, true
@@ -422,31 +450,11 @@ func (a *Admin) idle(ctx context.Context, name string, f *found) (Status, error)
 	return s, nil
 }
 
-// fail names the budget and the operation; a key of the wrong type means the keys
-// are not a budget's.
-func (a *Admin) fail(name, op string, err error) error {
-	if strings.Contains(err.Error(), "WRONGTYPE") || strings.Contains(err.Error(), "spendguard: corrupt") {
-		return fmt.Errorf("redisbudget: budget %q: %s: %w: %w", name, op, ErrNotBudget, err)
-	}
-	return fmt.Errorf("redisbudget: budget %q: %s: %w", name, op, err)
-}
-
-// globEscape quotes the characters Redis's glob matching treats specially.
-func globEscape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(`*?[]\`, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func cutLast(s, sep string) (before, after string, ok bool) {
+// cutLast splits s around its last sep.
+func cutLast(s, sep string) (before, after string) {
 	i := strings.LastIndex(s, sep)
 	if i < 0 {
-		return s, "", false
+		return s, ""
 	}
-	return s[:i], s[i+len(sep):], true
+	return s[:i], s[i+len(sep):]
 }

@@ -14,7 +14,7 @@ import (
 
 // WithAlerts calls fn for each threshold in fractions once per window, and once per
 // fleet: the settle that first makes the shared consumption reach fraction × the
-// capacity in force (rounded up, at least 1; an override set with Admin.SetCapacity
+// capacity in force (rounded up, at least 1; an override set with Family.SetCapacity
 // counts) claims the threshold in Redis, in the same script and round trip as the settle, and
 // only the process that made it calls fn, synchronously in that Record. One Record
 // that crosses several thresholds fires them in ascending order. The Record's context
@@ -22,7 +22,7 @@ import (
 // the call that crossed it. A nil fn still reports crossings to the context.
 //
 // The claim is a field of the window's hash (by fraction), so it ends with the window
-// and a reset (Admin.Reset) re-arms it; every process should give the same fractions.
+// and a reset (Family.Reset) re-arms it; every process should give the same fractions.
 // A fraction given twice fires once. A fraction outside (0, 1] (NaN included), or more
 // than 64 of them, makes New fail. fn must not block: the settle's
 // caller waits for it. Settles of a budget with alerts also read its capacity
@@ -34,24 +34,24 @@ import (
 // alert is lost, never doubled; watch the budget's gauges (otel.ObserveBudget) where
 // one must not be missed.
 func WithAlerts(fn func(budget.Alert), fractions ...float64) Option {
-	return func(b *Budget) {
+	return func(c *config) {
 		if len(fractions) > kithook.MaxAlerts {
-			b.fail(fmt.Errorf("%d alert thresholds, more than %d", len(fractions), kithook.MaxAlerts))
+			c.fail(fmt.Errorf("%d alert thresholds, more than %d", len(fractions), kithook.MaxAlerts))
 			return
 		}
 		for _, f := range fractions {
 			if !(f > 0 && f <= 1) {
-				b.fail(fmt.Errorf("alert fraction %v is outside (0, 1]", f))
+				c.fail(fmt.Errorf("alert fraction %v is outside (0, 1]", f))
 				return
 			}
 		}
-		b.alertFractions, b.onAlert = slices.Clone(fractions), fn
+		c.alertFractions, c.onAlert = slices.Clone(fractions), fn
 	}
 }
 
 // buildAlerts sorts the fractions, drops repeats, and boxes them once for the settle
 // script, as strings that parse back to the same doubles.
-func (s *settings) buildAlerts() {
+func (s *config) buildAlerts() {
 	s.alertArgs = []any{s.capArg} // the settle script reports what is left with it
 	if len(s.alertFractions) == 0 {
 		s.alertFractions = nil

@@ -96,12 +96,12 @@ func TestAlertsOneSettleCrossesSeveral(t *testing.T) {
 }
 
 // TestAlertsFollowTheCapacityInForce: thresholds are fractions of the capacity an
-// operator set (Admin.SetCapacity), and a reset (Admin.Reset) re-arms them.
+// operator set (Family.SetCapacity), and a reset (Family.Reset) re-arms them.
 func TestAlertsFollowTheCapacityInForce(t *testing.T) {
 	rdb := client(t)
 	var fired []budget.Alert
 	b := newBudget(t, rdb, 1000, redisbudget.WithAlerts(func(a budget.Alert) { fired = append(fired, a) }, 0.5))
-	admin, err := redisbudget.NewAdmin(rdb, redisbudget.DefaultKeyPrefix)
+	admin, err := redisbudget.NewFamily(rdb, 0)
 	require.NoError(t, err)
 	require.NoError(t, admin.SetCapacity(ctx, b.Name(), 10_000))
 	spend := func(n uint64) {

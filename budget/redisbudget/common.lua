@@ -69,3 +69,29 @@ local function limit(def)
   end
   return n, 1
 end
+
+-- fields returns the fields of the hash KEYS[1] ({} when there is none), for the
+-- operators' scripts (status, reset), or fails the script, before it has written
+-- anything, when the hash is not a budget's: a field no script writes, no counters, or
+-- counts that are not counts.
+local function fields()
+  local kv = redis.call('HGETALL', KEYS[1])
+  local f = {}
+  for i = 1, #kv, 2 do
+    local k = kv[i]
+    if k ~= 'c' and k ~= 'h' and k ~= 'n' and k ~= 'd' and k ~= 'l' and k ~= 'e' and string.sub(k, 1, 2) ~= 'a:' then
+      error('spendguard: not a budget: ' .. KEYS[1] .. ' has a field ' .. k)
+    end
+    f[k] = kv[i + 1]
+  end
+  if #kv > 0 and not (f['c'] or f['h']) then
+    error('spendguard: not a budget: ' .. KEYS[1] .. ' has no counters')
+  end
+  count(f['c'], 'consumed')
+  count(f['h'], 'held')
+  count(f['n'], 'lease end')
+  count(f['d'], 'default capacity')
+  count(f['l'], 'lease')
+  count(f['e'], 'window end')
+  return f
+end

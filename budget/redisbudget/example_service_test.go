@@ -26,7 +26,7 @@ import (
 // tenant's budget, from a Family, in its context (budget.NewContext), and the model's
 // middleware holds a budget shared by all tenants: a call goes out only if both can
 // pay for it, and one that either denies takes nothing from the other. An operator
-// lowers one tenant's limit while the service runs (Admin.SetCapacity, or
+// lowers one tenant's limit while the service runs (Family.SetCapacity, or
 // `spendguard set`), and that tenant's next call is refused.
 //
 // It needs a Redis server (SPENDGUARD_REDIS_ADDR, else localhost:6379), so its
@@ -110,12 +110,7 @@ func ExampleFamily_httpService() {
 	ask("globex")
 
 	// The operator lowers globex's limit below what it has used today.
-	admin, err := redisbudget.NewAdmin(rdb, prefix)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	if err := admin.SetCapacity(ctx, "globex", 500); err != nil {
+	if err := tenants.SetCapacity(ctx, "globex", 500); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -124,7 +119,7 @@ func ExampleFamily_httpService() {
 	ask("")
 
 	for _, name := range []string{"acme", "globex"} {
-		s, err := admin.Status(ctx, name)
+		s, err := tenants.Status(ctx, name)
 		if err != nil {
 			fmt.Println(err)
 			return

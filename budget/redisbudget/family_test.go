@@ -16,15 +16,32 @@ import (
 	"github.com/spendguard/spendguard/budget/redisbudget"
 )
 
-// family builds a family under a prefix of the test's own, and the Admin of it.
-func family(t *testing.T, rdb redis.UniversalClient, capacity uint64, opts ...redisbudget.Option) (*redisbudget.Family, *redisbudget.Admin, string) {
+// family builds a family under a prefix of the test's own, and a second one under
+// the same prefix that knows nothing of its capacity (what cmd/spendguard builds to
+// operate budgets).
+func family(t *testing.T, rdb redis.UniversalClient, capacity uint64, opts ...redisbudget.Option) (f, op *redisbudget.Family, prefix string) {
 	t.Helper()
-	prefix := uniqueName(t)
+	prefix = uniqueName(t)
 	f, err := redisbudget.NewFamily(rdb, capacity, append([]redisbudget.Option{redisbudget.WithKeyPrefix(prefix)}, opts...)...)
 	require.NoError(t, err)
-	a, err := redisbudget.NewAdmin(rdb, prefix)
+	return f, operator(t, rdb, prefix), prefix
+}
+
+// operator is a Family under prefix built to operate budgets, not to reserve.
+func operator(t *testing.T, rdb redis.UniversalClient, prefix string) *redisbudget.Family {
+	t.Helper()
+	op, err := redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix(prefix))
 	require.NoError(t, err)
-	return f, a, prefix
+	return op
+}
+
+// list is Family.List of what must be only budgets.
+func list(t *testing.T, f *redisbudget.Family, pattern string) []redisbudget.Status {
+	t.Helper()
+	l, skipped, err := f.List(ctx, pattern)
+	require.NoError(t, err)
+	require.Empty(t, skipped)
+	return l
 }
 
 func member(t *testing.T, f *redisbudget.Family, key string) *redisbudget.Budget {
@@ -204,7 +221,7 @@ func TestAdminWindowedBudget(t *testing.T) {
 	require.NoError(t, a.SetCapacity(ctx, "old", 50))
 	st, err = a.Status(ctx, "old")
 	require.NoError(t, err)
-	assert.Equal(t, redisbudget.Status{Name: "old", Capacity: 50, FromRedis: true, DefaultCapacity: 1000, Remaining: 50, Lease: redisbudget.DefaultLease}, st,
+	assert.Equal(t, redisbudget.Status{Name: "old", InRedis: true, Capacity: 50, FromRedis: true, DefaultCapacity: 1000, Remaining: 50, Lease: redisbudget.DefaultLease}, st,
 		"its current window has not begun")
 	n, err := a.Reset(ctx, "old")
 	require.NoError(t, err)
@@ -212,14 +229,12 @@ func TestAdminWindowedBudget(t *testing.T) {
 }
 
 // TestAdminList lists budgets; on the cluster their keys live on the masters their
-// hash tags pick, and Admin scans every master.
+// hash tags pick, and List scans every master.
 func TestAdminList(t *testing.T) { onEachRedis(t, testAdminList) }
 
 func testAdminList(t *testing.T, rdb redis.UniversalClient) {
 	f, a, prefix := family(t, rdb, 100)
-	l, err := a.List(ctx, "")
-	require.NoError(t, err)
-	assert.Empty(t, l)
+	assert.Empty(t, list(t, a, ""))
 	for _, k := range []string{"b", "a", "c:x", "a*b"} {
 		b := member(t, f, k)
 		r, err := b.TryReserve(ctx, 5)
@@ -227,60 +242,58 @@ func testAdminList(t *testing.T, rdb redis.UniversalClient) {
 		require.NoError(t, b.Record(ctx, r, uint64(len(k)), 0))
 	}
 	require.NoError(t, a.SetCapacity(ctx, "new", 7)) // known by its override alone
-	l, err = a.List(ctx, "")
-	require.NoError(t, err)
+	l := list(t, a, "")
 	var names []string
 	for _, s := range l {
 		names = append(names, s.Name)
 	}
 	assert.Equal(t, []string{"a", "a*b", "b", "c:x", "new"}, names)
-	assert.Equal(t, redisbudget.Status{Name: "c:x", Capacity: 100, DefaultCapacity: 100, Consumed: 3, Remaining: 97, Lease: redisbudget.DefaultLease}, l[3])
-	assert.Equal(t, redisbudget.Status{Name: "new", Capacity: 7, FromRedis: true, Remaining: 7}, l[4])
+	assert.Equal(t, redisbudget.Status{Name: "c:x", InRedis: true, Capacity: 100, DefaultCapacity: 100, Consumed: 3, Remaining: 97, Lease: redisbudget.DefaultLease}, l[3])
+	assert.Equal(t, redisbudget.Status{Name: "new", InRedis: true, Capacity: 7, FromRedis: true, Remaining: 7}, l[4])
 
-	l, err = a.List(ctx, "a*")
-	require.NoError(t, err)
-	assert.Len(t, l, 2)
-	l, err = a.List(ctx, `a\*b`)
-	require.NoError(t, err)
+	assert.Len(t, list(t, a, "a*"), 2)
+	l = list(t, a, `a\*b`)
 	require.Len(t, l, 1)
 	assert.Equal(t, "a*b", l[0].Name)
 
 	// Another prefix sees none of them.
-	other, err := redisbudget.NewAdmin(rdb, prefix+"x")
-	require.NoError(t, err)
-	l, err = other.List(ctx, "")
-	require.NoError(t, err)
-	assert.Empty(t, l)
+	assert.Empty(t, list(t, operator(t, rdb, prefix+"x"), ""))
 }
 
 func TestAdminBadInput(t *testing.T) {
 	rdb := client(t)
 	f, a, prefix := family(t, rdb, 100)
-	_, err := redisbudget.NewAdmin(nil, "")
+	_, err := redisbudget.NewFamily(nil, 0)
 	require.Error(t, err)
-	_, err = redisbudget.NewAdmin(rdb, "a{")
+	_, err = redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix("a{"))
 	require.Error(t, err)
 
-	_, err = a.Status(ctx, "nobody")
-	require.ErrorIs(t, err, redisbudget.ErrUnknownBudget)
-	_, err = a.Reset(ctx, "nobody")
-	require.ErrorIs(t, err, redisbudget.ErrUnknownBudget)
-	for _, n := range []string{"", "x{y}"} {
+	st, err := a.Status(ctx, "nobody")
+	require.NoError(t, err)
+	assert.Equal(t, redisbudget.Status{Name: "nobody", Lease: redisbudget.DefaultLease}, st, "Redis holds nothing of it; the operator's family has capacity 0")
+	st, err = f.Status(ctx, "nobody")
+	require.NoError(t, err)
+	assert.Equal(t, redisbudget.Status{Name: "nobody", Capacity: 100, DefaultCapacity: 100, Remaining: 100, Lease: redisbudget.DefaultLease}, st,
+		"the family's own defaults")
+	n, err := a.Reset(ctx, "nobody")
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	for _, n := range []string{"", "x{y}", "t\xff"} {
 		_, err = a.Status(ctx, n)
+		require.Error(t, err)
+		_, err = a.Reset(ctx, n)
 		require.Error(t, err)
 		require.Error(t, a.SetCapacity(ctx, n, 1))
 		require.Error(t, a.UnsetCapacity(ctx, n))
 	}
-	_, err = a.List(ctx, "{x}")
+	_, _, err = a.List(ctx, "{x}")
 	require.Error(t, err)
 	require.ErrorContains(t, a.SetCapacity(ctx, "x", redisbudget.MaxCapacity+1), "2^53")
 
 	// A plain Redis key named like the budget.
 	plain := uniqueName(t)
 	require.NoError(t, rdb.Set(ctx, plain, "v", time.Minute).Err())
-	nameless, err := redisbudget.NewAdmin(rdb, "")
-	require.NoError(t, err)
-	_, err = nameless.Status(ctx, plain)
+	_, err = operator(t, rdb, "").Status(ctx, plain)
 	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
 
 	// Keys shaped like a budget's that hold something else.
@@ -295,8 +308,14 @@ func TestAdminBadInput(t *testing.T) {
 	require.NoError(t, rdb.HSet(ctx, prefix+":{hash}:cap", "x", "1").Err())
 	require.ErrorIs(t, a.SetCapacity(ctx, "hash", 5), redisbudget.ErrNotBudget)
 	assert.Equal(t, "1", rdb.HGet(ctx, prefix+":{hash}:cap", "x").Val(), "left alone")
-	_, err = a.List(ctx, "")
-	require.ErrorIs(t, err, redisbudget.ErrNotBudget)
+	l, skipped, err := a.List(ctx, "")
+	require.NoError(t, err, "List skips what is not a budget")
+	assert.Empty(t, l)
+	require.Len(t, skipped, 3)
+	for i, name := range []string{"bad", "hash", "str"} {
+		require.ErrorIs(t, skipped[i], redisbudget.ErrNotBudget)
+		assert.ErrorContains(t, skipped[i], `"`+name+`"`)
+	}
 
 	// A corrupt override fails the reserve (changing nothing) instead of being ignored.
 	b := member(t, f, "corrupt")

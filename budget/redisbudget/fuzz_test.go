@@ -48,7 +48,7 @@ func FuzzSettleID(f *testing.F) {
 	})
 }
 
-// FuzzAdminParseKey feeds Admin the key names a SCAN may return: a key it takes for
+// FuzzAdminParseKey feeds a Family the key names a SCAN may return: a key it takes for
 // a budget's is exactly that budget's prefix, {name}, ':' and the rest, with a name
 // New accepts.
 func FuzzAdminParseKey(f *testing.F) {
@@ -60,7 +60,7 @@ func FuzzAdminParseKey(f *testing.F) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
 	f.Fuzz(func(t *testing.T, prefix, key string) {
-		a, err := redisbudget.NewAdmin(rdb, prefix)
+		a, err := redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix(prefix))
 		if err != nil {
 			return
 		}

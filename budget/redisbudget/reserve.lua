@@ -1,10 +1,15 @@
 -- reserve: grant as much as is left between min and max, or nothing.
 -- ARGV[3] default capacity, ARGV[4] min, ARGV[5] max, ARGV[6] reservation id,
--- ARGV[7] lease (ms), ARGV[8] window end (ms, 0: no window).
--- Returns {1, granted, remaining after} or {0, remaining}.
+-- ARGV[7] lease (ms), ARGV[8] window end (ms, 0: no window), ARGV[9] the call's
+-- deadline in this server's TIME (ms, 0: none).
+-- Returns {1, granted, remaining after, now} or {0, remaining, now}, or {-1, now} when
+-- the deadline has passed (nothing is read or written then): now is TIME in ms, from
+-- which the caller learns how this server's clock stands to its own.
 local lo, hi = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = tonumber(ARGV[9])
+if deadline and deadline > 0 and now >= deadline then return {-1, now} end
 local f = redis.call('HMGET', KEYS[1], 'c', 'h', 'n', 'd', 'l')
 local c, h, n = count(f[1], 'consumed'), count(f[2], 'held'), tonumber(f[3])
 local cap = limit(tonumber(ARGV[3]))
@@ -45,6 +50,6 @@ if (#w > 0 or not fresh) and (f[4] ~= ARGV[3] or f[5] ~= ARGV[7]) then
 end
 if #w > 0 then redis.call('HSET', KEYS[1], unpack(w)) end
 if fresh and #w > 0 then expire(KEYS[1]) end
-if rem == 0 or rem < lo then return {0, rem} end
+if rem == 0 or rem < lo then return {0, rem, now} end
 if added == 1 then rem = rem - g end
-return {1, g, rem}
+return {1, g, rem, now}

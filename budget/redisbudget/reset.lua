@@ -2,9 +2,9 @@
 -- so holds in flight still settle, once, and charge their usage to the fresh count.
 -- Returns the consumed it cleared, or -1 when the window's hash does not exist (a
 -- reset never creates one: it would have no TTL).
-local f = redis.call('HMGET', KEYS[1], 'c', 'h') -- a hash of the wrong type fails here
+local f = fields() -- a key that is not a budget's hash fails here, unchanged
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local c = count(f[1], 'consumed')
+local c = count(f['c'], 'consumed')
 redis.call('HSET', KEYS[1], 'c', '0')
 -- The window starts over, so do its alerts (WithAlerts): their claims go.
 for _, k in ipairs(redis.call('HKEYS', KEYS[1])) do

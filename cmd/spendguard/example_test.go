@@ -10,7 +10,7 @@ import (
 func Example() {
 	getenv := func(string) string { return "" }
 	for _, args := range [][]string{
-		{"-redis", "127.0.0.1:6379", "set", "acme", "0"},
+		{"-redis", "127.0.0.1:6379", "set", "acme", "-5"},
 		{"-redis", "127.0.0.1:6379", "reset", "acme"},
 		{"list"},
 	} {
@@ -18,7 +18,7 @@ func Example() {
 		os.Stdout.WriteString("exit " + string(rune('0'+code)) + "\n")
 	}
 	// Output:
-	// spendguard: capacity "0" is not an integer from 1 to 2^53 (9007199254740992)
+	// spendguard: capacity "-5" is not an integer from 0 to 2^53
 	// exit 2
 	// spendguard: reset starts budget "acme"'s current window over (its consumption back to 0) and refuses without -yes
 	// exit 2

@@ -135,7 +135,7 @@ type patch struct {
 func (x *index) update(ctx context.Context, name string) error {
 	at := x.now()
 	st, err := x.status(ctx, name)
-	gone := err != nil && errors.Is(err, redisbudget.ErrUnknownBudget)
+	gone := err != nil && errors.Is(err, errUnknownBudget)
 	if err != nil && !gone {
 		return err
 	}

@@ -2,7 +2,7 @@
 // budget/redisbudget keeps in Redis: it lists them, shows one with its holds, sets
 // or removes a budget's live capacity, starts a budget's window over, and watches
 // them in a terminal or on a web page (serve.go), through the same keys and Lua
-// scripts as the library (redisbudget.Admin). Install it with `go install
+// scripts as the library (redisbudget.Family's operations). Install it with `go install
 // ./cmd/spendguard` from a checkout.
 //
 // Usage (`spendguard help` prints this, from the one command table in main.go):
@@ -179,7 +179,7 @@ func flags(c *config) *flag.FlagSet {
 	fs.SetOutput(io.Discard) // errors are reported in one line by run
 	fs.StringVar(&c.redis, "redis", "", "Redis: host:port, a redis:// URL, or a Redis Cluster's\n"+
 		"host:port,host:port,...; default $REDIS_URL")
-	fs.StringVar(&c.prefix, "prefix", redisbudget.DefaultKeyPrefix, "the key prefix the budgets were built with")
+	fs.StringVar(&c.prefix, "prefix", "spendguard", "the key prefix the budgets were built with")
 	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
 	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
 	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
@@ -329,12 +329,13 @@ func parse(args []string) (*config, error) {
 	return c, nil
 }
 
-// parseCapacity reads a capacity given on the command line: a decimal integer in
-// [1, 2^53], nothing else.
+// parseCapacity reads a capacity given on the command line: a decimal integer,
+// nothing else. Its range is the library's (redisbudget.Family.SetCapacity: 0 to
+// 2^53, 0 denying every reservation), checked there.
 func parseCapacity(s string) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || n == 0 || n > redisbudget.MaxCapacity {
-		return 0, usagef("capacity %q is not an integer from 1 to 2^53 (%d)", s, uint64(redisbudget.MaxCapacity))
+	if err != nil {
+		return 0, usagef("capacity %q is not an integer from 0 to 2^53", s)
 	}
 	return n, nil
 }
@@ -391,7 +392,7 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 		return err
 	}
 	defer rdb.Close()
-	a, err := redisbudget.NewAdmin(rdb, c.prefix)
+	a, err := redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix(c.prefix))
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -412,30 +413,33 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 		}
 		return printList(stdout, l, c.json)
 	case "show":
-		s, err := a.Status(ctx, arg(0))
+		s, err := statusOf(ctx, a, arg(0))
 		if err != nil {
 			return err
 		}
 		return printShow(stdout, s, c.json)
 	case "set":
-		before, err := a.Status(ctx, arg(0))
-		if errors.Is(err, redisbudget.ErrUnknownBudget) && c.new_ {
+		before, err := statusOf(ctx, a, arg(0))
+		if errors.Is(err, errUnknownBudget) && c.new_ {
 			err = nil
 		}
 		if err != nil {
-			if errors.Is(err, redisbudget.ErrUnknownBudget) {
+			if errors.Is(err, errUnknownBudget) {
 				err = fmt.Errorf("%w (set -new gives a budget no process has used yet its capacity)", err)
 			}
 			return err
 		}
 		if err := a.SetCapacity(ctx, arg(0), capacity); err != nil {
+			if badCapacity(ctx, err) {
+				return usageError{err.Error()}
+			}
 			return err
 		}
 		fmt.Fprintf(stdout, "%s: capacity %d from Redis, in force from the next reservation (was %s); consumed %d, held %d\n",
 			arg(0), capacity, describe(before), before.Consumed, before.Held)
 		return nil
 	case "unset":
-		before, err := a.Status(ctx, arg(0))
+		before, err := statusOf(ctx, a, arg(0))
 		if err != nil {
 			return err
 		}
@@ -450,7 +454,7 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 			arg(0), before.Capacity, defaultNote(before))
 		return nil
 	case "reset":
-		n, err := a.Reset(ctx, arg(0))
+		n, err := resetOf(ctx, a, arg(0))
 		if err != nil {
 			return err
 		}
@@ -483,7 +487,7 @@ func defaultNote(s redisbudget.Status) string {
 
 // watch prints the list every interval until ctx ends (an interrupt), clearing the
 // screen first when stdout is a terminal.
-func (c *config) watch(ctx context.Context, a *redisbudget.Admin, pattern string, stdout io.Writer) error {
+func (c *config) watch(ctx context.Context, a *redisbudget.Family, pattern string, stdout io.Writer) error {
 	clear := false
 	if f, ok := stdout.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {

@@ -38,7 +38,7 @@ import (
 //   - It shows budget names and numbers only: no prompts (Redis holds none), no
 //     tokens, no Redis keys or address.
 //   - Reads come from the index (index.go): one SCAN per refresh, whatever the number
-//     of pages open; a budget's holds are read (Admin.Status, which scans for the
+//     of pages open; a budget's holds are read (Family.Status, which scans for the
 //     budget's keys) at most once per -interval while a page shows them.
 //
 // The JSON API the page uses (all GET unless said):
@@ -58,7 +58,7 @@ var static embed.FS
 const maxPerPage = 500
 
 type server struct {
-	admin    *redisbudget.Admin
+	admin    *redisbudget.Family
 	idx      *index
 	prefix   string
 	interval time.Duration
@@ -76,7 +76,7 @@ type holdsEntry struct {
 }
 
 // serve runs the page until ctx ends (an interrupt).
-func (c *config) serve(ctx context.Context, a *redisbudget.Admin, getenv func(string) string, stdout io.Writer) error {
+func (c *config) serve(ctx context.Context, a *redisbudget.Family, getenv func(string) string, stdout io.Writer) error {
 	token := c.token
 	if token == "" {
 		token = getenv("SPENDGUARD_ADMIN_TOKEN")
@@ -115,12 +115,12 @@ func (c *config) serve(ctx context.Context, a *redisbudget.Admin, getenv func(st
 	return err
 }
 
-func newServer(a *redisbudget.Admin, prefix, token string, interval time.Duration, addr *net.TCPAddr) *server {
+func newServer(a *redisbudget.Family, prefix, token string, interval time.Duration, addr *net.TCPAddr) *server {
 	s := &server{admin: a, prefix: prefix, interval: interval, writable: token != "",
 		token: sha256.Sum256([]byte(token)), holds: map[string]holdsEntry{}}
 	s.idx = newIndex(func(ctx context.Context) ([]redisbudget.Status, []string, error) {
 		return listBudgets(ctx, a, "")
-	}, a.Status, interval)
+	}, func(ctx context.Context, name string) (redisbudget.Status, error) { return statusOf(ctx, a, name) }, interval)
 	if addr != nil && addr.IP.IsLoopback() {
 		p := strconv.Itoa(addr.Port)
 		s.hosts = map[string]bool{}
@@ -209,7 +209,7 @@ func (s *server) error(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &h):
 		s.fail(w, h.code, "%s", h.msg)
-	case errors.Is(err, redisbudget.ErrUnknownBudget):
+	case errors.Is(err, errUnknownBudget):
 		s.fail(w, http.StatusNotFound, "%s", oneLine(err))
 	case errors.Is(err, redisbudget.ErrNotBudget):
 		s.fail(w, http.StatusConflict, "%s", oneLine(err))
@@ -336,7 +336,7 @@ func (s *server) budget(r *http.Request) (any, error) {
 	if ok && now.Sub(e.at) < s.interval {
 		return e.out, nil
 	}
-	st, err := s.admin.Status(r.Context(), name)
+	st, err := statusOf(r.Context(), s.admin, name)
 	if err != nil {
 		return nil, err
 	}
@@ -441,12 +441,12 @@ func (s *server) change(r *http.Request, op string) (string, error) {
 			return "", bad(http.StatusBadRequest, "%s takes a name only", op)
 		}
 	}
-	before, err := s.admin.Status(ctx, req.Name)
-	if errors.Is(err, redisbudget.ErrUnknownBudget) && op == "set" && req.New {
+	before, err := statusOf(ctx, s.admin, req.Name)
+	if errors.Is(err, errUnknownBudget) && op == "set" && req.New {
 		err = nil
 	}
 	if err != nil {
-		if errors.Is(err, redisbudget.ErrUnknownBudget) && op == "set" {
+		if errors.Is(err, errUnknownBudget) && op == "set" {
 			return "", bad(http.StatusNotFound, "%s (tick \"new\" to give a budget no process has used yet its capacity)", oneLine(err))
 		}
 		return "", err
@@ -455,6 +455,9 @@ func (s *server) change(r *http.Request, op string) (string, error) {
 	switch op {
 	case "set":
 		if err := s.admin.SetCapacity(ctx, req.Name, capacity); err != nil {
+			if badCapacity(ctx, err) {
+				return "", bad(http.StatusBadRequest, "%s", oneLine(err))
+			}
 			return "", err
 		}
 		msg = fmt.Sprintf("%s: capacity %d from Redis, in force from the next reservation (was %s)", req.Name, capacity, describe(before))
@@ -467,7 +470,7 @@ func (s *server) change(r *http.Request, op string) (string, error) {
 			msg = fmt.Sprintf("%s: capacity %d removed from Redis; the processes' own capacity is in force again", req.Name, before.Capacity)
 		}
 	case "reset":
-		n, err := s.admin.Reset(ctx, req.Name)
+		n, err := resetOf(ctx, s.admin, req.Name)
 		if err != nil {
 			return "", err
 		}

@@ -31,7 +31,7 @@ type page struct {
 
 func newPage(t *testing.T, prefix, token string) *page {
 	rdb, _ := client(t)
-	a, err := redisbudget.NewAdmin(rdb, prefix)
+	a, err := redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix(prefix))
 	require.NoError(t, err)
 	hs := httptest.NewUnstartedServer(nil)
 	s := newServer(a, prefix, token, 1e9, hs.Listener.Addr().(*net.TCPAddr))
@@ -168,10 +168,9 @@ func TestServeWrites(t *testing.T) {
 	}{
 		{"set", "", `{"name":"acme","capacity":"5"}`, 403, "the admin token is missing or wrong"},
 		{"set", "wrong", `{"name":"acme","capacity":"5"}`, 403, "the admin token is missing or wrong"},
-		{"set", "s3cret", `{"name":"acme","capacity":"0"}`, 400, `capacity "0" is not an integer from 1 to 2^53`},
 		{"set", "s3cret", `{"name":"acme","capacity":"-5"}`, 400, `capacity "-5"`},
 		{"set", "s3cret", `{"name":"acme","capacity":"1e3"}`, 400, `capacity "1e3"`},
-		{"set", "s3cret", `{"name":"acme","capacity":"9007199254740993"}`, 400, `capacity "9007199254740993"`},
+		{"set", "s3cret", `{"name":"acme","capacity":"9007199254740993"}`, 400, `capacity 9007199254740993 is above 2^53`},
 		{"set", "s3cret", `{"name":"acme","capacity":""}`, 400, `capacity ""`},
 		{"set", "s3cret", `{"name":"","capacity":"5"}`, 400, "empty budget name"},
 		{"set", "s3cret", `{"name":"a{b}","capacity":"5"}`, 400, "contains '{' or '}'"},
