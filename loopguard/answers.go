@@ -78,8 +78,10 @@ func twins(calls []llms.ToolCall) bool {
 
 // merge drops from turn (a turn's rounds, in order) each round that is the same call
 // with the same result as an earlier one of the same answer, and returns how many
-// rounds are left, at the front of turn. A nil a, or one that remembers nothing,
-// drops nothing and takes no lock.
+// rounds are left, at the front of turn. A round whose ID an earlier one of its
+// answer has is not merged: a client that reuses IDs across answers could otherwise
+// make one answer of several. A nil a, or one that remembers nothing, drops nothing
+// and takes no lock.
 func (a *answers) merge(turn []round) int {
 	if a == nil || len(turn) < 2 || a.count.Load() == 0 {
 		return len(turn)
@@ -99,6 +101,10 @@ func (a *answers) merge(turn []round) int {
 		}
 		dup := false
 		for j := group; r.answer != 0 && j < n && !dup; j++ {
+			if turn[j].id == r.id {
+				r.answer = 0 // a reused ID: nothing says this call came in that answer
+				break
+			}
 			dup = sameRound(&turn[j], &r)
 		}
 		if !dup {

@@ -509,6 +509,10 @@ func TestLoopAnswersMerge(t *testing.T) {
 		{"three answers", history([]string{"p", "q", "a", "b", "c", "s"}), seen, 3},
 		{"three turns", history([]string{"p", "q"}, []string{"a", "b", "c"}, []string{"s"}), seen, 3},
 		{"calls of one answer in two turns", history([]string{"a", "b"}, []string{"c"}), seen, 0},
+		// IDs reused across answers (a client numbering each answer's calls from 0):
+		// only the IDs of one answer merge.
+		{"reused IDs", history([]string{"a", "a", "a"}), seen, 3},
+		{"reused IDs after their answer", history([]string{"a", "b", "c", "a", "a"}), seen, 3},
 	} {
 		le := defaults.find(tc.msgs, tc.seen)
 		if got := 0; le != nil && le.Repeats != tc.repeats || le == nil && tc.repeats != 0 {
