@@ -82,7 +82,7 @@ var (
 
 // runAgent runs a real agent of kind k through the real openai client and executor
 // against a scripted server that asks for the tool `asks` times (for ever when asks
-// is 0), then answers. The model is Wrap(client, log, LoopGuard, Budget(b)).
+// is 0), then answers. The model is Wrap(client, log, New, Budget(b)).
 func runAgent(t *testing.T, k agentKind, asks int, tool *answerTool, b *budget.Atomic, opts ...loopguard.Option) (error, *providertest.Server, *spendLog) {
 	t.Helper()
 	script := providertest.Fixed(k.reply)
