@@ -43,6 +43,17 @@ const MaxReportedTokens = 1 << 40
 //   - cloudflare, cohere, ernie, huggingface, llamafile, local, googleai/palm,
 //     watsonx and bedrock's cohere report no usage: UsageOf returns false for them.
 //
+// Gemini (googleai and vertex, recognized by their "safety" key) bills its thinking
+// models' thoughts as output tokens (usageMetadata.thoughtsTokenCount; see
+// https://ai.google.dev/gemini-api/docs/thinking#pricing), and the genai SDKs under
+// langchaingo (generative-ai-go v0.15.1, cloud.google.com/go/vertexai v0.12.0) have no
+// field for them: their "CompletionTokens" / "output_tokens" is candidatesTokenCount
+// alone. The total they pass on ("TotalTokens" / "total_tokens") does count them, so
+// when it exceeds prompt + candidates, CompletionTokens is total − prompt and
+// ReasoningTokens the difference (the thoughts). The prompt of Google's built-in
+// tools (toolUsePromptTokenCount, for search grounding or code execution) is in the
+// total too and is counted as output this way; it is 0 for function calling.
+//
 // The usage is request-level: openai copies it into every choice when N > 1 and
 // anthropic emits one choice per content block, so it is read once, from the first
 // choice that reports a non-zero count, never summed across choices (ai21 aside).
@@ -57,11 +68,18 @@ const MaxReportedTokens = 1 << 40
 // (Usage{}, false). UsageOf never panics and does not allocate for the providers'
 // own value types.
 //
-// A report can be partial: a count of 0 next to output that must have cost tokens.
-// UsageOf returns it as it is; ReportedUsage says which part is missing.
+// A report can be partial or stale: a count of 0 next to output that must have cost
+// tokens, or googleai's first stream chunk. UsageOf returns it as it is;
+// ReportedUsage says which part is missing.
 func UsageOf(resp *llms.ContentResponse) (Usage, bool) {
+	u, ok := usageOf(resp)
+	return u.Usage, ok
+}
+
+// usageOf is UsageOf, with what the report says about its own reliability.
+func usageOf(resp *llms.ContentResponse) (rawUsage, bool) {
 	if resp == nil {
-		return Usage{}, false
+		return rawUsage{}, false
 	}
 	for i, c := range resp.Choices {
 		if c == nil || len(c.GenerationInfo) == 0 {
@@ -75,50 +93,90 @@ func UsageOf(resp *llms.ContentResponse) (Usage, bool) {
 			u.CompletionTokens = sumAI21Output(resp.Choices[i:])
 		}
 		if r, ok := u.finish(); ok {
-			return r, true
+			u.Usage = r
+			return u, true
 		}
 	}
-	return Usage{}, false
+	return rawUsage{}, false
 }
 
 // Missing says which parts of a usage report are absent, as a bit set.
 type Missing uint8
 
 const (
-	// MissingPrompt: the prompt count is absent or 0. Every call sends a prompt, so
-	// 0 is never a real count (Ollama leaves prompt_eval_count out when its cache
-	// held the whole prompt).
+	// MissingPrompt: the prompt count is absent or 0 (every call sends a prompt, so
+	// 0 is never a real count: Ollama leaves prompt_eval_count out when its cache
+	// held the whole prompt), or it is provisional (a googleai stream chunk before
+	// the last).
 	MissingPrompt Missing = 1 << iota
 	// MissingCompletion: the completion count is absent or 0 although the response
-	// holds output (text, reasoning or a tool call). langchaingo v0.1.14's googleai
-	// client does this for every streamed call and every call with more than one
-	// message: the genai SDK (v0.15.1, joinResponses) keeps the first stream chunk's
-	// usageMetadata, which has the prompt count and no candidates count.
+	// holds output (text, reasoning or a tool call), or it may be stale (googleai's
+	// first stream chunk, see ReportedUsage).
 	MissingCompletion
-	// MissingAll: nothing was reported (no usage keys, or all counts 0).
+	// MissingAll: nothing usable was reported (no usage keys, all counts 0, or only
+	// provisional ones).
 	MissingAll = MissingPrompt | MissingCompletion
 )
 
 // ReportedUsage returns what UsageOf reads from resp together with the parts of it
-// that are missing, so that a caller can estimate those and keep the rest. It applies
-// one rule to every provider: a prompt count of 0 is missing, and a completion count
-// of 0 is missing when some choice has non-empty Content, ReasoningContent, ToolCalls
-// or FuncCall (a completion of 0 tokens with no output is a real report). When both
-// are missing the result is (Usage{}, MissingAll), exactly when UsageOf reports
-// false. The returned Usage keeps every count that was reported; a missing count is
-// 0 in it. Like UsageOf it never panics and does not allocate for the providers' own
-// value types; a nil resp gives MissingAll.
+// that are missing, so that a caller can estimate those and keep the rest. A count is
+// missing when it is absent or cannot be right, for every provider: a prompt count of
+// 0, and a completion count of 0 when some choice has non-empty Content,
+// ReasoningContent, ToolCalls or FuncCall (a completion of 0 tokens with no output is
+// a real report).
+//
+// A count can also be stale. langchaingo's googleai client reads a streamed answer
+// through the genai SDK (v0.15.1), which keeps the usageMetadata of the stream's
+// first chunk and drops the later ones (joinResponses: "TODO: Take the last
+// UsageMetadata"). That chunk's counts are final only when it is the last one: a
+// chunk before it has no candidates count, or one of the output so far (a recorded
+// Gemini 2.5 call passed on 31 of the 115 output tokens billed), and even its prompt
+// count is provisional (a recorded Gemini 2.0 stream's first chunk said 169 where 79
+// were billed). The response cannot tell, and the SDK streams a call with a
+// streaming function or with other than exactly one message (ChatSession.SendMessage
+// reads a stream too); only a single-message call without one is answered in one
+// body. ReportedUsage does not see the call, so for a googleai response it always
+// takes the completion count for missing, and the prompt count too when the chunk
+// had no candidates count while the response holds output (it was not the last);
+// Wrap, which sees the call, keeps googleai's counts as reported for the calls the
+// SDK does not stream.
+//
+// When both are missing the result is (Usage{}, MissingAll). The returned Usage
+// keeps every count that was read, a stale one included (a lower bound of the
+// output); a count that is absent is 0 in it. Like UsageOf it never panics and does
+// not allocate for the providers' own value types; a nil resp gives MissingAll.
 func ReportedUsage(resp *llms.ContentResponse) (Usage, Missing) {
-	u, ok := UsageOf(resp)
+	return reportedUsage(resp, true)
+}
+
+// callUsage is ReportedUsage for a call whose messages and streaming are known:
+// googleai's usage is a stream's first chunk only when the genai SDK streamed the
+// call (see ReportedUsage).
+func callUsage(resp *llms.ContentResponse, msgs []llms.MessageContent, streamed bool) (Usage, Missing) {
+	return reportedUsage(resp, streamed || len(msgs) != 1)
+}
+
+// reportedUsage is ReportedUsage; firstChunk says whether a googleai report may be
+// the first chunk of a stream.
+func reportedUsage(resp *llms.ContentResponse, firstChunk bool) (Usage, Missing) {
+	raw, ok := usageOf(resp)
 	if !ok {
 		return Usage{}, MissingAll
 	}
+	u := raw.Usage
 	var m Missing
 	if u.PromptTokens == 0 {
 		m |= MissingPrompt
 	}
-	if u.CompletionTokens == 0 && hasOutput(resp) {
+	out := hasOutput(resp)
+	if u.CompletionTokens == 0 && out {
 		m |= MissingCompletion
+	}
+	if raw.genai && firstChunk {
+		m |= MissingCompletion
+		if raw.candidates == 0 && out {
+			m |= MissingPrompt
+		}
 	}
 	if m == MissingAll {
 		return Usage{}, MissingAll
@@ -143,6 +201,11 @@ func hasOutput(resp *llms.ContentResponse) bool {
 type rawUsage struct {
 	Usage
 	ai21 bool
+	// genai: the report is googleai's (the genai SDK's usageMetadata, possibly a
+	// stream's first chunk); candidates is its candidatesTokenCount, before the
+	// thoughts are added to CompletionTokens.
+	genai      bool
+	candidates uint64
 }
 
 // finish caps the detail counts at their totals and applies the all-zero rule.
@@ -157,12 +220,23 @@ func (u rawUsage) finish() (Usage, bool) {
 	return r, true
 }
 
+// addThoughts applies Gemini's total: prompt + candidates + thoughts (see UsageOf).
+// Each count is at most MaxReportedTokens, so the sum cannot overflow.
+func (u *rawUsage) addThoughts(total uint64) {
+	u.candidates = u.CompletionTokens
+	if total > u.PromptTokens+u.CompletionTokens {
+		u.CompletionTokens = total - u.PromptTokens
+		u.ReasoningTokens = u.CompletionTokens - u.candidates
+	}
+}
+
 // usageFromInfo reads one GenerationInfo; ok is false when it has no usage keys.
 // The provider is recognized by which keys are present, because some providers set
 // another's keys for "compatibility" (googleai sets CacheReadInputTokens next to
 // PromptTokens, which must not be added to its prompt count the anthropic way).
 func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 	var u rawUsage
+	_, google := gi["safety"] // googleai and vertex set it on every choice
 	if p, ok := gi["PromptTokens"]; ok {
 		u.PromptTokens = count(p)
 		u.CompletionTokens = count(gi["CompletionTokens"])
@@ -177,6 +251,10 @@ func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 			u.ReasoningTokens = count(r)
 		} else {
 			u.ReasoningTokens = count(gi["ThinkingTokens"])
+		}
+		if google {
+			u.genai = true
+			u.addThoughts(count(gi["TotalTokens"]))
 		}
 		return u, true
 	}
@@ -195,6 +273,9 @@ func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 		u.PromptTokens = count(in)
 		u.CompletionTokens = count(gi["output_tokens"])
 		_, u.ai21 = gi["id"]
+		if google { // vertex
+			u.addThoughts(count(gi["total_tokens"]))
+		}
 		return u, true
 	}
 	if v, ok := gi["usage"]; ok && v != nil {

@@ -16,7 +16,7 @@ import (
 var fuzzKeys = []string{
 	"PromptTokens", "CompletionTokens", "PromptCachedTokens", "CachedTokens", "CacheHit", "ReasoningTokens",
 	"ThinkingTokens", "InputTokens", "OutputTokens", "CacheReadInputTokens", "CacheCreationInputTokens",
-	"input_tokens", "output_tokens", "id", "usage", "TotalTokens", "model",
+	"input_tokens", "output_tokens", "id", "usage", "TotalTokens", "model", "safety", "total_tokens",
 }
 
 // fuzzBytes hands out the fuzz input piece by piece, zeros once it runs out.
@@ -158,31 +158,61 @@ func fuzzResponse(data []byte) *llms.ContentResponse {
 	return r
 }
 
-// checkReportedInvariants: ReportedUsage keeps what UsageOf read, and marks exactly
-// the zero counts that cannot be real (a 0 prompt; a 0 completion next to output).
+// checkReportedInvariants: ReportedUsage keeps what UsageOf read, and marks the zero
+// counts that cannot be real (a 0 prompt; a 0 completion next to output), and other
+// counts only for googleai's reports (which may be a stream's first chunk).
 func checkReportedInvariants(t *testing.T, resp *llms.ContentResponse) {
 	t.Helper()
 	u, ok := llmwrap.UsageOf(resp)
 	r, m := llmwrap.ReportedUsage(resp)
-	if (m == llmwrap.MissingAll) != !ok {
+	if !ok && m != llmwrap.MissingAll {
 		t.Fatalf("missing %b but UsageOf ok=%v (%+v)", m, ok, u)
 	}
 	if m == llmwrap.MissingAll {
 		if r != (llmwrap.Usage{}) {
 			t.Fatalf("nothing reported but usage %+v", r)
 		}
+		if ok && !googleai(resp) && u.PromptTokens > 0 && (u.CompletionTokens > 0 || !llmwrap.HasOutput(resp)) {
+			t.Fatalf("usage %+v marked all missing", u)
+		}
 		return
 	}
 	if r != u {
 		t.Fatalf("ReportedUsage %+v differs from UsageOf %+v", r, u)
 	}
-	if (m&llmwrap.MissingPrompt != 0) != (r.PromptTokens == 0) {
+	if r.PromptTokens == 0 && m&llmwrap.MissingPrompt == 0 {
 		t.Fatalf("missing %b with prompt %d", m, r.PromptTokens)
 	}
-	wantC := r.CompletionTokens == 0 && llmwrap.HasOutput(resp)
-	if (m&llmwrap.MissingCompletion != 0) != wantC {
-		t.Fatalf("missing %b with completion %d, output %v", m, r.CompletionTokens, llmwrap.HasOutput(resp))
+	if r.CompletionTokens == 0 && llmwrap.HasOutput(resp) && m&llmwrap.MissingCompletion == 0 {
+		t.Fatalf("missing %b with completion %d and output", m, r.CompletionTokens)
 	}
+	if !googleai(resp) {
+		wantC := r.CompletionTokens == 0 && llmwrap.HasOutput(resp)
+		if (m&llmwrap.MissingPrompt != 0) != (r.PromptTokens == 0) || (m&llmwrap.MissingCompletion != 0) != wantC {
+			t.Fatalf("missing %b with usage %+v, output %v", m, r, llmwrap.HasOutput(resp))
+		}
+	} else if m&llmwrap.MissingCompletion == 0 {
+		t.Fatalf("googleai report with its completion taken as whole: %+v", r)
+	}
+}
+
+// googleai reports whether some choice carries googleai's keys (PromptTokens next to
+// the "safety" key both Google clients set).
+func googleai(resp *llms.ContentResponse) bool {
+	if resp == nil {
+		return false
+	}
+	for _, c := range resp.Choices {
+		if c == nil {
+			continue
+		}
+		_, p := c.GenerationInfo["PromptTokens"]
+		_, s := c.GenerationInfo["safety"]
+		if p && s {
+			return true
+		}
+	}
+	return false
 }
 
 func checkUsageInvariants(t *testing.T, resp *llms.ContentResponse) {

@@ -78,9 +78,10 @@ func terminal(m llms.Model) GenerateFunc {
 		}
 		o := callopts.Resolve(opts)
 		s.Sent, s.MaxTokens = true, o.MaxTokens
+		streamed := o.StreamingFunc != nil
 		callopts.Release(o)
 		resp, err := call(ctx, msgs, opts...)
-		s.Usage, s.UsageMissing = ReportedUsage(resp)
+		s.Usage, s.UsageMissing = callUsage(resp, msgs, streamed)
 		return resp, err
 	}
 }

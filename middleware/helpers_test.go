@@ -10,18 +10,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/spendguard/spendguard/budget"
-	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 )
 
-// genai's gRPC cache client outlives the googleai client (geminiclient.New).
-func TestMain(m *testing.M) {
-	var ignore []goleak.Option
-	for _, f := range geminiclient.Leaks {
-		ignore = append(ignore, goleak.IgnoreTopFunction(f))
-	}
-	goleak.VerifyTestMain(m, ignore...)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // fakeModel is an in-memory llms.Model driven by a function; it counts calls and
 // keeps the parsed options of the last one.

@@ -15,20 +15,12 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
-	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/wrapkit"
 	sgotel "github.com/spendguard/spendguard/otel"
 )
 
-// genai's gRPC cache client outlives the googleai client (geminiclient.New).
-func TestMain(m *testing.M) {
-	var ignore []goleak.Option
-	for _, f := range geminiclient.Leaks {
-		ignore = append(ignore, goleak.IgnoreTopFunction(f))
-	}
-	goleak.VerifyTestMain(m, ignore...)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is an SDK tracer and meter provider recording in memory.
 type env struct {

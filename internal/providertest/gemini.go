@@ -15,11 +15,14 @@ import (
 // part per ToolCall, and the whole usageMetadata {promptTokenCount,
 // candidatesTokenCount, totalTokenCount}. A streamGenerateContent request gets a JSON
 // array of chunks (the SDK's REST stream reads an array), text in word pieces: like
-// the real API, every chunk but the last carries usageMetadata with the prompt count
-// alone, and the last one (finishReason STOP) carries the whole usage. The SDK keeps
-// the first chunk's usage (joinResponses), which is what langchaingo reports for a
-// streamed call and for every call with more than one message (the SDK's chat
-// session always streams). A nil Usage leaves usageMetadata out. Errors are
+// Gemini 2.5 and 3, every chunk carries the usage so far (the prompt count, and the
+// candidates count of the output so far, a share of Completion, at least 1), and the
+// last one (finishReason STOP) the whole usage. (Gemini 2.0 left the candidates count
+// out of every chunk but the last, and its early prompt counts can be provisional:
+// internal/realbills has recordings of both.) The SDK keeps the first chunk's usage
+// (joinResponses), which is what langchaingo reports for a streamed call and for
+// every call with more than one message (the SDK's chat session always streams). A
+// nil Usage leaves usageMetadata out. Errors are
 // {"error": {"code", "message", "status"}}.
 func NewGemini(s Script) *Server { return newServer(s, (*Server).serveGemini) }
 
@@ -145,9 +148,13 @@ func (s *Server) serveGemini(w http.ResponseWriter, r *http.Request) {
 	}
 	out = append(out, last)
 	if usage != nil {
-		head := &gmUsage{PromptTokenCount: usage.PromptTokenCount, TotalTokenCount: usage.PromptTokenCount}
 		for i := range out[:len(out)-1] {
-			out[i].UsageMetadata = head
+			sofar := 0
+			if c := usage.CandidatesTokenCount; c > 0 {
+				sofar = max(1, c*(i+1)/len(out))
+			}
+			out[i].UsageMetadata = &gmUsage{PromptTokenCount: usage.PromptTokenCount, CandidatesTokenCount: sofar,
+				TotalTokenCount: usage.PromptTokenCount + sofar}
 		}
 	}
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")

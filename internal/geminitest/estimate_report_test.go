@@ -1,4 +1,4 @@
-package middleware_test
+package geminitest_test
 
 import (
 	"context"
@@ -25,7 +25,8 @@ import (
 	"github.com/spendguard/spendguard/middleware"
 )
 
-// The prompt-estimate report (issue 10): langchaingo's real clients send a varied
+// The prompt-estimate report (issue 10; here, not in middleware, because its Gemini
+// scenario needs the googleai client): langchaingo's real clients send a varied
 // workload (chats, agent turns with tools and tool results, images, prose, code,
 // JSON, CJK) to providertest servers that bill each request the way its provider
 // does (package billing: framing, hidden and tool prompts, image rules, a real BPE
@@ -89,7 +90,7 @@ func reportScenarios() []reportScenario {
 // reportTexts are pieces of the calibration corpus, split at line ends.
 func reportTexts(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("..", "llmwrap", "estimate", "testdata", "corpus", "*"))
+	files, err := filepath.Glob(filepath.Join("..", "..", "llmwrap", "estimate", "testdata", "corpus", "*"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("corpus: %v", err)
 	}
