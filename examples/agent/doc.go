@@ -8,6 +8,7 @@
 //	go run ./examples/agent -provider anthropic                      # ANTHROPIC_API_KEY
 //	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
 //	go run ./examples/agent -redis 127.0.0.1:6379                    # a budget shared through Redis
+//	go run ./examples/agent -rate 3000/5s -budget 12000 -json        # calls wait for a token rate limit
 //	go run ./examples/agent -provider openai -base-url http://127.0.0.1:8000/v1   # an OpenAI-compatible server
 //	go run ./examples/agent -scenario stuck                          # a stuck model, stopped by the loop guard
 //	go run ./examples/agent -scenario stuck -agent mrkl              # the same with langchaingo's MRKL agent
@@ -65,6 +66,14 @@
 // model no longer fits. With a money budget every line names the model that answered
 // (and the one it fell back from), and -json reports it per call (model,
 // fallback_from).
+//
+// -rate TOKENS/INTERVAL (say 3000/5s) puts ratelimit.Middleware after the budget: a
+// call that does not fit the limit waits (its line says how long) instead of failing,
+// so the run is still stopped by its budget. With -redis the limit, named after the
+// model, is shared through Redis (ratelimit/redisrate) by every run that names it.
+// -json gives each call's started_at (RFC 3339, when the limit counted it as
+// started), waited_ms, and the tokens it reserved from the limit (rate_reserved) and
+// was counted at its settle (rate_charged).
 //
 // -max-calls bounds the model calls of one run (the executor's MaxIterations): when
 // the budget has not stopped the agent by then, the program exits with an error.

@@ -30,6 +30,7 @@ import (
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/ratelimit"
 )
 
 // task is what the agent is asked to do; the scripted model never gets it done.
@@ -91,6 +92,8 @@ type config struct {
 	repeats    int
 	money      bool // count the budget in micro-dollars at scriptedPrices
 	fallback   bool // fall back to smallModel when the primary does not fit
+	rateFlag   string
+	rate       ratelimit.Limit // -rate; zero: none
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -113,8 +116,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.repeats, "loop-repeats", 3, "identical tool rounds in a row that make a loop (at least 2)")
 	fs.BoolVar(&c.money, "money", false, "count the budget in micro-dollars at the scripted models' made-up prices (-provider scripted)")
 	fs.BoolVar(&c.fallback, "fallback", false, "a money budget that switches to the cheap scripted model when the expensive one no longer fits (implies -money)")
+	fs.StringVar(&c.rateFlag, "rate", "", "a token rate limit, TOKENS/INTERVAL (say 3000/5s): calls wait for it instead of failing; shared through Redis with -redis")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.rateFlag != "" {
+		var err error
+		if c.rate, err = parseRate(c.rateFlag); err != nil {
+			return c, err
+		}
 	}
 	c.money = c.money || c.fallback
 	budgetSet := false
@@ -183,11 +193,17 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	}
 	defer closeBudget()
 
+	lim, closeLimit, err := newRateLimit(c)
+	if err != nil {
+		return err
+	}
+	defer closeLimit()
+
 	tr, err := newTracing(ctx, e.getenv)
 	if err != nil {
 		return err
 	}
-	rep := &report{Provider: c.provider, Model: c.model, Agent: c.agent, Budget: c.budgetName, Capacity: c.capacity, Unit: "tokens", HardCap: c.hardCap, ToolBudget: c.toolCalls}
+	rep := &report{Provider: c.provider, Model: c.model, Agent: c.agent, Budget: c.budgetName, Capacity: c.capacity, Unit: "tokens", HardCap: c.hardCap, ToolBudget: c.toolCalls, Rate: c.rateFlag}
 	if c.provider == "scripted" {
 		rep.Scenario = c.scenario
 	}
@@ -229,9 +245,12 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		if c.fallback {
 			fmt.Fprintf(stdout, "When a call no longer fits on %s, it goes to %s instead.\n", c.model, smallModel)
 		}
+		if lim != nil {
+			fmt.Fprintf(stdout, "Rate limit: %d tokens per %v (%s); a call that does not fit waits.\n", c.rate.Tokens, c.rate.Interval, where)
+		}
 	}
 
-	model := guarded(llm, cheap, b, c, rp.observe, tr.traceModel(), e.stderr)
+	model := guarded(llm, cheap, b, lim, c, rp.observe, tr.traceModel(), e.stderr)
 
 	var dispatched atomic.Int64
 	guard := budget.NewAtomic(c.toolCalls, budget.WithName("tool-calls")) // one unit per dispatch
@@ -292,8 +311,10 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 // guarded is the model the agent calls: llm wrapped in spendguard's chain, the part
 // of this example a user comes to copy. Outermost first: name the model, read every
 // call's record (onSpend), trace it, refuse a looping agent's next call, then
-// reserve, call and settle against the budget.
-func guarded(llm, cheap llms.Model, b budget.TokenBudget, c config, onSpend func(context.Context, *llmwrap.Spend),
+// reserve, call and settle against the budget, and, with -rate, wait for the rate
+// limit (after the budget: a denied call never waits, and the limit reserves the
+// budget's estimate).
+func guarded(llm, cheap llms.Model, b budget.TokenBudget, lim ratelimit.Limiter, c config, onSpend func(context.Context, *llmwrap.Spend),
 	trace llmwrap.Middleware, stderr io.Writer) llms.Model {
 	budgetOpts := []middleware.Option{
 		middleware.WithErrorHandler(func(err error) { fmt.Fprintln(stderr, "agent:", err) }),
@@ -307,9 +328,12 @@ func guarded(llm, cheap llms.Model, b budget.TokenBudget, c config, onSpend func
 	if cheap != nil {
 		budgetOpts = append(budgetOpts, middleware.WithFallback(middleware.Alternative{Name: smallModel, Model: cheap}))
 	}
-	var adapt llmwrap.Middleware
+	var adapt, rate llmwrap.Middleware
 	if c.provider == "anthropic" {
 		adapt = forAnthropic
+	}
+	if lim != nil {
+		rate = ratelimit.Middleware(lim)
 	}
 	return llmwrap.Wrap(llm,
 		llmwrap.WithModelName(c.model),
@@ -317,6 +341,7 @@ func guarded(llm, cheap llms.Model, b budget.TokenBudget, c config, onSpend func
 		trace,
 		loopguard.New(loopguard.Repeats(c.repeats)), // before Budget: a refused call reserves nothing
 		middleware.Budget(b, budgetOpts...),
+		rate,
 		adapt,
 	)
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
@@ -33,6 +34,13 @@ type callRecord struct {
 	Loop             bool   `json:"loop,omitempty"` // the loop guard refused the call: not sent, nothing reserved
 	Consumed         uint64 `json:"consumed"`
 	Error            string `json:"error,omitempty"`
+	// With -rate: when the limit counted the call as started (RFC 3339, by the
+	// limit's clock: Redis's with -redis), how long it waited for the limit, and the
+	// tokens it reserved from the limit (its estimate) and was counted at its settle.
+	StartedAt   string `json:"started_at,omitempty"`
+	WaitedMs    int64  `json:"waited_ms"`
+	RateReserve uint64 `json:"rate_reserved,omitempty"`
+	RateCharged uint64 `json:"rate_charged,omitempty"`
 }
 
 // denial is the budget's refusal that ended the run.
@@ -75,6 +83,7 @@ type report struct {
 	ToolBudget  uint64       `json:"tool_budget"`         // tool dispatches allowed (-tool-calls)
 	Service     string       `json:"service,omitempty"`   // OTEL service name, when exporting
 	TraceID     string       `json:"trace_id,omitempty"`  // the run's trace, when exporting
+	Rate        string       `json:"rate,omitempty"`      // -rate, TOKENS/INTERVAL
 	Calls       []callRecord `json:"calls"`
 	StoppedBy   string       `json:"stopped_by"` // loop | budget | finished | max_calls | error
 	Denial      *denial      `json:"denial,omitempty"`
@@ -117,6 +126,10 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	}
 	if s.Fallback != nil {
 		c.FallbackFrom = s.Fallback.From
+	}
+	if w := s.Rate; w != nil && !w.Start.IsZero() {
+		c.StartedAt, c.WaitedMs = w.Start.UTC().Format(time.RFC3339Nano), w.Waited.Milliseconds()
+		c.RateReserve, c.RateCharged = w.EstimateInput+w.EstimateOutput, w.ChargedInput+w.ChargedOutput
 	}
 	if b := s.Budget; b != nil && b.UsageSource != llmwrap.UsageNone {
 		c.PromptTokens, c.CompletionTokens = b.Usage.PromptTokens, b.Usage.CompletionTokens
@@ -175,9 +188,13 @@ func (r *reporter) line(c callRecord) string {
 	if r.hardCap {
 		capped = fmt.Sprintf("  max_tokens %4d", c.MaxTokens)
 	}
-	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s%s",
+	waited := ""
+	if c.WaitedMs > 0 {
+		waited = fmt.Sprintf("  waited %d ms for the rate limit", c.WaitedMs)
+	}
+	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s%s%s",
 		head, c.Reserved, capped, src, c.PromptTokens+c.CompletionTokens, c.PromptTokens, c.CompletionTokens,
-		back, bar(c.Consumed, r.capacity), on)
+		back, bar(c.Consumed, r.capacity), on, waited)
 }
 
 // bar draws used out of capacity as [#####-----] 48%; a budget in debt shows more
