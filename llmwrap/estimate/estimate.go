@@ -86,8 +86,15 @@ func (a accounting) Estimate(msgs []llms.MessageContent, opts *llms.CallOptions)
 }
 
 // EstimateFor is Estimate under provider p's published rules (see Provider).
+// opts.Model, when set, refines the rules (see modelRules).
 func (a accounting) EstimateFor(p Provider, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
-	return a.estimate(rulesFor(p), msgs, opts)
+	r := rulesFor(p)
+	if opts != nil && opts.Model != "" {
+		if m := modelRules(p, opts.Model); m != nil {
+			r = m
+		}
+	}
+	return a.estimate(r, msgs, opts)
 }
 
 func (a accounting) estimate(r *rules, msgs []llms.MessageContent, opts *llms.CallOptions) uint64 {
@@ -98,18 +105,72 @@ func (a accounting) estimate(r *rules, msgs []llms.MessageContent, opts *llms.Ca
 		if r.roleText && m.Role != "" {
 			n += a.count(string(m.Role))
 		}
+		strip := r.stripThink && m.Role == llms.ChatMessageTypeAI
 		for _, p := range m.Parts {
+			if strip {
+				n += a.withoutThinking(r, p)
+				continue
+			}
 			n += a.part(r, p)
 		}
 	}
 	if len(msgs) > 0 {
-		n += r.perReply
+		n += r.perReply + r.hidden
 	}
 	if opts != nil {
-		n += a.tools(r, opts)
+		if !(r.noToolsOnNone && opts.ToolChoice == "none") {
+			n += a.tools(r, opts)
+		}
+		if r.thinkingPrompt != 0 && thinking(opts) {
+			n += r.thinkingPrompt
+		}
 	}
 	return n
 }
+
+// thinking reports whether opts enable extended thinking (llms.WithThinking and its
+// kin, which keep it in Metadata).
+func thinking(o *llms.CallOptions) bool {
+	if o.Metadata == nil {
+		return false
+	}
+	c, ok := o.Metadata["thinking_config"].(*llms.ThinkingConfig)
+	return ok && c != nil && c.Mode != llms.ThinkingModeNone && c.Mode != ""
+}
+
+// withoutThinking costs an earlier assistant turn's part without the reasoning
+// between <think> and </think>, which the host drops from the history.
+func (a accounting) withoutThinking(r *rules, p llms.ContentPart) uint64 {
+	var text string
+	switch t := unwrapCached(p).(type) {
+	case llms.TextContent:
+		text = t.Text
+	case *llms.TextContent:
+		if t == nil {
+			return 0
+		}
+		text = t.Text
+	default:
+		return a.part(r, p)
+	}
+	var n uint64
+	for {
+		i := strings.Index(text, "<think>")
+		if i < 0 {
+			return n + a.count(text)
+		}
+		n += a.count(text[:i])
+		j := strings.Index(text[i:], "</think>")
+		if j < 0 {
+			return n // reasoning to the end: none of it is billed
+		}
+		text = text[i+j+len("</think>"):]
+	}
+}
+
+// maxCacheWraps bounds how many llms.CachedContent wrappers are unwrapped, so that
+// one that contains itself cannot loop.
+const maxCacheWraps = 8
 
 func (a accounting) part(r *rules, p llms.ContentPart) uint64 {
 	switch p := p.(type) {
@@ -150,9 +211,30 @@ func (a accounting) part(r *rules, p llms.ContentPart) uint64 {
 			return 0
 		}
 		return a.toolResponse(r, p)
+	case llms.CachedContent, *llms.CachedContent: // llms.WithCacheControl: bill what it wraps
+		return a.part(r, unwrapCached(p))
 	default:
 		return a.unknown(p)
 	}
+}
+
+// unwrapCached returns the part p's llms.CachedContent wrappers hold, or nil for a
+// nil one or one wrapped more than maxCacheWraps deep (which could contain itself).
+func unwrapCached(p llms.ContentPart) llms.ContentPart {
+	for range maxCacheWraps {
+		switch c := p.(type) {
+		case llms.CachedContent:
+			p = c.ContentPart
+		case *llms.CachedContent:
+			if c == nil {
+				return nil
+			}
+			p = c.ContentPart
+		default:
+			return p
+		}
+	}
+	return nil
 }
 
 func (a accounting) toolCall(r *rules, c *llms.ToolCall) uint64 {
@@ -274,6 +356,12 @@ func (a accounting) tools(r *rules, o *llms.CallOptions) uint64 {
 		t := &o.Tools[i]
 		n += r.perToolDef
 		buf = buf[:0]
+		if r.bareFunctions {
+			if t.Function != nil {
+				n += a.countBytes(appendFunction(buf, t.Function))
+			}
+			continue
+		}
 		buf = append(buf, `{"type":`...)
 		buf = strconv.AppendQuote(buf, t.Type)
 		if t.Function != nil {

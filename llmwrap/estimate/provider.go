@@ -91,6 +91,18 @@ type rules struct {
 	funcEnd      uint64 // once after all functions (compact rendering)
 	toolPrompt   func(opts *llms.CallOptions) uint64
 	perToolDef   uint64 // framing per tool (JSON rendering)
+	// bareFunctions: a tool is rendered as its function's JSON, without the
+	// {"type":"function","function":...} wrapper (Gemini's function declarations).
+	bareFunctions bool
+
+	// hidden is a system prompt the host always adds (a chat template's header).
+	hidden uint64
+	// noToolsOnNone: a tool_choice of "none" sends the model no tool definitions.
+	noToolsOnNone bool
+	// stripThink: <think>…</think> in earlier assistant turns is not billed.
+	stripThink bool
+	// thinkingPrompt is what enabling extended thinking adds to the prompt.
+	thinkingPrompt uint64
 
 	image        func(w, h uint64) uint64
 	imageUnknown uint64 // an image whose size cannot be read (a plain URL)
@@ -127,7 +139,8 @@ var providerRules = [...]rules{
 	Anthropic: {
 		perMessage: 3, perReply: 3, perToolUse: tokensPerToolUse,
 		perToolDef: tokensPerToolDef, toolPrompt: anthropicToolPrompt,
-		image: anthropicImage, imageUnknown: 1600,
+		thinkingPrompt: anthropicThinkingPrompt,
+		image:          anthropicImage, imageUnknown: anthropicImage(512, 512),
 	},
 	// Google, "Understand and count tokens" (Gemini API): the prompt is billed as
 	// the contents' text with no per-message framing to speak of (a turn is one
@@ -177,7 +190,8 @@ func anthropicToolPrompt(o *llms.CallOptions) uint64 {
 	default:
 		forced = true
 	}
-	m := strings.ToLower(o.Model)
+	var buf [64]byte
+	m := lowerASCII(&buf, o.Model)
 	pick := func(auto, any uint64) uint64 {
 		if forced {
 			return any
@@ -193,10 +207,43 @@ func anthropicToolPrompt(o *llms.CallOptions) uint64 {
 		return pick(264, 340)
 	case strings.Contains(m, "claude-3-5-sonnet"):
 		return pick(294, 261)
-	default: // Claude 3.7, 4 and later
+	case claudeVersion(m) >= 45:
+		// Claude 4.5 and later: the table's 346 (auto) is what the earliest
+		// recordings of claude-sonnet-4-5 were billed; every later one (late 2025
+		// on, claude-sonnet-4-5, haiku-4-5, sonnet-4-6, directly and through
+		// OpenRouter) was billed about 150 tokens more, and a forced tool_choice
+		// about 90 more again, the reverse of the table's order.
+		return pick(495, 590)
+	default: // Claude 3.7 and 4.0–4.1
 		return pick(346, 313)
 	}
 }
+
+// claudeVersion reads a Claude model's generation from its name, as major×10+minor
+// ("claude-sonnet-4-5-20250929" and "anthropic/claude-sonnet-4.5" are 45,
+// "claude-3-7-sonnet" 37, "claude-sonnet-4-20250514" 40); 0 when it has none.
+func claudeVersion(m string) int {
+	i := strings.Index(m, "claude")
+	if i < 0 {
+		return 0
+	}
+	for j := i; j < len(m); j++ {
+		if c := m[j]; c >= '1' && c <= '9' && (j+1 == len(m) || m[j+1] < '0' || m[j+1] > '9') {
+			v := int(c-'0') * 10
+			if j+3 <= len(m) && (m[j+1] == '-' || m[j+1] == '.') && m[j+2] >= '0' && m[j+2] <= '9' &&
+				(j+3 == len(m) || m[j+3] < '0' || m[j+3] > '9') {
+				v += int(m[j+2] - '0')
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// anthropicThinkingPrompt is what extended thinking adds to a Claude prompt: about 30
+// tokens in every recorded bill (claude-sonnet-4-0, 4-5, 3-7 through OpenRouter);
+// Anthropic's documentation bills thinking as output and gives no prompt count.
+const anthropicThinkingPrompt = 30
 
 // ollamaToolPrompt is the fixed text Llama 3.1+ chat templates add when tools are
 // given (the tools themselves are costed apart).
