@@ -40,7 +40,7 @@ type modelRing struct {
 	q    atomic.Uint64 // cached allowance
 	seen atomic.Uint64 // completions recorded so far; the next slot is seen % ringSize
 	ring [ringSize]atomic.Uint64
-	cal  calibration // the model's prompt-estimate calibration (calibrate.go)
+	cal  [numShapes]calibration // the model's prompt-estimate calibration, per request shape (calibrate.go)
 }
 
 func newLearner(def uint64) *learner {
@@ -77,13 +77,19 @@ func (l *learner) allowanceOf(r *modelRing) uint64 {
 	return max(l.def, 1)
 }
 
-// calibrated is the calibrated prompt estimate for static estimate x of the model
-// whose ring is r (x itself for a model not seen yet).
-func (r *modelRing) calibrated(x uint64) uint64 {
+// calibrated is the calibrated prompt estimate for static estimate x of a request of
+// shape s to the model whose ring is r (x itself for a model not seen yet).
+func (r *modelRing) calibrated(s shape, x uint64) uint64 {
 	if r == nil {
 		return x
 	}
-	return r.cal.apply(x)
+	return r.cal[s&(numShapes-1)].apply(x)
+}
+
+// observePrompt teaches the calibrations of the model whose ring is r that a request
+// of shape s estimated at x was billed y prompt tokens.
+func (r *modelRing) observePrompt(s shape, x, y uint64) {
+	r.cal[s&(numShapes-1)].observe(x, y)
 }
 
 // observe records a completion of model. A completion cut at its cap is only a lower

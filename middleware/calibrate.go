@@ -3,11 +3,20 @@ package middleware
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
+
+	"github.com/tmc/langchaingo/llms"
 )
 
-// Calibration of prompt estimates, per model.
+// Calibration of prompt estimates, per model and request shape.
 //
+// A model's calls are calibrated apart by their shape (tools sent or not, images
+// or not): what a provider adds unseen depends on it (a tool-use system prompt is
+// billed only with tools, an image's cost follows its own rule), and one fit over
+// every call would apply an overhead learned with tools to calls without them. A
+// shape that is still cold gets the static estimate, whatever the model's other
+// shapes have learned.
 // A static estimate (llmwrap's provider rules over a tokenizer-free or exact text
 // count) cannot see what a provider adds that the request does not show: a router's
 // hidden system prompt, a chat template, the model's own tokenizer. Every settled
@@ -31,7 +40,7 @@ import (
 // the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A cold
 // model (fewer than calMin pairs) gets the static estimate unchanged.
 //
-// Cost: 144 bytes per model, no lock and no allocation. apply is one atomic load and
+// Cost: 144 bytes per model and shape, no lock and no allocation. apply is one atomic load and
 // a multiply-add. observe stores the pair with one atomic add and one store, and
 // refits (one or two microseconds, on the stack) only while fewer than calPairs
 // pairs are known, when the current fit is off by more than calTolerance for the new
@@ -59,6 +68,49 @@ const (
 	// of a text varies with its language on a tokenizer the estimate does not model.
 	calQuantile = 0.6
 )
+
+// shape is a request's shape for calibration: a set of shape bits.
+type shape uint8
+
+const (
+	shapeTools  shape = 1 << iota // tool or function definitions are sent
+	shapeImages                   // a message holds an image
+	numShapes   = 4               // every combination of the bits
+)
+
+// shapeOf is the shape of a request; nil options are no tools.
+func shapeOf(msgs []llms.MessageContent, o *llms.CallOptions) shape {
+	var s shape
+	if o != nil && len(o.Tools)+len(o.Functions) > 0 {
+		s |= shapeTools
+	}
+	for i := range msgs {
+		for _, p := range msgs[i].Parts {
+			if isImage(p) {
+				return s | shapeImages
+			}
+		}
+	}
+	return s
+}
+
+func isImage(p llms.ContentPart) bool {
+	switch p := p.(type) {
+	case llms.ImageURLContent, *llms.ImageURLContent:
+		return true
+	case llms.BinaryContent:
+		return hasPrefixFold(p.MIMEType, "image/")
+	case *llms.BinaryContent:
+		return p != nil && hasPrefixFold(p.MIMEType, "image/")
+	case llms.CachedContent:
+		return isImage(p.ContentPart)
+	}
+	return false
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
 
 // apply is the calibrated estimate for static estimate x.
 func (c *calibration) apply(x uint64) uint64 {

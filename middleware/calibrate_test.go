@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/tmc/langchaingo/llms"
 )
 
 func within(got, want uint64, rel float64) bool {
@@ -212,4 +214,64 @@ func BenchmarkCalibrationApply(b *testing.B) {
 		n += c.apply(300)
 	}
 	_ = n
+}
+
+// A model's calibration is per request shape: an overhead learned from calls with
+// tools (a tool-use system prompt) is not applied to its calls without them, which
+// keep their own fit (16 → 733 before calibration was per shape).
+func TestCalibrationPerShape(t *testing.T) {
+	var r modelRing
+	for i := range 8 {
+		x := uint64(40 + 10*i)
+		r.observePrompt(shapeTools, x, x+700) // a hidden tool prompt
+		r.observePrompt(0, x/4, x/4)          // plain calls: the static estimate is right
+	}
+	if got := r.calibrated(0, 16); got != 16 {
+		t.Errorf("without tools: calibrated(16) = %d, want 16", got)
+	}
+	if got := r.calibrated(shapeTools, 60); !within(got, 760, 0.02) {
+		t.Errorf("with tools: calibrated(60) = %d, want ~760", got)
+	}
+	if got := r.calibrated(shapeTools|shapeImages, 60); got != 60 {
+		t.Errorf("a shape not seen yet: calibrated(60) = %d, want the static 60", got)
+	}
+}
+
+func TestShapeOf(t *testing.T) {
+	img := llms.MessageContent{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.TextContent{Text: "see"}, llms.BinaryContent{MIMEType: "IMAGE/png", Data: []byte{1}}}}
+	txt := llms.TextParts(llms.ChatMessageTypeHuman, "hi")
+	pdf := llms.MessageContent{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.BinaryContent{MIMEType: "application/pdf", Data: []byte{1}}}}
+	url := llms.MessageContent{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.WithCacheControl(llms.ImageURLContent{URL: "https://x/y.png"}, nil)}}
+	tools := &llms.CallOptions{Tools: []llms.Tool{{Type: "function"}}}
+	for _, tc := range []struct {
+		msgs []llms.MessageContent
+		o    *llms.CallOptions
+		want shape
+	}{
+		{nil, nil, 0}, {[]llms.MessageContent{txt}, &llms.CallOptions{}, 0}, {[]llms.MessageContent{txt, img}, nil, shapeImages},
+		{[]llms.MessageContent{pdf}, tools, shapeTools}, {[]llms.MessageContent{url}, tools, shapeTools | shapeImages},
+		{[]llms.MessageContent{txt}, &llms.CallOptions{Functions: []llms.FunctionDefinition{{Name: "f"}}}, shapeTools},
+	} {
+		if got := shapeOf(tc.msgs, tc.o); got != tc.want {
+			t.Errorf("shapeOf(%v, %+v) = %b, want %b", tc.msgs, tc.o, got, tc.want)
+		}
+	}
+}
+
+// What calibration does per call (the request's shape, the calibrated estimate, the
+// lesson from its bill) allocates nothing.
+func TestCalibrationPerCallDoesNotAllocate(t *testing.T) {
+	var r modelRing
+	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "hi"),
+		{Role: llms.ChatMessageTypeHuman, Parts: []llms.ContentPart{llms.ImageURLContent{URL: "https://x/y.png"}}}}
+	o := &llms.CallOptions{Tools: []llms.Tool{{Type: "function"}}}
+	i := uint64(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		i++
+		s := shapeOf(msgs, o)
+		_ = r.calibrated(s, 300)
+		r.observePrompt(s, 100+i%700, 100+i%700+50)
+	}); n != 0 {
+		t.Errorf("shapeOf+calibrated+observePrompt allocate %v times", n)
+	}
 }

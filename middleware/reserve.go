@@ -33,6 +33,7 @@ type plan struct {
 	maxTokens int                                 // per-choice completion limit sent; 0: none
 	named     bool                                // the options name the model (llms.WithModel)
 	stream    func(context.Context, []byte) error // the streaming function the options set
+	shape     shape                               // the request's shape, which the calibration is per
 }
 
 // request is the call as the reservation estimates it, whatever model it goes to.
@@ -77,7 +78,7 @@ func (h *handler) budgetFor(ctx context.Context) (budget.TokenBudget, string) {
 func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.Spend, msgs []llms.MessageContent, opts []llms.CallOption) (plan, error) {
 	o := callopts.Resolve(opts)
 	defer callopts.Release(o)
-	p := plan{call: h.next, opts: opts, choices: choices(o), maxTokens: o.MaxTokens, named: o.Model != "", stream: o.StreamingFunc}
+	p := plan{call: h.next, opts: opts, choices: choices(o), maxTokens: o.MaxTokens, named: o.Model != "", stream: o.StreamingFunc, shape: shapeOf(msgs, o)}
 	q := request{msgs: msgs, o: o}
 
 	var err error
@@ -130,10 +131,10 @@ func (h *handler) priced(model string, c *llmwrap.BudgetCharge) error {
 // allowance, and their units. It returns the estimate.
 func (h *handler) estimateOn(name, typ string, q request, c *llmwrap.BudgetCharge, p *plan) uint64 {
 	r := h.learn.ring(name, false) // the model's learned state; nil for a new model
-	c.PromptEstimateRaw = h.estimate(typ, q.msgs, q.o)
+	c.PromptEstimateRaw = h.estimate(name, typ, q.msgs, q.o)
 	c.PromptEstimate = c.PromptEstimateRaw
 	if !h.noCalibration {
-		c.PromptEstimate = r.calibrated(c.PromptEstimateRaw)
+		c.PromptEstimate = r.calibrated(p.shape, c.PromptEstimateRaw)
 	}
 	c.CompletionAllowance = sat.Mul(h.allowance(r, p.maxTokens), p.choices)
 	c.Estimate = h.units(name, c.PromptEstimate, c.CompletionAllowance)
@@ -161,10 +162,12 @@ func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, model 
 	return nil
 }
 
-// estimate is the static prompt estimate of a call to a model of Go type typ: under
-// the provider's rules (the WithProvider name, else the model type's) when the
-// estimator knows them.
-func (h *handler) estimate(typ string, msgs []llms.MessageContent, o *llms.CallOptions) uint64 {
+// estimate is the static prompt estimate of a call to the model called name, of Go
+// type typ: under the provider's rules (the WithProvider name, else the model
+// type's) when the estimator knows them, refined by the model's name (which the
+// estimator reads from o.Model: it is set there, for the estimate only, when the
+// options name none).
+func (h *handler) estimate(name, typ string, msgs []llms.MessageContent, o *llms.CallOptions) uint64 {
 	if h.pest == nil {
 		return h.est.Estimate(msgs, o)
 	}
@@ -172,7 +175,13 @@ func (h *handler) estimate(typ string, msgs []llms.MessageContent, o *llms.CallO
 	if !h.providerSet {
 		p = estimate.ProviderOf(typ)
 	}
-	return h.pest.EstimateFor(p, msgs, o)
+	if o.Model != "" || name == llmwrap.UnknownModel {
+		return h.pest.EstimateFor(p, msgs, o)
+	}
+	o.Model = name
+	n := h.pest.EstimateFor(p, msgs, o)
+	o.Model = ""
+	return n
 }
 
 // allowance is the completion allowance of one choice of a call whose options set

@@ -169,7 +169,7 @@ func (h *handler) learnFrom(s *llmwrap.Spend, p plan, resp *llms.ContentResponse
 		return
 	}
 	if learnPrompt {
-		r.cal.observe(s.Budget.PromptEstimateRaw, s.Usage.PromptTokens)
+		r.observePrompt(p.shape, s.Budget.PromptEstimateRaw, s.Usage.PromptTokens)
 	}
 	if learnCompletion {
 		perChoice := s.Budget.Usage.CompletionTokens / p.choices

@@ -164,7 +164,7 @@ func (a accounting) withoutThinking(r *rules, p llms.ContentPart) uint64 {
 		if j < 0 {
 			return n // reasoning to the end: none of it is billed
 		}
-		text = text[i+j+len("</think>"):]
+		text = strings.TrimLeft(text[i+j+len("</think>"):], " \t\r\n")
 	}
 }
 

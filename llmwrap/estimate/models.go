@@ -117,10 +117,21 @@ var (
 	// reasoning_content of previous turns is not concatenated into the context")
 	// and the R1, GLM and Qwen3 chat templates drop <think>…</think> from earlier
 	// assistant turns, so that text is not billed.
+	//
+	// DeepSeek's chat template (deepseek-ai/DeepSeek-V3.1 and R1-0528 on Hugging
+	// Face, tokenizer_config chat_template) puts the tools in the system prompt
+	// under "## Tools", each with its description and JSON parameters, followed by
+	// the tool-call format (<｜tool▁calls▁begin｜>...) it must answer in: about 150
+	// tokens besides the tools.
 	deepSeekR1Rules = func() rules {
 		r := providerRules[OpenAI]
 		r.stripThink, r.noToolsOnNone = true, true
 		r.compactTools, r.perToolDef = false, tokensPerToolDef
+		return r
+	}()
+	deepSeekRules = func() rules {
+		r := deepSeekR1Rules
+		r.toolPrompt = constToolPrompt(150)
 		return r
 	}()
 
@@ -311,7 +322,9 @@ func modelRules(p Provider, model string) *rules {
 		return nil
 	case has("llama-4"), has("llama4"):
 		return &llama4Rules
-	case has("deepseek-r1"), has("deepseek-reasoner"), pre("glm"), has("-glm"):
+	case has("deepseek"):
+		return &deepSeekRules
+	case pre("glm"), has("-glm"):
 		return &deepSeekR1Rules
 	case has("llama-3"), has("llama3"):
 		return &llama3Rules
