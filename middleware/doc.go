@@ -29,9 +29,12 @@
 // The prompt estimate follows the provider's published rules (estimate.Provider:
 // OpenAI's message framing and function rendering, Anthropic's tool-use system prompt
 // and image sizes, Gemini's framing and image tiles, Ollama's chat template), picked
-// from the wrapped model's type or WithProvider, and is then calibrated per model
-// from what the model's earlier calls were billed, which learns what no static rule
-// sees (a router's hidden prompt, another tokenizer); see Budget. A usage report with
+// from the wrapped model's type or WithProvider and refined by the model's name
+// (llms.WithModel, else llmwrap.WithModelName: a router's "anthropic/claude-sonnet-4.5"
+// is billed by Anthropic's rules), and is then calibrated per model and request shape
+// (tools or not, images or not) from what the model's earlier calls of that shape were
+// billed, which learns what no static rule sees (a router's hidden prompt, another
+// tokenizer); see Budget. A usage report with
 // a part missing (langchaingo's googleai client reports 0 completion tokens for every
 // streamed call) is charged its reported part plus an estimate of the rest, and
 // marked llmwrap.UsagePartial.
