@@ -143,13 +143,15 @@ var providerRules = [...]rules{
 		image:          anthropicImage, imageUnknown: anthropicImage(512, 512),
 	},
 	// Google, "Understand and count tokens" (Gemini API): the prompt is billed as
-	// the contents' text with no per-message framing to speak of (a turn is one
-	// separator token), and "images with both dimensions <= 384 pixels are counted
+	// the contents' text with no per-message framing (the recorded bills of
+	// one-line prompts equal their text's tokens; a per-turn token over-counted
+	// every one of them), and "images with both dimensions <= 384 pixels are counted
 	// as 258 tokens; larger images are cropped and scaled as needed into tiles of
 	// 768x768 pixels, each counted as 258 tokens". Function declarations are sent as
-	// a schema object, about as compact as OpenAI's rendering.
+	// a schema object, about as compact as OpenAI's rendering (Gemini 2.5 and later
+	// bill more: geminiJSONRules).
 	Gemini: {
-		perMessage: 1, perToolUse: 1,
+		perMessage: 0, perToolUse: 1,
 		compactTools: true, funcInit: 3, funcEnd: 0,
 		image: geminiImage, imageUnknown: 258,
 	},
