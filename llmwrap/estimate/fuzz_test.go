@@ -166,3 +166,48 @@ func FuzzImageSize(f *testing.F) {
 		}
 	})
 }
+
+// FuzzModelName feeds arbitrary model names (outside data: whatever a caller or a
+// router names) to the rules chosen from them: no panic, no allocation beyond the
+// estimator's, deterministic estimates that cover the chosen rules' framing, and a
+// Claude generation that is a number of two digits at most.
+func FuzzModelName(f *testing.F) {
+	for _, m := range []string{"", "gpt-4o", "anthropic/claude-sonnet-4.5", "claude-sonnet-4-5-20250929", "claude-9",
+		"meta-llama/Llama-4-Scout-17B-16E-Instruct", "gemini-2.5-flash", "gemini-", "gpt-oss:20b", "deepseek-r1/",
+		"/", "claude-4.", "CLAUDE-3-7-SONNET", "pixtral-12b-latest", "\xff\xfeclaude"} {
+		f.Add(m)
+	}
+	msgs := []llms.MessageContent{
+		llms.TextParts(llms.ChatMessageTypeSystem, "Be brief."),
+		llms.TextParts(llms.ChatMessageTypeHuman, "What's the weather in Paris?"),
+		llms.TextParts(llms.ChatMessageTypeAI, "<think>hmm</think>Sunny."),
+	}
+	tool := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{Name: "get_weather",
+		Parameters: map[string]any{"type": "object", "properties": map[string]any{"city": map[string]any{"type": "string"}}}}}
+	f.Fuzz(func(t *testing.T, model string) {
+		if v := claudeVersion(model); v < 0 || v > 99 {
+			t.Fatalf("claudeVersion(%q) = %d", model, v)
+		}
+		var buf [64]byte
+		if l := lowerASCII(&buf, model); len(l) > len(model) || len(l) > len(buf) {
+			t.Fatalf("lowerASCII(%q) = %q", model, l)
+		}
+		for p := Other; p <= Ollama+1; p++ {
+			o := &llms.CallOptions{Model: model, Tools: []llms.Tool{tool}}
+			n := defaultEstimator.EstimateFor(p, msgs, o)
+			if again := defaultEstimator.EstimateFor(p, msgs, o); again != n {
+				t.Fatalf("%v %q: %d then %d", p, model, n, again)
+			}
+			r := rulesFor(p)
+			if m := modelRules(p, model); m != nil {
+				r = m
+			}
+			if n < uint64(len(msgs))*r.perMessage+r.perReply+r.hidden {
+				t.Fatalf("%v %q: %d, below the framing of its rules", p, model, n)
+			}
+			if o.Model != model {
+				t.Fatalf("EstimateFor changed opts.Model to %q", o.Model)
+			}
+		}
+	})
+}
