@@ -73,7 +73,11 @@ func parseProvider(name string) Provider {
 // estimator does.
 type ProviderEstimator interface {
 	llmwrap.Estimator
-	// EstimateFor is Estimate under p's rules. An unknown p is Other.
+	// EstimateFor is Estimate under p's rules, refined by the model opts.Model
+	// names (a router's "anthropic/claude-sonnet-4.5" through an OpenAI client is
+	// billed by Anthropic's rules, Llama 4 by its chat template, Claude 4.5 has a
+	// larger tool prompt than Claude 4). An unknown p is Other; an unknown or empty
+	// model keeps p's rules.
 	EstimateFor(p Provider, msgs []llms.MessageContent, opts *llms.CallOptions) (prompt uint64)
 }
 
