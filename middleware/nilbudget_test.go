@@ -8,23 +8,21 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
-	"github.com/spendguard/spendguard/budget/redisbudget"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
 )
 
 // TestNilBudgetsFailClosed: a nil budget anywhere (the middleware's own, the
-// context's, a member of budget.All), typed-nil *redisbudget.Budget (what an unchecked
-// Family.Budget error leaves) and *budget.Atomic included, never panics and never
+// context's, a member of budget.All), typed-nil *budget.Atomic included (and
+// *redisbudget.Budget, in internal/integration), never panics and never
 // grants: the call returns an error wrapping budget.ErrNilBudget, is not a denial, and
 // nothing reaches the provider (langchaingo's real openai client against a loopback
 // server that counts requests).
 func TestNilBudgetsFailClosed(t *testing.T) {
 	nils := map[string]budget.TokenBudget{
-		"nil *redisbudget.Budget": (*redisbudget.Budget)(nil),
-		"nil *budget.Atomic":      (*budget.Atomic)(nil),
-		"untyped nil":             nil,
+		"nil *budget.Atomic": (*budget.Atomic)(nil),
+		"untyped nil":        nil,
 	}
 	for name, nb := range nils {
 		t.Run(name, func(t *testing.T) {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tmc/langchaingo/tools"
-
 	"github.com/spendguard/spendguard/budget"
 )
 
@@ -47,12 +45,32 @@ func (e *ToolDeniedError) Is(target error) bool { return target == budget.ErrDen
 // typed-nil b) is returned wrapped, and t is not called. Name and Description are
 // t's. A nil t gives a tool whose Call returns an error. A cost of 0 is granted while
 // b has anything left.
-func GuardTool(t tools.Tool, b budget.TokenBudget, cost uint64) tools.Tool {
+//
+// The tool is anything with langchaingo's tools.Tool methods (a tools.Tool value
+// passes, and the result is one): the interface is spelled out rather than named so
+// that this package does not import langchaingo/tools, whose calculator pulls the
+// Starlark interpreter (and its tests' dependencies) into every user's download.
+func GuardTool(t interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+}, b budget.TokenBudget, cost uint64) interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+} {
 	return &guardedTool{t: t, b: budget.All(b), cost: cost}
 }
 
+// tool has the method set of langchaingo's tools.Tool (see GuardTool).
+type tool = interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+}
+
 type guardedTool struct {
-	t    tools.Tool
+	t    tool
 	b    budget.TokenBudget // never nil: budget.All stands in for a nil one
 	cost uint64
 }
@@ -109,4 +127,10 @@ func (gt *guardedTool) Call(ctx context.Context, input string) (string, error) {
 }
 
 // Unwrap returns the guarded tool.
-func (gt *guardedTool) Unwrap() tools.Tool { return gt.t }
+func (gt *guardedTool) Unwrap() interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+} {
+	return gt.t
+}

@@ -7,8 +7,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/tmc/langchaingo/tools"
 )
 
 // Tool returns t traced: each Call is an INTERNAL span named "execute_tool {name}",
@@ -21,7 +19,20 @@ import (
 //
 // Name and Description are t's. A nil t gives nil, so that a nil tool fails where it
 // is used as it would have unwrapped.
-func Tool(t tools.Tool, opts ...Option) tools.Tool {
+//
+// The tool is anything with langchaingo's tools.Tool methods (a tools.Tool value
+// passes, and the result is one): the interface is spelled out rather than named so
+// that this package does not import langchaingo/tools, whose calculator pulls the
+// Starlark interpreter (and its tests' dependencies) into every user's download.
+func Tool(t interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+}, opts ...Option) interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+} {
 	if t == nil {
 		return nil
 	}
@@ -36,7 +47,7 @@ func Tool(t tools.Tool, opts ...Option) tools.Tool {
 		start = append(start, semconv.GenAIToolDescription(d))
 	}
 	return &tracedTool{
-		Tool:     t,
+		tool:     t,
 		spans:    newSpanSource(cfg.tp),
 		spanName: "execute_tool " + name,
 		content:  cfg.content,
@@ -47,8 +58,15 @@ func Tool(t tools.Tool, opts ...Option) tools.Tool {
 	}
 }
 
+// tool has the method set of langchaingo's tools.Tool (see Tool).
+type tool = interface {
+	Name() string
+	Description() string
+	Call(ctx context.Context, input string) (string, error)
+}
+
 type tracedTool struct {
-	tools.Tool
+	tool
 	spans     spanSource
 	spanName  string
 	content   bool
@@ -61,11 +79,11 @@ func (t *tracedTool) Call(ctx context.Context, input string) (string, error) {
 		ctx = context.Background()
 	}
 	if !t.spans.active() {
-		return t.Tool.Call(ctx, input)
+		return t.tool.Call(ctx, input)
 	}
 	ctx, span := t.spans.tracer.Start(ctx, t.spanName, t.startOpts...)
 	defer span.End()
-	out, err := t.Tool.Call(ctx, input)
+	out, err := t.tool.Call(ctx, input)
 	if !span.IsRecording() {
 		return out, err
 	}

@@ -1,4 +1,4 @@
-package otel_test
+package integration_test
 
 import (
 	"context"

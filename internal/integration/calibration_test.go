@@ -1,4 +1,4 @@
-package estimate_test
+package integration_test
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 )
 
 // Bounds on the default estimator's error against o200k_base over the corpus in
-// testdata/corpus (English, French/German and Russian prose, Go and Python code,
+// the estimate package's testdata/corpus (English, French/German and Russian prose, Go and Python code,
 // JSON, a Markdown README, a tool-calling chat, Chinese and Japanese).
 //
 // The median bound is the estimator's promise. The worst-case bound is looser because
@@ -60,7 +60,7 @@ type calibChat struct {
 // definitions, as an agent would send them.
 func loadCalibChat(t *testing.T) ([]llms.MessageContent, *llms.CallOptions) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "corpus", "chat_tools.json"))
+	data, err := os.ReadFile(filepath.Join(corpusDir, "chat_tools.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestEstimateCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "corpus", "*"))
+	files, err := filepath.Glob(filepath.Join(corpusDir, "*"))
 	if err != nil || len(files) < 5 {
 		t.Fatalf("corpus: %d files, %v", len(files), err)
 	}
@@ -164,7 +164,7 @@ func TestEstimateCalibration(t *testing.T) {
 // Every category of the corpus is present, so that the bounds above are about
 // varied text and not about whichever files happen to be there.
 func TestCalibrationCorpusCategories(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "corpus", "*"))
+	files, _ := filepath.Glob(filepath.Join(corpusDir, "*"))
 	for _, want := range []string{"prose_en", "code_go", "code_python", "api_response.json", "chat_tools.json", "cjk_zh", "cjk_ja", "mixed", "prose_ru"} {
 		if !slices.ContainsFunc(files, func(f string) bool { return strings.Contains(filepath.Base(f), want) }) {
 			t.Errorf("corpus lacks %s", want)
@@ -176,3 +176,8 @@ func TestCalibrationCorpusCategories(t *testing.T) {
 		}
 	}
 }
+
+// corpusDir is llmwrap/estimate's calibration corpus (this test moved here from
+// there: it needs llmwrap/exact, whose tokenizer files no user of estimate should
+// download).
+var corpusDir = filepath.Join("..", "..", "llmwrap", "estimate", "testdata", "corpus")
