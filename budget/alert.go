@@ -122,7 +122,7 @@ func (a *Atomic) AlertFractions() []float64 {
 
 // fireAlerts fires every threshold that consumption in w has reached and that has not
 // fired in w yet; each fires once per window, to the first Record that sees it reached.
-func (a *Atomic) fireAlerts(ctx context.Context, w *window) {
+func (a *Atomic) fireAlerts(ctx context.Context, w *period) {
 	consumed := w.consumedTotal()
 	notify := alertNotifier(ctx)
 	for i, t := range a.thresholds {

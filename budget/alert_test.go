@@ -13,6 +13,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 func TestAlertsFireOncePerWindowEach(t *testing.T) {
@@ -21,7 +22,7 @@ func TestAlertsFireOncePerWindowEach(t *testing.T) {
 	var fired []float64
 	var single []budget.Snapshot
 	b := budget.NewAtomic(1000, budget.WithName("money"),
-		budget.WithWindow(budget.Daily(time.UTC)), budget.WithClock(clock.Now),
+		budget.WithWindow(window.Daily(time.UTC)), budget.WithClock(clock.Now),
 		budget.WithAlerts(func(a budget.Alert) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/sat"
 )
 
@@ -35,18 +36,18 @@ import (
 type Atomic struct {
 	capacity uint64
 	name     string
-	window   Window
+	window   window.Window
 	clock    func() time.Time
 	// thresholds are every alert, ascending by consumption; bit i of a window's
 	// alerted is set once thresholds[i] has fired in it. nil: no alerts.
 	thresholds []threshold
 	allAlerted uint64
 	fractions  []float64
-	cur        atomic.Pointer[window]
+	cur        atomic.Pointer[period]
 }
 
-// window is one period's counters. A non-windowed budget has exactly one, forever.
-type window struct {
+// period is one window's counters. A non-windowed budget has exactly one, forever.
+type period struct {
 	owner     *Atomic
 	end       int64 // Unix nanoseconds; math.MaxInt64 when not windowed
 	endTime   time.Time
@@ -68,7 +69,7 @@ type paddedCounter struct {
 
 // addConsumed adds usage to a shard picked at random (the runtime's per-thread
 // generator: no shared state) and saturates that shard rather than wrap it.
-func (w *window) addConsumed(usage uint64) {
+func (w *period) addConsumed(usage uint64) {
 	c := &w.consumed[rand.Uint32()&(consumedShards-1)].n
 	if n := c.Add(usage); n < usage {
 		c.Store(math.MaxUint64)
@@ -76,7 +77,7 @@ func (w *window) addConsumed(usage uint64) {
 }
 
 // consumedTotal sums the shards, saturating.
-func (w *window) consumedTotal() uint64 {
+func (w *period) consumedTotal() uint64 {
 	var t uint64
 	for i := range w.consumed {
 		t = sat.Add(t, w.consumed[i].n.Load())
@@ -89,7 +90,7 @@ type Option func(*config)
 
 type config struct {
 	name   string
-	window Window
+	window window.Window
 	clock  func() time.Time
 	alerts []threshold
 }
@@ -98,12 +99,8 @@ type config struct {
 func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithWindow resets the budget at the start of every period of w. A nil w means no
-// window.
-func WithWindow(w Window) Option { return func(c *config) { c.window = w } }
-
-// WithClock sets the clock windows are read from (time.Now by default), so that tests
-// can move time. A nil clock means time.Now.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+// window. Windows are read from time.Now; a test moves time with testing/synctest.
+func WithWindow(w window.Window) Option { return func(c *config) { c.window = w } }
 
 // NewAtomic returns a budget of capacity tokens per window. A capacity of 0 denies
 // everything.
@@ -123,20 +120,20 @@ func NewAtomic(capacity uint64, opts ...Option) *Atomic {
 	return a
 }
 
-func (a *Atomic) newWindow(now time.Time) *window {
+func (a *Atomic) newWindow(now time.Time) *period {
 	if a.window == nil {
-		return &window{owner: a, end: math.MaxInt64}
+		return &period{owner: a, end: math.MaxInt64}
 	}
 	_, end := a.window.Bounds(now)
 	if !end.After(now) { // a broken Window; never loop on it
 		end = now.Add(time.Nanosecond)
 	}
-	return &window{owner: a, end: end.UnixNano(), endTime: end}
+	return &period{owner: a, end: end.UnixNano(), endTime: end}
 }
 
 // current returns the window that holds now, rolling over when the clock has passed
 // the end of the one in force. The unwindowed case is small enough to inline.
-func (a *Atomic) current() *window {
+func (a *Atomic) current() *period {
 	w := a.cur.Load()
 	if a.window == nil {
 		return w
@@ -144,7 +141,7 @@ func (a *Atomic) current() *window {
 	return a.currentWindowed(w)
 }
 
-func (a *Atomic) currentWindowed(w *window) *window {
+func (a *Atomic) currentWindowed(w *period) *period {
 	now := a.clock()
 	if now.UnixNano() < w.end {
 		return w
@@ -152,7 +149,7 @@ func (a *Atomic) currentWindowed(w *window) *window {
 	return a.roll(w, now)
 }
 
-func (a *Atomic) roll(old *window, now time.Time) *window {
+func (a *Atomic) roll(old *period, now time.Time) *period {
 	next := a.newWindow(now)
 	for {
 		if a.cur.CompareAndSwap(old, next) {
@@ -300,7 +297,7 @@ const fastLimit = 1 << 62
 
 // settle moves hold out of w and usage into it; ctx hears of alerts usage crosses
 // (nil for a release, which crosses none).
-func (a *Atomic) settle(ctx context.Context, w *window, hold, usage uint64) {
+func (a *Atomic) settle(ctx context.Context, w *period, hold, usage uint64) {
 	// committed: the hold leaves, the usage enters. Under contention an Add never
 	// retries, which is most of what keeps settle cheap.
 	if hold < fastLimit && usage < fastLimit {
@@ -356,7 +353,7 @@ func (a *Atomic) Snapshot(context.Context) (Snapshot, error) {
 	return a.snapshot(a.current()), nil
 }
 
-func (a *Atomic) snapshot(w *window) Snapshot {
+func (a *Atomic) snapshot(w *period) Snapshot {
 	consumed := w.consumedTotal() // before committed: every usage reaches committed first
 	committed := w.committed.Load()
 	s := Snapshot{Name: a.name, Capacity: a.capacity, Consumed: consumed, WindowEnd: w.endTime}

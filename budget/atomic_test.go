@@ -17,6 +17,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -208,7 +209,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 func TestWindowRolloverMidFlight(t *testing.T) {
 	start := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 	clock := newFakeClock(start.Add(30 * time.Minute))
-	b := budget.NewAtomic(1000, budget.WithWindow(budget.Every(time.Hour)), budget.WithClock(clock.Now))
+	b := budget.NewAtomic(1000, budget.WithWindow(window.Every(time.Hour)), budget.WithClock(clock.Now))
 	assert.Equal(t, start.Add(time.Hour), snap(t, b).WindowEnd.UTC())
 
 	done, err := b.TryReserve(ctx, 200)
@@ -244,7 +245,7 @@ func TestWindowRolloverMidFlight(t *testing.T) {
 // rollover race that installed two windows would let grants escape the capacity).
 func TestWindowRolloverRaceCountsEveryRecordOnce(t *testing.T) {
 	clock := newFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	b := budget.NewAtomic(math.MaxUint64/2, budget.WithWindow(budget.Every(time.Second)), budget.WithClock(clock.Now))
+	b := budget.NewAtomic(math.MaxUint64/2, budget.WithWindow(window.Every(time.Second)), budget.WithClock(clock.Now))
 	type seen struct {
 		end      int64
 		consumed func() uint64
@@ -330,13 +331,13 @@ func TestCalendarWindows(t *testing.T) {
 		ny = time.FixedZone("EST", -5*3600)
 	}
 	at := time.Date(2026, 3, 8, 12, 0, 0, 0, ny) // a DST day in New York
-	s, e := budget.Daily(ny).Bounds(at)
+	s, e := window.Daily(ny).Bounds(at)
 	assert.Equal(t, time.Date(2026, 3, 8, 0, 0, 0, 0, ny), s)
 	assert.Equal(t, time.Date(2026, 3, 9, 0, 0, 0, 0, ny), e)
-	s, e = budget.Monthly(nil).Bounds(time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC))
+	s, e = window.Monthly(nil).Bounds(time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC))
 	assert.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), s)
 	assert.Equal(t, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC), e)
-	s, e = budget.Every(time.Hour).Bounds(time.Date(1969, 12, 31, 23, 30, 0, 0, time.UTC))
+	s, e = window.Every(time.Hour).Bounds(time.Date(1969, 12, 31, 23, 30, 0, 0, time.UTC))
 	assert.Equal(t, time.Date(1969, 12, 31, 23, 0, 0, 0, time.UTC), s.UTC())
 	assert.Equal(t, time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), e.UTC())
 }
@@ -347,7 +348,7 @@ func TestAlertFiresOncePerWindow(t *testing.T) {
 	var mu sync.Mutex
 	b := budget.NewAtomic(1000,
 		budget.WithName("alerting"),
-		budget.WithWindow(budget.Daily(time.UTC)), budget.WithClock(clock.Now),
+		budget.WithWindow(window.Daily(time.UTC)), budget.WithClock(clock.Now),
 		budget.WithAlerts(func(a budget.Alert) {
 			mu.Lock()
 			defer mu.Unlock()

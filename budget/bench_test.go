@@ -9,6 +9,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // The comparison, all with b.RunParallel: a reserve and a settle per op on one
@@ -20,7 +21,7 @@ func BenchmarkAtomicReserveRecord(b *testing.B) {
 }
 
 func BenchmarkAtomicReserveRecordWindowed(b *testing.B) {
-	benchAtomicPairs(b, budget.NewAtomic(math.MaxUint64, budget.WithWindow(budget.Every(time.Hour))))
+	benchAtomicPairs(b, budget.NewAtomic(math.MaxUint64, budget.WithWindow(window.Every(time.Hour))))
 }
 
 // benchAtomicPairs calls the *Atomic directly, so TryReserve inlines and the

@@ -87,7 +87,7 @@ type Reservation struct {
 	id      string
 	tokens  uint64
 	settled atomic.Bool
-	win     *window // the Atomic window the hold was taken in
+	win     *period // the Atomic window the hold was taken in
 	state   any
 	failErr error // non-nil: granted without accounting because the store failed open
 }

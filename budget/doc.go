@@ -32,8 +32,8 @@
 // Atomic is the in-process budget (budget/redisbudget is the fleet's, on Redis). All
 // combines budgets all-or-nothing, and NewContext carries per-run budgets through a
 // context, so that middleware reserves against the run's budgets as well as its own.
-// A Window (Every, Daily, Monthly) starts a budget afresh each period; WithAlerts
-// reports the thresholds a Record crosses.
+// A window (package budget/window: Every, Daily, Monthly) starts a budget afresh each
+// period; WithAlerts reports the thresholds a Record crosses.
 //
 // Beyond TokenBudget, middleware asks a budget what else it can do through small
 // interfaces: Named, RemainingReader, Observable and RangeReserver here, Composite and

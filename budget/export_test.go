@@ -1,5 +1,11 @@
 package budget
 
+import "time"
+
+// WithClock sets the clock windows are read from (time.Now by default); nil means
+// time.Now.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
+
 // AlertAt exposes alertAt to the package's external tests.
 var AlertAt = alertAt
 

@@ -13,6 +13,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // TestAlertsOncePerFleetPerWindow: four "processes" (each its own client and Budget
@@ -30,7 +31,7 @@ func TestAlertsOncePerFleetPerWindow(t *testing.T) {
 	var fleet []*redisbudget.Budget
 	for range 4 {
 		b, err := redisbudget.New(clientAt(t, addr), name, 10_000,
-			redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(clock.Now),
+			redisbudget.WithWindow(window.Every(time.Hour)), redisbudget.WithClock(clock.Now),
 			redisbudget.WithAlerts(func(a budget.Alert) {
 				mu.Lock()
 				defer mu.Unlock()

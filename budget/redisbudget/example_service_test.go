@@ -17,6 +17,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/middleware"
@@ -45,13 +46,13 @@ func ExampleFamily_httpService() {
 	// Each tenant may use 5,000 tokens a day unless Redis says otherwise; all
 	// tenants together, 1,000,000.
 	tenants, err := redisbudget.NewFamily(rdb, 5_000,
-		redisbudget.WithWindow(budget.Daily(nil)), redisbudget.WithKeyPrefix(prefix))
+		redisbudget.WithWindow(window.Daily(nil)), redisbudget.WithKeyPrefix(prefix))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	global, err := redisbudget.New(rdb, "all-tenants", 1_000_000,
-		redisbudget.WithWindow(budget.Daily(nil)), redisbudget.WithKeyPrefix(prefix))
+		redisbudget.WithWindow(window.Daily(nil)), redisbudget.WithKeyPrefix(prefix))
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // A daily budget shared by every process that uses the same name. It needs a Redis
@@ -30,7 +31,7 @@ func Example() {
 	defer rdb.Close()
 
 	b, err := redisbudget.New(rdb, "example-tenant", 100_000,
-		redisbudget.WithWindow(budget.Daily(nil)))
+		redisbudget.WithWindow(window.Daily(nil)))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -141,7 +142,7 @@ func ExampleWithAlerts() {
 	defer rdb.Close()
 
 	b, err := redisbudget.New(rdb, "example-alerts", 10_000,
-		redisbudget.WithWindow(budget.Daily(nil)),
+		redisbudget.WithWindow(window.Daily(nil)),
 		redisbudget.WithAlerts(func(a budget.Alert) {
 			fmt.Printf("%s passed %.0f%%: %d of %d used today\n", a.Snapshot.Name, 100*a.Fraction, a.Snapshot.Consumed, a.Snapshot.Capacity)
 		}, 0.5, 0.8, 0.95))

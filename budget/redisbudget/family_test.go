@@ -14,6 +14,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // family builds a family under a prefix of the test's own, and a second one under
@@ -200,7 +201,7 @@ func testResetKeepsHolds(t *testing.T, rdb redis.UniversalClient) {
 
 func TestAdminWindowedBudget(t *testing.T) {
 	rdb := client(t)
-	f, a, _ := family(t, rdb, 1000, redisbudget.WithWindow(budget.Every(time.Hour)))
+	f, a, _ := family(t, rdb, 1000, redisbudget.WithWindow(window.Every(time.Hour)))
 	b := member(t, f, "w")
 	r, err := b.TryReserve(ctx, 10)
 	require.NoError(t, err)
@@ -212,7 +213,7 @@ func TestAdminWindowedBudget(t *testing.T) {
 
 	// A window of the past whose keys have not expired yet is not the current one.
 	pastF, err := redisbudget.NewFamily(rdb, 1000, redisbudget.WithKeyPrefix(f.Prefix()),
-		redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }))
+		redisbudget.WithWindow(window.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Now().Add(-3 * time.Hour) }))
 	require.NoError(t, err)
 	old := member(t, pastF, "old")
 	r, err = old.TryReserve(ctx, 10)
@@ -397,7 +398,7 @@ func TestCapacityChangesUnderLoad(t *testing.T) {
 func TestFamilyKeepsNothingPerKey(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	defer rdb.Close()
-	f, err := redisbudget.NewFamily(rdb, 100, redisbudget.WithWindow(budget.Daily(nil)))
+	f, err := redisbudget.NewFamily(rdb, 100, redisbudget.WithWindow(window.Daily(nil)))
 	require.NoError(t, err)
 	heap := func() uint64 {
 		runtime.GC()
@@ -422,7 +423,7 @@ func TestFamilyBudgetKeys(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"p:{t:1}:all:h", "p:{t:1}:all:z", "p:{t:1}:all:r", "p:{t:1}:cap"}, member(t, f, "t:1").Keys())
 	f, err = redisbudget.NewFamily(rdb, 100, redisbudget.WithKeyPrefix(""),
-		redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }))
+		redisbudget.WithWindow(window.Every(time.Hour)), redisbudget.WithClock(func() time.Time { return time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"{x}:2026-01-02T03:00:00Z:h", "{x}:2026-01-02T03:00:00Z:z", "{x}:2026-01-02T03:00:00Z:r", "{x}:cap"}, member(t, f, "x").Keys())
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // FuzzSettleID settles reservations carrying arbitrary ids (the window and hold a
@@ -27,7 +28,7 @@ func FuzzSettleID(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	windowed, err := redisbudget.New(rdb, "fuzz", 100, redisbudget.WithWindow(budget.Every(time.Hour)))
+	windowed, err := redisbudget.New(rdb, "fuzz", 100, redisbudget.WithWindow(window.Every(time.Hour)))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spendguard/spendguard/budget"
+	budgetwindow "github.com/spendguard/spendguard/budget/window" // redisbudget has a window type of its own
 )
 
 const (
@@ -38,7 +39,7 @@ type config struct {
 	capArg   any // capacity
 	leaseArg any // lease in ms
 	markArg  any // how long a reclaimed hold is remembered, in ms: twice the lease
-	window   budget.Window
+	window   budgetwindow.Window
 	clock    func() time.Time
 	failOpen bool
 	prefix   string
@@ -91,7 +92,7 @@ func WithLease(d time.Duration) Option {
 // processes sharing a windowed budget should keep their clocks in sync. A reservation
 // settles against the window it was taken in, whenever it is settled. A window's keys
 // expire once the window has ended and twice the lease has passed.
-func WithWindow(w budget.Window) Option { return func(c *config) { c.window = w } }
+func WithWindow(w budgetwindow.Window) Option { return func(c *config) { c.window = w } }
 
 // WithFailOpen makes the budget grant when Redis cannot be reached: TryReserve and
 // TryReserveRange return a reservation built by budgetkit.NewFailOpen (its FailedOpen

@@ -16,6 +16,7 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/internal/testseed"
 )
@@ -47,7 +48,7 @@ func testAgreesWithModel(t *testing.T, rdb redis.UniversalClient) {
 		var opts []redisbudget.Option
 		if run%2 == 1 { // the same rules inside one window (its keys, ids and TTLs)
 			at := time.Date(2031, 3, 4, 5, 6, 7, 0, time.UTC)
-			opts = append(opts, redisbudget.WithWindow(budget.Every(time.Hour)),
+			opts = append(opts, redisbudget.WithWindow(window.Every(time.Hour)),
 				redisbudget.WithClock(func() time.Time { return at }))
 		}
 		b := newBudget(t, rdb, capacity, opts...)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 type fakeClock struct{ ns atomic.Int64 }
@@ -25,7 +26,7 @@ func testWindowRollover(t *testing.T, rdb redis.UniversalClient) {
 	clock := &fakeClock{}
 	t0 := time.Date(2030, 5, 1, 10, 15, 0, 0, time.UTC)
 	clock.Set(t0)
-	b := newBudget(t, rdb, 1000, redisbudget.WithWindow(budget.Every(time.Hour)), redisbudget.WithClock(clock.Now))
+	b := newBudget(t, rdb, 1000, redisbudget.WithWindow(window.Every(time.Hour)), redisbudget.WithClock(clock.Now))
 
 	r1, err := b.TryReserve(ctx, 300)
 	require.NoError(t, err)
@@ -61,7 +62,7 @@ func testWindowRollover(t *testing.T, rdb redis.UniversalClient) {
 	assertSnap(t, budget.Snapshot{Name: b.Name(), Capacity: 1000, Consumed: 550, Remaining: 450, WindowEnd: end1}, snap(t, b))
 
 	// Another process whose clock is in the second hour sees the second hour.
-	other, err := redisbudget.New(rdb, b.Name(), 1000, redisbudget.WithWindow(budget.Every(time.Hour)),
+	other, err := redisbudget.New(rdb, b.Name(), 1000, redisbudget.WithWindow(window.Every(time.Hour)),
 		redisbudget.WithClock(func() time.Time { return end1.Add(time.Minute) }))
 	require.NoError(t, err)
 	c, err = other.Consumed(ctx)
@@ -75,7 +76,7 @@ func testWindowDailyInLocation(t *testing.T, rdb redis.UniversalClient) {
 	loc := time.FixedZone("X", 5*3600)
 	clock := &fakeClock{}
 	clock.Set(time.Date(2031, 1, 2, 23, 30, 0, 0, loc))
-	b := newBudget(t, rdb, 100, redisbudget.WithWindow(budget.Daily(loc)), redisbudget.WithClock(clock.Now))
+	b := newBudget(t, rdb, 100, redisbudget.WithWindow(window.Daily(loc)), redisbudget.WithClock(clock.Now))
 	r, err := b.TryReserve(ctx, 100)
 	require.NoError(t, err)
 	_, err = b.TryReserve(ctx, 0)

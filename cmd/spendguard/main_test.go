@@ -32,6 +32,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/testseed"
 )
 
@@ -213,7 +214,7 @@ func TestCommands(t *testing.T) {
 	require.NoError(t, acme.Record(ctx, r, 200, 50))
 	hold, err := acme.TryReserve(ctx, 100)
 	require.NoError(t, err)
-	daily, err := redisbudget.New(rdb, "daily:bob", 500, redisbudget.WithKeyPrefix(prefix), redisbudget.WithWindow(budget.Daily(time.UTC)))
+	daily, err := redisbudget.New(rdb, "daily:bob", 500, redisbudget.WithKeyPrefix(prefix), redisbudget.WithWindow(window.Daily(time.UTC)))
 	require.NoError(t, err)
 	r, err = daily.TryReserve(ctx, 10)
 	require.NoError(t, err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 )
 
 // page is a test's view of one serve: its Redis, prefix and HTTP server.
@@ -81,7 +82,7 @@ func TestServeShowsWhatListPrints(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, b.Record(ctx, r, uint64(10*i), 0))
 	}
-	daily, err := redisbudget.New(rdb, "daily:bob", 500, redisbudget.WithKeyPrefix(prefix), redisbudget.WithWindow(budget.Daily(nil)))
+	daily, err := redisbudget.New(rdb, "daily:bob", 500, redisbudget.WithKeyPrefix(prefix), redisbudget.WithWindow(window.Daily(nil)))
 	require.NoError(t, err)
 	_, err = daily.TryReserve(ctx, 40) // a live hold
 	require.NoError(t, err)

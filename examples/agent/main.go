@@ -26,6 +26,7 @@ import (
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/loopguard"
@@ -441,7 +442,7 @@ func newBudget(c config) (budget.TokenBudget, func(), error) {
 	rdb := redis.NewClient(&redis.Options{Addr: c.redisAddr})
 	var opts []redisbudget.Option
 	if c.window > 0 {
-		opts = append(opts, redisbudget.WithWindow(budget.Every(c.window)))
+		opts = append(opts, redisbudget.WithWindow(window.Every(c.window)))
 	}
 	b, err := redisbudget.New(rdb, c.budgetName, c.capacity, opts...)
 	if err != nil {

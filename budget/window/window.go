@@ -1,4 +1,10 @@
-package budget
+// Package window divides time into the consecutive periods a windowed budget starts
+// afresh in (budget.WithWindow, redisbudget.WithWindow): fixed lengths aligned to the
+// Unix epoch (Every) or calendar days and months in a time zone (Daily, Monthly).
+//
+// Every function here is safe for concurrent use, and every Window it returns is a
+// pure function of its argument.
+package window
 
 import (
 	"fmt"
