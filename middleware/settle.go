@@ -39,7 +39,10 @@ func (h *handler) settle(ctx context.Context, b budget.TokenBudget, p plan, s *l
 			u.PromptTokens = c.PromptEstimate
 		}
 		if missing&llmwrap.MissingCompletion != 0 {
-			u.CompletionTokens = responseEstimate(resp, tap)
+			// A count flagged missing but not 0 is a lower bound (googleai's first
+			// stream chunk: the output so far, thoughts included, which the text
+			// estimate cannot see).
+			u.CompletionTokens = max(u.CompletionTokens, responseEstimate(resp, tap))
 		}
 		h.record(ctx, b, p.r, s, u, llmwrap.UsagePartial)
 	case err == nil:

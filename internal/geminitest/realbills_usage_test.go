@@ -9,9 +9,11 @@ import (
 
 	"github.com/tmc/langchaingo/llms"
 
+	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/internal/providertest/geminiclient"
 	"github.com/spendguard/spendguard/internal/realbills"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/middleware"
 )
 
 // replay returns the real langchaingo client for rec, pointed at a server answering
@@ -156,4 +158,38 @@ func summary(sums map[string]*tally) string {
 	sb.WriteString("reported wrong: a count marked reported (or kept by a partial report) that is not the billed one\n")
 	sb.WriteString("output tokens exact: billed output tokens the Spend's Usage holds exactly, whatever its source\n")
 	return sb.String()
+}
+
+// TestRealBillsPartialChargedAtLeastReported: when googleai's report is partial (a
+// stream's first chunk), middleware.Budget charges at least the output count it kept,
+// a lower bound that includes the thoughts the text estimate cannot see.
+func TestRealBillsPartialChargedAtLeastReported(t *testing.T) {
+	recs, err := realbills.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := range recs {
+		rec := &recs[i]
+		if rec.Provider != realbills.Gemini || rec.Vertex() {
+			continue
+		}
+		m, _ := replay(t, rec)
+		var s llmwrap.Spend
+		w := llmwrap.Wrap(m, capture(&s), middleware.Budget(budget.NewAtomic(1<<40)))
+		if _, err := realbills.Send(context.Background(), w, rec); err != nil {
+			t.Fatalf("%s: %v", rec.ID, err)
+		}
+		if s.UsageMissing != llmwrap.MissingCompletion {
+			continue
+		}
+		n++
+		if c := s.Budget.Usage.CompletionTokens; c < s.Usage.CompletionTokens {
+			t.Errorf("%s (%s): charged %d output tokens, below the %d reported (billed %d)",
+				rec.ID, rec.Model, c, s.Usage.CompletionTokens, rec.Billed.Completion)
+		}
+	}
+	if n < 50 {
+		t.Errorf("only %d partial googleai reports", n)
+	}
 }
