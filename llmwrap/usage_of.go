@@ -10,10 +10,10 @@ import (
 	"github.com/tmc/langchaingo/llms"
 )
 
-// MaxReportedTokens is the largest token count UsageOf believes. A provider's count
+// maxReportedTokens is the largest token count UsageOf believes. A provider's count
 // above it (2^40, about a trillion) is taken for garbage and treated as missing, so
 // that one bad report cannot drain or overflow a budget.
-const MaxReportedTokens = 1 << 40
+const maxReportedTokens = 1 << 40
 
 // UsageOf returns the token usage the provider reported in resp, normalized, and
 // false when it reported none.
@@ -60,7 +60,8 @@ const MaxReportedTokens = 1 << 40
 //
 // Counts may be any Go integer or float type, json.Number or a numeric string
 // (named numeric types and pointers to numbers are accepted too). A negative,
-// fractional, NaN, infinite or non-numeric count, or one above MaxReportedTokens, is
+// fractional, NaN, infinite or non-numeric count, or one above 2^40 (about a trillion:
+// garbage, which must not drain or overflow a budget), is
 // treated as missing (0). CachedPromptTokens is capped at PromptTokens and
 // ReasoningTokens at CompletionTokens. When PromptTokens and CompletionTokens are
 // both 0 (openai and ollama report 0/0 when the server sent no usage) the result is
@@ -221,7 +222,7 @@ func (u rawUsage) finish() (Usage, bool) {
 }
 
 // addThoughts applies Gemini's total: prompt + candidates + thoughts (see UsageOf).
-// Each count is at most MaxReportedTokens, so the sum cannot overflow.
+// Each count is at most maxReportedTokens, so the sum cannot overflow.
 func (u *rawUsage) addThoughts(total uint64) {
 	u.candidates = u.CompletionTokens
 	if total > u.PromptTokens+u.CompletionTokens {
@@ -260,9 +261,9 @@ func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 	}
 	if in, ok := gi["InputTokens"]; ok {
 		read, write := count(gi["CacheReadInputTokens"]), count(gi["CacheCreationInputTokens"])
-		// Each part is at most MaxReportedTokens, so the sum cannot overflow.
+		// Each part is at most maxReportedTokens, so the sum cannot overflow.
 		p := count(in) + read + write
-		if p > MaxReportedTokens {
+		if p > maxReportedTokens {
 			p, read, write = 0, 0, 0
 		}
 		u.PromptTokens, u.CachedPromptTokens, u.CacheWriteTokens = p, read, write
@@ -286,7 +287,7 @@ func usageFromInfo(gi map[string]any) (rawUsage, bool) {
 }
 
 // sumAI21Output adds up the per-completion output counts of bedrock's ai21 choices,
-// saturating at MaxReportedTokens.
+// saturating at maxReportedTokens.
 func sumAI21Output(choices []*llms.ContentChoice) uint64 {
 	var sum uint64
 	for _, c := range choices {
@@ -294,8 +295,8 @@ func sumAI21Output(choices []*llms.ContentChoice) uint64 {
 			continue
 		}
 		sum += count(c.GenerationInfo["output_tokens"])
-		if sum > MaxReportedTokens {
-			return MaxReportedTokens
+		if sum > maxReportedTokens {
+			return maxReportedTokens
 		}
 	}
 	return sum
@@ -401,14 +402,14 @@ func countValue(rv reflect.Value, depth int) uint64 {
 }
 
 func fromInt(x int64) uint64 {
-	if x < 0 || x > MaxReportedTokens {
+	if x < 0 || x > maxReportedTokens {
 		return 0
 	}
 	return uint64(x)
 }
 
 func fromUint(x uint64) uint64 {
-	if x > MaxReportedTokens {
+	if x > maxReportedTokens {
 		return 0
 	}
 	return x
@@ -416,7 +417,7 @@ func fromUint(x uint64) uint64 {
 
 func fromFloat(x float64) uint64 {
 	// NaN fails every comparison, so it lands in the first branch.
-	if !(x >= 0 && x <= MaxReportedTokens) || x != math.Trunc(x) {
+	if !(x >= 0 && x <= maxReportedTokens) || x != math.Trunc(x) {
 		return 0
 	}
 	return uint64(x)
