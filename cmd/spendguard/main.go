@@ -41,7 +41,7 @@
 // tokens and lease_end.
 //
 // Bad input (an unknown command, flag or budget, a
-// capacity that is not an integer in [1, 2^53], a name that is not a budget's, an
+// capacity that is not an integer in [0, 2^53], a name that is not a budget's, an
 // unreachable Redis) prints one line on stderr, exits non-zero and changes nothing.
 // Exit status: 0 done, 1 the command failed, 2 the command line was wrong.
 package main

@@ -33,7 +33,7 @@ import (
 //     $SPENDGUARD_ADMIN_TOKEN), sent by the page as "Authorization: Bearer TOKEN".
 //     Started without one, the page is read-only and every write is refused with 403;
 //     a wrong or missing token is refused with 403 too. Bad input (a capacity that is
-//     not an integer in [1, 2^53], a bad name, an unknown budget) is refused with 400
+//     not an integer in [0, 2^53], a bad name, an unknown budget) is refused with 400
 //     or 404 and a message, and changes nothing.
 //   - It shows budget names and numbers only: no prompts (Redis holds none), no
 //     tokens, no Redis keys or address.
@@ -387,7 +387,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 // writeRequest is the body of a POST to /api/set, /api/unset or /api/reset.
 type writeRequest struct {
 	Name     string `json:"name"`
-	Capacity string `json:"capacity"` // set: a decimal integer in [1, 2^53], as on the command line
+	Capacity string `json:"capacity"` // set: a decimal integer in [0, 2^53], as on the command line
 	New      bool   `json:"new"`      // set: the budget need not exist yet
 }
 
