@@ -42,8 +42,8 @@ const UnknownModel = "unknown"
 // Spend is the record of one wrapped call. Wrap creates it before the first
 // middleware runs; each fact in it has one writer:
 //
-//   - Wrap: Model, ModelType and Options (from the caller's options and
-//     WithModelName), and Err when the call returns;
+//   - Wrap (or WrapEmbedder): Model, ModelType, Options (from the caller's options
+//     and WithModelName) and Operation, and Err when the call returns;
 //   - the model step at the bottom of the chain (see llmwrap/wrapkit.Terminal):
 //     Sent, MaxTokens, Usage and UsageMissing, what the model was called with and
 //     what the provider reported;
@@ -61,6 +61,10 @@ type Spend struct {
 	Model string
 	// ModelType is the Go type of the model Model names, such as "*openai.LLM".
 	ModelType string
+	// Operation is the GenAI operation of the call, written by Wrap or WrapEmbedder:
+	// "" for a model's GenerateContent (a chat), "embeddings" for a batch of texts
+	// sent through WrapEmbedder, which has a prompt and no completion.
+	Operation string
 	// Options are the call's options as the caller gave them; nothing changes them
 	// during the call. Middleware that need the options actually sent resolve the
 	// opts they are passed.
@@ -98,6 +102,7 @@ type Spend struct {
 	Rate *RateWait
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
+	embed  *embedBatch  // the texts and vectors of a WrapEmbedder call; nil otherwise
 	onDone [2]func(ctx context.Context, s *Spend)
 	more   []func(ctx context.Context, s *Spend) // OnSpend hooks past the first two
 }

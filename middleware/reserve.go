@@ -38,9 +38,13 @@ type plan struct {
 
 // request is the call as the reservation estimates it, whatever model it goes to.
 type request struct {
-	msgs []llms.MessageContent
-	o    *llms.CallOptions // resolved from the opts the middleware was passed
+	msgs  []llms.MessageContent
+	o     *llms.CallOptions // resolved from the opts the middleware was passed
+	embed bool              // a batch of texts to embed (llmwrap.WrapEmbedder): no completion
 }
+
+// operationEmbeddings is llmwrap.Spend.Operation for a llmwrap.WrapEmbedder batch.
+const operationEmbeddings = "embeddings"
 
 // budgetFor is what a call reserves from, and the name its record carries: the
 // middleware's budget, joined all-or-nothing with the context's budgets when there are
@@ -79,10 +83,10 @@ func (h *handler) reserve(ctx context.Context, b budget.TokenBudget, s *llmwrap.
 	o := callopts.Resolve(opts)
 	defer callopts.Release(o)
 	p := plan{call: h.next, opts: opts, choices: choices(o), maxTokens: o.MaxTokens, named: o.Model != "", stream: o.StreamingFunc, shape: shapeOf(msgs, o)}
-	q := request{msgs: msgs, o: o}
+	q := request{msgs: msgs, o: o, embed: s.Operation == operationEmbeddings}
 
 	var err error
-	if h.fb == nil {
+	if h.fb == nil || q.embed { // the alternatives are chat models: an embedding has none
 		err = h.reserveOn(ctx, b, s.Model, s.ModelType, q, s.Budget, &p)
 	} else {
 		err = h.reserveWithFallback(ctx, b, s, q, &p)
@@ -104,7 +108,7 @@ func (h *handler) reserveOn(ctx context.Context, b budget.TokenBudget, name, typ
 	}
 	h.estimateOn(name, typ, q, c, p)
 	var err error
-	if h.hardCap {
+	if h.hardCap && !q.embed { // an embedding has no completion to cap
 		err = h.reserveRange(ctx, b, name, c, p)
 	} else {
 		p.r, err = b.TryReserve(ctx, c.Estimate)
@@ -136,7 +140,9 @@ func (h *handler) estimateOn(name, typ string, q request, c *llmwrap.BudgetCharg
 	if !h.noCalibration {
 		c.PromptEstimate = r.calibrated(p.shape, c.PromptEstimateRaw)
 	}
-	c.CompletionAllowance = sat.Mul(h.allowance(r, p.maxTokens), p.choices)
+	if !q.embed {
+		c.CompletionAllowance = sat.Mul(h.allowance(r, p.maxTokens), p.choices)
+	}
 	c.Estimate = h.units(name, c.PromptEstimate, c.CompletionAllowance)
 	return c.Estimate
 }

@@ -163,7 +163,7 @@ func unreachable(err error) bool {
 // with one lookup of the model's state for both.
 func (h *handler) learnFrom(s *llmwrap.Spend, p plan, resp *llms.ContentResponse, err error) {
 	learnPrompt := s.UsageMissing&llmwrap.MissingPrompt == 0 && !h.noCalibration
-	learnCompletion := err == nil && !h.fixed
+	learnCompletion := err == nil && !h.fixed && s.Operation != operationEmbeddings
 	if !learnPrompt && !learnCompletion {
 		return
 	}

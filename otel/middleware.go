@@ -40,7 +40,9 @@ const maxCachedModels = 1024
 
 // Middleware returns an llmwrap.Middleware that traces each call as a CLIENT span
 // named "chat {model}" and records the GenAI client metrics, following the GenAI
-// semantic conventions (semconv v1.41.0), plus spendguard's budget attributes.
+// semantic conventions (semconv v1.41.0), plus spendguard's budget attributes. A
+// batch sent through llmwrap.WrapEmbedder is traced the same way as "embeddings
+// {model}", with gen_ai.operation.name "embeddings".
 //
 // Put it after llmwrap.WithModelName (so the model is named when the span starts) and
 // before middleware.Budget (so the span sees denials and reads the budget's record of
@@ -172,7 +174,7 @@ func handle(err error) {
 	}
 }
 
-type modelKey struct{ model, typ string }
+type modelKey struct{ model, typ, op string } // op: llmwrap.Spend.Operation
 
 // modelEntry holds what is the same for every call of one model: the span's name and
 // start options, and the metric attribute sets.
@@ -193,8 +195,8 @@ type modelEntry struct {
 	fellBack  sync.Map // model fallen back from → []metric.AddOption
 }
 
-func (c *chat) entry(model, typ string) *modelEntry {
-	e, _ := c.entries.Get(modelKey{model, typ}, c.newEntry)
+func (c *chat) entry(model, typ, op string) *modelEntry {
+	e, _ := c.entries.Get(modelKey{model, typ, op}, c.newEntry)
 	return e
 }
 
@@ -207,6 +209,9 @@ func (c *chat) newEntry(k modelKey) *modelEntry {
 	e.oneGen = guess == "anthropic"
 	e.spanName = "chat " + k.model
 	op := semconv.GenAIOperationNameChat
+	if k.op == semconv.GenAIOperationNameEmbeddings.Value.AsString() { // llmwrap.WrapEmbedder
+		e.spanName, op = "embeddings "+k.model, semconv.GenAIOperationNameEmbeddings
+	}
 	prov := semconv.GenAIProviderNameKey.String(e.provider)
 	model := semconv.GenAIRequestModel(k.model)
 	e.startOpts = []trace.SpanStartOption{
@@ -229,7 +234,11 @@ func (e *modelEntry) errDuration(errType string) []metric.RecordOption {
 	if v, ok := e.errDur.Load(errType); ok {
 		return v.([]metric.RecordOption)
 	}
-	o := recordOpts(semconv.GenAIOperationNameChat, semconv.GenAIProviderNameKey.String(e.provider),
+	op := semconv.GenAIOperationNameChat
+	if e.key.op == semconv.GenAIOperationNameEmbeddings.Value.AsString() {
+		op = semconv.GenAIOperationNameEmbeddings
+	}
+	o := recordOpts(op, semconv.GenAIProviderNameKey.String(e.provider),
 		semconv.GenAIRequestModel(e.key.model), semconv.ErrorTypeKey.String(errType))
 	v, _ := e.errDur.LoadOrStore(errType, o)
 	return v.([]metric.RecordOption)
@@ -324,7 +333,7 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	if s == nil {
 		return next(ctx, msgs, opts...) // outside Wrap: no record to read, nothing traced
 	}
-	e := c.entry(s.Model, s.ModelType)
+	e := c.entry(s.Model, s.ModelType, s.Operation)
 	span := noSpan
 	if tracing {
 		ctx, span = c.spans.tracer.Start(ctx, e.spanName, e.startOpts...)
@@ -354,7 +363,7 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 	resp, err := next(ctx, msgs, opts...)
 	finished = true
 	if s.Model != e.key.model || s.ModelType != e.key.typ { // a budget sent the call to another model
-		e = c.entry(s.Model, s.ModelType)
+		e = c.entry(s.Model, s.ModelType, s.Operation)
 		span.SetName(e.spanName)
 	}
 
