@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/spendguard/spendguard/budget/internal/kithook"
 	"github.com/spendguard/spendguard/internal/sat"
 )
 
@@ -15,8 +16,8 @@ import (
 // unchanged (a *DeniedError names the member that said no). Record and Release settle
 // every member with the same usage; their errors are joined.
 //
-// The result is also a RangeReserver when every member is one: it grants the smallest
-// amount any member allows. Members are asked in order, each for at most what the ones
+// The result is also a budgetkit.RangeReserver when every member is one: it grants the
+// smallest amount any member allows. Members are asked in order, each for at most what the ones
 // before it granted, so a member earlier in the list may hold more than the final grant
 // until the call is settled (the surplus is refunded then). Its Name is "all(member
 // names...)", its Consumed the usage recorded through it, and its Members (see
@@ -36,7 +37,7 @@ func All(budgets ...TokenBudget) TokenBudget {
 		}
 		b = orNil(b, where)
 		m.members = append(m.members, b)
-		if n, ok := b.(Named); ok && n.Name() != "" {
+		if n, ok := b.(named); ok && n.Name() != "" {
 			names = append(names, n.Name())
 		}
 	}
@@ -46,7 +47,7 @@ func All(budgets ...TokenBudget) TokenBudget {
 	m.name = "all(" + strings.Join(names, ",") + ")"
 	ranged := true
 	for _, b := range m.members {
-		if _, ok := b.(RangeReserver); !ok {
+		if _, ok := b.(rangeReserver); !ok {
 			ranged = false
 		}
 	}
@@ -89,7 +90,7 @@ func (m *allRange) TryReserveRange(ctx context.Context, min, max uint64) (*Reser
 	}
 	held := make([]*Reservation, len(m.members))
 	for i, b := range m.members {
-		r, err := b.(RangeReserver).TryReserveRange(ctx, min, max)
+		r, err := b.(rangeReserver).TryReserveRange(ctx, min, max)
 		if err != nil {
 			m.rollback(ctx, held[:i])
 			return nil, err
@@ -130,7 +131,7 @@ func (m *all) settle(r *Reservation, one func(b TokenBudget, held *Reservation) 
 	}
 	held, ok := r.state.([]*Reservation)
 	if !ok || len(held) != len(m.members) {
-		return false, fmt.Errorf("%w: reservation of budget %q has no member holds", ErrInvalidReservation, m.name)
+		return false, fmt.Errorf("%w: reservation of budget %q has no member holds", kithook.ErrInvalidReservation, m.name)
 	}
 	if !r.settle() {
 		return false, nil
@@ -171,7 +172,7 @@ func (m *all) Release(ctx context.Context, r *Reservation) error {
 func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load(), nil }
 
 var (
-	_ Named         = (*all)(nil)
+	_ named         = (*all)(nil)
 	_ TokenBudget   = (*all)(nil)
-	_ RangeReserver = (*allRange)(nil)
+	_ rangeReserver = (*allRange)(nil)
 )

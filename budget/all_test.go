@@ -80,10 +80,10 @@ func TestAllRelease(t *testing.T) {
 	require.NoError(t, all.Release(ctx, r))
 	assert.Equal(t, uint64(100), a.Remaining())
 	assert.Equal(t, uint64(100), b.Remaining())
-	assert.ErrorIs(t, all.Release(ctx, nil), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, all.Release(ctx, nil), budgetkit.ErrInvalidReservation)
 	foreign, _ := a.TryReserve(ctx, 1)
-	assert.ErrorIs(t, all.Record(ctx, foreign, 1, 1), budget.ErrInvalidReservation)
-	assert.ErrorIs(t, all.Release(ctx, budgetkit.NewReservation(nil, "", 0)), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, all.Record(ctx, foreign, 1, 1), budgetkit.ErrInvalidReservation)
+	assert.ErrorIs(t, all.Release(ctx, budgetkit.NewReservation(nil, "", 0)), budgetkit.ErrInvalidReservation)
 }
 
 func TestAllRangeGrantsTheSmallest(t *testing.T) {
@@ -91,7 +91,7 @@ func TestAllRangeGrantsTheSmallest(t *testing.T) {
 	b := budget.NewAtomic(300, budget.WithName("b"))
 	c := budget.NewAtomic(500, budget.WithName("c"))
 	all := budget.All(a, b, c)
-	rr, ok := all.(budget.RangeReserver)
+	rr, ok := all.(budgetkit.RangeReserver)
 	require.True(t, ok)
 	r, err := rr.TryReserveRange(ctx, 100, 800)
 	require.NoError(t, err)
@@ -106,7 +106,7 @@ func TestAllRangeGrantsTheSmallest(t *testing.T) {
 	requireDenied(t, err, 150, 100)
 	assert.Zero(t, snap(t, a).Held)
 
-	_, ok = budget.All(a, plain{b}).(budget.RangeReserver)
+	_, ok = budget.All(a, plain{b}).(budgetkit.RangeReserver)
 	assert.False(t, ok, "not a RangeReserver unless every member is")
 }
 
@@ -188,5 +188,5 @@ func TestAllWithoutMembersCountsUsage(t *testing.T) {
 	got, _ := none.Consumed(ctx)
 	assert.Equal(t, uint64(7), got)
 	bad := budgetkit.NewReservation(none, "", 1) // issued by none, but without member holds
-	assert.ErrorIs(t, none.Release(ctx, bad), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, none.Release(ctx, bad), budgetkit.ErrInvalidReservation)
 }

@@ -252,7 +252,7 @@ func (a *Atomic) denied(requested, committed uint64) error {
 // Record settles r with the usage the provider reported: committed moves from the hold
 // to the usage, so an over-estimate is refunded and an overage charged in full (as
 // debt when it exceeds what was left). A second settle of r returns nil and changes
-// nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
+// nothing; a nil or foreign r returns an error wrapping budgetkit.ErrInvalidReservation.
 //
 // A Record that makes consumption reach an alert threshold (WithAlerts) fires it, and
 // reports it to ctx (budgetkit.NotifyAlerts); ctx is not otherwise used.
@@ -268,7 +268,7 @@ func (a *Atomic) Record(ctx context.Context, r *Reservation, prompt, completion 
 }
 
 // Release returns r's hold whole. A second settle of r returns nil and changes
-// nothing; a nil or foreign r returns an error wrapping ErrInvalidReservation.
+// nothing; a nil or foreign r returns an error wrapping budgetkit.ErrInvalidReservation.
 func (a *Atomic) Release(_ context.Context, r *Reservation) error {
 	if r == nil || r.win == nil || r.win.owner != a {
 		return a.foreign(r)
@@ -367,9 +367,8 @@ func (a *Atomic) snapshot(w *period) Snapshot {
 }
 
 var (
-	_ Named           = (*Atomic)(nil)
-	_ RemainingReader = (*Atomic)(nil)
-	_ TokenBudget     = (*Atomic)(nil)
-	_ RangeReserver   = (*Atomic)(nil)
-	_ Observable      = (*Atomic)(nil)
+	_ named         = (*Atomic)(nil)
+	_ TokenBudget   = (*Atomic)(nil)
+	_ rangeReserver = (*Atomic)(nil)
+	_ Observable    = (*Atomic)(nil)
 )

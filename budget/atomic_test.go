@@ -167,8 +167,8 @@ func TestNilAndForeignReservationsAreErrors(t *testing.T) {
 		"zero":     &budget.Reservation{},
 	} {
 		t.Run(name, func(t *testing.T) {
-			assert.ErrorIs(t, a.Record(ctx, r, 1, 1), budget.ErrInvalidReservation)
-			assert.ErrorIs(t, a.Release(ctx, r), budget.ErrInvalidReservation)
+			assert.ErrorIs(t, a.Record(ctx, r, 1, 1), budgetkit.ErrInvalidReservation)
+			assert.ErrorIs(t, a.Release(ctx, r), budgetkit.ErrInvalidReservation)
 		})
 	}
 	assert.False(t, budgetkit.Settled(foreign), "a rejected settle must not consume the reservation")

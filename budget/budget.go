@@ -20,10 +20,6 @@ var ErrDenied = errors.New("budget: denied")
 // cause.
 var ErrUnavailable = errors.New("budget: unavailable")
 
-// ErrInvalidReservation is wrapped by the error a budget returns when asked to settle a
-// nil reservation or one it did not issue.
-var ErrInvalidReservation = errors.New("budget: invalid reservation")
-
 // ErrNilBudget is wrapped by the error of every reservation from a nil budget (see the
 // package doc's bad-input rule); it is not a denial.
 var ErrNilBudget = errors.New("budget: nil budget")
@@ -68,10 +64,8 @@ type TokenBudget interface {
 	Consumed(ctx context.Context) (uint64, error)
 }
 
-// RangeReserver is implemented by budgets that can grant as much as is left between
-// min and max in one atomic step, which is what middleware.HardCap needs. A denial
-// reports Requested = min; min > max is a request for exactly min.
-type RangeReserver interface {
+// rangeReserver is budgetkit.RangeReserver, which All looks for in its members.
+type rangeReserver interface {
 	TryReserveRange(ctx context.Context, min, max uint64) (*Reservation, error)
 }
 
@@ -121,13 +115,13 @@ func (r *Reservation) settle() bool {
 }
 
 // checkIssuer returns nil when r is non-nil and was issued by issuer, and otherwise an
-// error wrapping ErrInvalidReservation that names budgetName.
+// error wrapping budgetkit.ErrInvalidReservation that names budgetName.
 func checkIssuer(r *Reservation, issuer any, budgetName string) error {
 	if r == nil {
-		return fmt.Errorf("%w: nil reservation passed to budget %q", ErrInvalidReservation, budgetName)
+		return fmt.Errorf("%w: nil reservation passed to budget %q", kithook.ErrInvalidReservation, budgetName)
 	}
 	if r.issuedBy() != issuer {
-		return fmt.Errorf("%w: reservation was not issued by budget %q", ErrInvalidReservation, budgetName)
+		return fmt.Errorf("%w: reservation was not issued by budget %q", kithook.ErrInvalidReservation, budgetName)
 	}
 	return nil
 }
@@ -158,22 +152,13 @@ type Snapshot struct {
 
 // Observable is implemented by budgets that can report a Snapshot, fresh from their
 // store (which may cost a round trip). Middleware reads it before a fallback decision,
-// and after a settle when the budget is no RemainingReader; otel.ObserveBudget
+// and after a settle when the budget is no budgetkit.RemainingReader; otel.ObserveBudget
 // exports it as gauges.
 type Observable interface {
 	Snapshot(ctx context.Context) (Snapshot, error)
 }
 
-// Named is implemented by budgets that have a name, which middleware puts in spans,
-// metrics and the call's record, and which a DeniedError should carry.
-type Named interface {
+// named is budgetkit.Named, which All looks for in its members.
+type named interface {
 	Name() string
-}
-
-// RemainingReader is implemented by budgets that can say, without a round trip, what
-// the next reservation may take: capacity − consumed − held, floored at 0 (a value
-// the budget last learned from its store is fine). Middleware reads it after every
-// settle.
-type RemainingReader interface {
-	Remaining() uint64
 }

@@ -23,7 +23,7 @@
 //     included.
 //   - A reservation is settled at most once. A second Record or Release changes nothing
 //     and returns nil; a nil or foreign reservation returns an error wrapping
-//     ErrInvalidReservation.
+//     budgetkit.ErrInvalidReservation.
 //   - Usage beyond the estimate is charged in full and carried as debt, never dropped:
 //     Consumed always equals the sum of recorded usage, and later reservations pay the
 //     debt off first.
@@ -36,7 +36,7 @@
 // period; WithAlerts reports the thresholds a Record crosses.
 //
 // Beyond TokenBudget, middleware asks a budget what else it can do through small
-// interfaces: Named, RemainingReader, Observable and RangeReserver here, Composite and
+// interfaces: Observable here; Named, RemainingReader, RangeReserver, Composite and
 // Alerting in budget/budgetkit, which also builds and settles the reservations of a
 // budget of your own.
 //

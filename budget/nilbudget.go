@@ -60,6 +60,6 @@ func (n *nilBudget) Name() string { return "" }
 
 var (
 	_ TokenBudget   = (*nilBudget)(nil)
-	_ RangeReserver = (*nilBudget)(nil)
-	_ Named         = (*nilBudget)(nil)
+	_ rangeReserver = (*nilBudget)(nil)
+	_ named         = (*nilBudget)(nil)
 )

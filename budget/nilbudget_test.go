@@ -47,12 +47,12 @@ func TestAllWithANilMemberGrantsNothing(t *testing.T) {
 				r, err := all.TryReserve(ctx, 10)
 				requireNilBudget(t, err)
 				assert.Nil(t, r)
-				rr, ok := all.(budget.RangeReserver)
+				rr, ok := all.(budgetkit.RangeReserver)
 				require.True(t, ok, "a nil member does not hide the others' ranges")
 				_, err = rr.TryReserveRange(ctx, 1, 10)
 				requireNilBudget(t, err)
-				assert.ErrorIs(t, all.Release(ctx, nil), budget.ErrInvalidReservation)
-				_ = all.(budget.Named).Name() // never panics
+				assert.ErrorIs(t, all.Release(ctx, nil), budgetkit.ErrInvalidReservation)
+				_ = all.(budgetkit.Named).Name() // never panics
 			}
 			assert.Equal(t, budget.Snapshot{Name: "global", Capacity: 1000, Remaining: 1000}, snap(t, global),
 				"the other members' holds were rolled back")
@@ -74,7 +74,7 @@ func TestNewContextCarriesANilBudgetThatGrantsNothing(t *testing.T) {
 			assert.Contains(t, err.Error(), "budget.NewContext")
 			_, err = budget.All(list...).TryReserve(ctx, 1)
 			requireNilBudget(t, err)
-			assert.ErrorIs(t, list[1].Record(ctx, nil, 1, 1), budget.ErrInvalidReservation)
+			assert.ErrorIs(t, list[1].Record(ctx, nil, 1, 1), budgetkit.ErrInvalidReservation)
 			_, err = list[1].Consumed(ctx)
 			requireNilBudget(t, err)
 			assert.Zero(t, snap(t, run).Held)
@@ -90,7 +90,7 @@ func TestNilAtomicNeverPanics(t *testing.T) {
 	_, err = a.TryReserveRange(ctx, 1, 2)
 	requireNilBudget(t, err)
 	requireNilBudget(t, a.Record(ctx, nil, 1, 1))
-	assert.ErrorIs(t, a.Release(ctx, nil), budget.ErrInvalidReservation)
+	assert.ErrorIs(t, a.Release(ctx, nil), budgetkit.ErrInvalidReservation)
 	r, err := budget.NewAtomic(10).TryReserve(ctx, 1)
 	require.NoError(t, err)
 	requireNilBudget(t, a.Release(ctx, r))

@@ -55,7 +55,7 @@
 // one atomic load and updated lock-free. A cancellable context adds the settle
 // context (context.WithoutCancel plus a timeout, a few allocations), budgets from the
 // context a budget.All per call, and a budget that implements neither
-// budget.RemainingReader nor budgetkit.Composite one Snapshot after the settle for
+// budgetkit.RemainingReader nor budgetkit.Composite one Snapshot after the settle for
 // Spend.Budget.Remaining. The prompt estimate (WithEstimator) and llmwrap.UsageOf are
 // the larger part of the time it adds. A call that falls back allocates its
 // llmwrap.Fallback and, when the call's options name the model, one more option; a

@@ -61,7 +61,7 @@ func WithFallback(alts ...Alternative) Option {
 // budget taking part with less than fraction of its capacity (read before reserving:
 // from a budget.Observable's Snapshot, which is fleet-wide and fresh but costs
 // redisbudget a round trip per call, else from budgets with a Capacity() uint64
-// method and budget.RemainingReader). The alternatives are then tried first; when none fits, the primary is
+// method and budgetkit.RemainingReader). The alternatives are then tried first; when none fits, the primary is
 // reserved after all. The check is advisory (concurrent calls may move the budget
 // between it and the reservation); the reservation itself is exact. A fraction
 // outside (0, 1) turns it off.
@@ -185,7 +185,7 @@ func (h *handler) leaves(ctx context.Context, b budget.TokenBudget, estimate uin
 			return false
 		}
 		capacity, left = snap.Capacity, snap.Remaining
-	case budget.RemainingReader:
+	case budgetkit.RemainingReader:
 		if !hasCap {
 			return false
 		}

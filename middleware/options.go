@@ -68,7 +68,7 @@ func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
 // bounded by the prompt estimate's error. The range is
 // [prompt estimate + min(16, allowance), prompt estimate + allowance]; when less than
 // the minimum is left the call is denied. Every budget taking part must implement
-// budget.RangeReserver; when one does not, calls fail with an error wrapping
+// budgetkit.RangeReserver; when one does not, calls fail with an error wrapping
 // ErrHardCapUnsupported and the provider is not called.
 func HardCap() Option { return func(c *config) { c.hardCap = true } }
 

@@ -17,8 +17,8 @@ import (
 
 // ErrHardCapUnsupported is wrapped by the error a HardCap call returns when a budget
 // taking part (the middleware's own or one from the context) does not implement
-// budget.RangeReserver. The provider is not called.
-var ErrHardCapUnsupported = errors.New("middleware: HardCap needs every budget to implement budget.RangeReserver")
+// budgetkit.RangeReserver. The provider is not called.
+var ErrHardCapUnsupported = errors.New("middleware: HardCap needs every budget to implement budgetkit.RangeReserver")
 
 // minHardCapCompletion is the smallest completion a hard-capped call is sent with
 // (unless the allowance itself is smaller): fewer tokens are rarely a useful answer.
@@ -150,7 +150,7 @@ func (h *handler) estimateOn(name, typ string, q request, c *llmwrap.BudgetCharg
 // reserveRange reserves for a hard-capped call and sends the granted completion part,
 // divided among the choices, as its MaxTokens.
 func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, model string, c *llmwrap.BudgetCharge, p *plan) error {
-	rr, ok := b.(budget.RangeReserver)
+	rr, ok := b.(budgetkit.RangeReserver)
 	if !ok {
 		return fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, c.Name, notRange(b))
 	}
@@ -240,7 +240,7 @@ func (h *handler) completionFor(model string, pe, lo, hi, granted uint64) uint64
 func notRange(b budget.TokenBudget) budget.TokenBudget {
 	if all, ok := b.(budgetkit.Composite); ok {
 		for _, m := range all.Members() {
-			if _, ok := m.(budget.RangeReserver); !ok {
+			if _, ok := m.(budgetkit.RangeReserver); !ok {
 				return m
 			}
 		}

@@ -259,7 +259,7 @@ func (h *handler) settleFailed(c *llmwrap.BudgetCharge, err error) {
 // whether b could say.
 func (h *handler) remaining(ctx context.Context, b budget.TokenBudget, depth int) (uint64, bool) {
 	switch x := b.(type) {
-	case budget.RemainingReader:
+	case budgetkit.RemainingReader:
 		return x.Remaining(), true
 	case budgetkit.Composite:
 		if depth > 8 {
@@ -359,7 +359,7 @@ func responseEstimate(resp *llms.ContentResponse, tap *streamTap) uint64 {
 }
 
 func nameOf(b budget.TokenBudget) string {
-	if n, ok := b.(budget.Named); ok {
+	if n, ok := b.(budgetkit.Named); ok {
 		return n.Name()
 	}
 	return ""

@@ -240,7 +240,7 @@ func (l *ledger) Release(_ context.Context, r *budget.Reservation) error { retur
 func (l *ledger) Consumed(context.Context) (uint64, error)               { return 0, nil }
 
 // TestThirdPartyBudgetIsNamedInSpansAndDenials: a budget from outside this module that
-// implements budget.Named and budget.RemainingReader is named in the span, the
+// implements budgetkit.Named and budgetkit.RemainingReader is named in the span, the
 // denial and the denial metric, and its remaining is read without a Snapshot.
 func TestThirdPartyBudgetIsNamedInSpansAndDenials(t *testing.T) {
 	e := newEnv(t)

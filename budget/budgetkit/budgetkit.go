@@ -1,8 +1,8 @@
 // Package budgetkit is for implementers of budget.TokenBudget and for middleware: it
 // builds, settles and reads back reservations, and names what middleware asks of a
-// budget beyond package budget's interfaces (Composite, Alerting) and how an alert
-// crossing reaches the call that caused it (NotifyAlerts, ReportAlert). Users of a
-// budget never need it.
+// budget beyond TokenBudget and budget.Observable (Named, RemainingReader,
+// RangeReserver, Composite, Alerting) and how an alert crossing reaches the call that
+// caused it (NotifyAlerts, ReportAlert). Users of a budget never need it.
 //
 // The kit lives apart from package budget on purpose. Settling is the one step that
 // decides "at most once": a budget calls Settle before it changes any count, and only
@@ -19,7 +19,7 @@
 //
 //	func (b *MyBudget) Record(ctx context.Context, r *budget.Reservation, prompt, completion uint64) error {
 //		if err := budgetkit.CheckIssuer(r, b, b.name); err != nil {
-//			return err // nil or foreign: an error wrapping budget.ErrInvalidReservation
+//			return err // nil or foreign: an error wrapping ErrInvalidReservation
 //		}
 //		if !budgetkit.Settle(r) {
 //			return nil // settled before: at most once
@@ -27,9 +27,10 @@
 //		// ... move budgetkit.ID(r)'s hold of r.Tokens() to the usage
 //	}
 //
-// Implement budget.Named, budget.RemainingReader and budget.Observable as well, so
-// that middleware names your budget in spans and denials and reads what it has left
-// without an extra round trip; Alerting when it has alert thresholds.
+// Implement Named, RemainingReader and budget.Observable as well, so that middleware
+// names your budget in spans and denials and reads what it has left without an extra
+// round trip; RangeReserver for middleware.HardCap; Alerting when it has alert
+// thresholds.
 //
 // Every function here is safe for concurrent use and accepts a nil reservation or
 // context without panicking.
@@ -68,7 +69,7 @@ func Settle(r *budget.Reservation) bool { return hooks.Settle(r) }
 func Settled(r *budget.Reservation) bool { return hooks.Settled(r) }
 
 // CheckIssuer returns nil when r is non-nil and was issued by issuer, and otherwise an
-// error wrapping budget.ErrInvalidReservation that names budgetName.
+// error wrapping ErrInvalidReservation that names budgetName.
 func CheckIssuer(r *budget.Reservation, issuer any, budgetName string) error {
 	return hooks.CheckIssuer(r, issuer, budgetName)
 }
@@ -79,6 +80,31 @@ func ID(r *budget.Reservation) string {
 		return ""
 	}
 	return hooks.ID(r)
+}
+
+// ErrInvalidReservation is wrapped by the error a budget returns when asked to settle a
+// nil reservation or one it did not issue (CheckIssuer returns one).
+var ErrInvalidReservation = kithook.ErrInvalidReservation
+
+// Named is implemented by budgets that have a name, which middleware puts in spans,
+// metrics and the call's record, and which a DeniedError should carry.
+type Named interface {
+	Name() string
+}
+
+// RemainingReader is implemented by budgets that can say, without a round trip, what
+// the next reservation may take: capacity − consumed − held, floored at 0 (a value
+// the budget last learned from its store is fine). Middleware reads it after every
+// settle.
+type RemainingReader interface {
+	Remaining() uint64
+}
+
+// RangeReserver is implemented by budgets that can grant as much as is left between
+// min and max in one atomic step, which is what middleware.HardCap needs. A denial
+// reports Requested = min; min > max is a request for exactly min.
+type RangeReserver interface {
+	TryReserveRange(ctx context.Context, min, max uint64) (*budget.Reservation, error)
 }
 
 // Composite is implemented by budgets made of other budgets, such as the one

@@ -10,7 +10,7 @@ import (
 
 var (
 	_ budgetkit.Alerting = (*budget.Atomic)(nil)
-	_ budget.Named       = (*Counter)(nil)
+	_ budgetkit.Named    = (*Counter)(nil)
 )
 
 // All's result is a Composite whose members are the budgets given, in order; a nil

@@ -19,9 +19,9 @@ type Counter struct {
 	held               uint64
 }
 
-func (c *Counter) Name() string { return c.name } // budget.Named
+func (c *Counter) Name() string { return c.name } // budgetkit.Named
 
-func (c *Counter) Remaining() uint64 { // budget.RemainingReader
+func (c *Counter) Remaining() uint64 { // budgetkit.RemainingReader
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.remaining()
@@ -81,7 +81,7 @@ func Example() {
 
 	_, err := b.TryReserve(ctx, 80)
 	fmt.Println(errors.Is(err, budget.ErrDenied), err)
-	fmt.Println(errors.Is(b.Release(ctx, nil), budget.ErrInvalidReservation))
+	fmt.Println(errors.Is(b.Release(ctx, nil), budgetkit.ErrInvalidReservation))
 	// Output:
 	// held: 60 left: 40
 	// <nil> left: 70

@@ -80,7 +80,7 @@ func (b *Budget) Name() string { return b.name }
 
 // Remaining is what the next reservation may take as of the last reserve or settle
 // made through b in its current window: capacity in force − consumed − held, floored
-// at 0, as the script reported it, with no round trip (budget.RemainingReader, which
+// at 0, as the script reported it, with no round trip (budgetkit.RemainingReader, which
 // middleware reads after every settle instead of a Snapshot). Other processes' calls
 // since then are not in it, nor a window that has rolled over; before b's first call
 // it is b's capacity. Use Snapshot for a fresh, fleet-wide reading.
@@ -124,9 +124,9 @@ func (b *Budget) Snapshot(ctx context.Context) (budget.Snapshot, error) {
 }
 
 var (
-	_ budget.TokenBudget     = (*Budget)(nil)
-	_ budget.RangeReserver   = (*Budget)(nil)
-	_ budget.Observable      = (*Budget)(nil)
-	_ budget.RemainingReader = (*Budget)(nil)
-	_ budgetkit.Alerting     = (*Budget)(nil)
+	_ budget.TokenBudget        = (*Budget)(nil)
+	_ budgetkit.RangeReserver   = (*Budget)(nil)
+	_ budget.Observable         = (*Budget)(nil)
+	_ budgetkit.RemainingReader = (*Budget)(nil)
+	_ budgetkit.Alerting        = (*Budget)(nil)
 )

@@ -48,7 +48,7 @@
 // to 2^53; counts saturate there), a name that is empty, contains '{' or '}' or is not
 // valid UTF-8, or a bad option, each error saying which. A nil Option is ignored. A
 // reservation another budget issued, or nil, is refused with
-// budget.ErrInvalidReservation; keys under the prefix that are not a budget's are
+// budgetkit.ErrInvalidReservation; keys under the prefix that are not a budget's are
 // reported with ErrNotBudget and left as they are.
 //
 // # Windows

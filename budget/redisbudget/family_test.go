@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 	"github.com/spendguard/spendguard/budget/window"
 )
@@ -63,7 +64,7 @@ func TestFamilyKeysShareStateAcrossBudgets(t *testing.T) {
 	r, err := a1.TryReserve(ctx, 600)
 	require.NoError(t, err)
 	requireDenied(t, fst(a2.TryReserve(ctx, 600)), 600, 400)
-	require.ErrorIs(t, a2.Record(ctx, r, 1, 1), budget.ErrInvalidReservation, "settled by the budget that granted it")
+	require.ErrorIs(t, a2.Record(ctx, r, 1, 1), budgetkit.ErrInvalidReservation, "settled by the budget that granted it")
 	require.NoError(t, a1.Record(ctx, r, 300, 200))
 	assert.Equal(t, uint64(500), snap(t, a2).Consumed)
 	assert.Equal(t, uint64(0), snap(t, b).Consumed, "keys are independent")

@@ -39,7 +39,7 @@ func FuzzSettleID(f *testing.F) {
 		}
 		r := budgetkit.NewReservation(b, id, tokens)
 		for _, err := range []error{b.Record(ctx, r, usage, usage), b.Release(ctx, r)} {
-			if !errors.Is(err, budget.ErrInvalidReservation) && !errors.Is(err, budget.ErrUnavailable) {
+			if !errors.Is(err, budgetkit.ErrInvalidReservation) && !errors.Is(err, budget.ErrUnavailable) {
 				t.Fatalf("id %q: unexpected result %v", id, err)
 			}
 		}

@@ -162,23 +162,23 @@ func TestBadReservations(t *testing.T) { onEachRedis(t, testBadReservations) }
 func testBadReservations(t *testing.T, rdb redis.UniversalClient) {
 	b := newBudget(t, rdb, 1000)
 	other := newBudget(t, rdb, 1000)
-	require.ErrorIs(t, b.Record(ctx, nil, 1, 1), budget.ErrInvalidReservation)
-	require.ErrorIs(t, b.Release(ctx, nil), budget.ErrInvalidReservation)
+	require.ErrorIs(t, b.Record(ctx, nil, 1, 1), budgetkit.ErrInvalidReservation)
+	require.ErrorIs(t, b.Release(ctx, nil), budgetkit.ErrInvalidReservation)
 
 	r, err := other.TryReserve(ctx, 10)
 	require.NoError(t, err)
-	require.ErrorIs(t, b.Record(ctx, r, 1, 1), budget.ErrInvalidReservation)
-	require.ErrorIs(t, b.Release(ctx, r), budget.ErrInvalidReservation)
+	require.ErrorIs(t, b.Record(ctx, r, 1, 1), budgetkit.ErrInvalidReservation)
+	require.ErrorIs(t, b.Release(ctx, r), budgetkit.ErrInvalidReservation)
 	assert.False(t, budgetkit.Settled(r))
 
 	a := budget.NewAtomic(10)
 	ra, err := a.TryReserve(ctx, 1)
 	require.NoError(t, err)
-	require.ErrorIs(t, b.Release(ctx, ra), budget.ErrInvalidReservation)
+	require.ErrorIs(t, b.Release(ctx, ra), budgetkit.ErrInvalidReservation)
 
 	for _, id := range []string{"x/abc", "2026-01-01T00:00:00Z/abc"} {
 		err := b.Release(ctx, budgetkit.NewReservation(b, id, 1))
-		require.ErrorIs(t, err, budget.ErrInvalidReservation, id)
+		require.ErrorIs(t, err, budgetkit.ErrInvalidReservation, id)
 	}
 	assert.Equal(t, uint64(1000), snap(t, b).Remaining)
 }

@@ -143,7 +143,7 @@ func arg(n uint64) uint64 {
 // this process or any other, changes nothing and returns nil (settling deletes the
 // hold, so a second settle finds nothing to do; a hold reclaimed by its lease is
 // remembered for twice the lease, and its first late settle is charged). A nil
-// or foreign r returns an error wrapping budget.ErrInvalidReservation; a fail-open
+// or foreign r returns an error wrapping budgetkit.ErrInvalidReservation; a fail-open
 // reservation settles as a no-op. When Redis cannot be reached, or does not answer
 // before ctx's deadline (middleware bounds settles by its WithSettleTimeout), the
 // error wraps budget.ErrUnavailable (even with WithFailOpen) and r stays unsettled,
@@ -174,7 +174,7 @@ func (b *Budget) settle(ctx context.Context, r *budget.Reservation, usage uint64
 	// settle that failed must stay retryable, and Redis's marker keeps duplicates out.
 	w, id, err := b.windowOf(budgetkit.ID(r))
 	if err != nil {
-		return fmt.Errorf("%w: %v for budget %q", budget.ErrInvalidReservation, err, b.name)
+		return fmt.Errorf("%w: %v for budget %q", budgetkit.ErrInvalidReservation, err, b.name)
 	}
 	var now time.Time
 	if b.window != nil {

@@ -134,7 +134,7 @@ func (h *countingHook) take() []string {
 
 // TestRedisBudgetCallIsTwoRoundTrips: a call through the middleware costs the Redis
 // budget one reserve script and one settle script, nothing more: what is left comes
-// back with the settle (budget.RemainingReader), not from a Snapshot round trip.
+// back with the settle (budgetkit.RemainingReader), not from a Snapshot round trip.
 func TestRedisBudgetCallIsTwoRoundTrips(t *testing.T) {
 	addr := redisClient(t).Options().Addr
 	rdb := redis.NewClient(&redis.Options{Addr: addr})

@@ -3,6 +3,12 @@
 // out of package budget's API, where a user could settle a hold by mistake.
 package kithook
 
+import "errors"
+
+// ErrInvalidReservation is budgetkit.ErrInvalidReservation, here so that package budget
+// can wrap it too.
+var ErrInvalidReservation = errors.New("budget: invalid reservation")
+
 // Hooks are the operations budgetkit needs on a reservation of type R (always
 // budget.Reservation; the type parameter only breaks the import cycle).
 type Hooks[R any] struct {
