@@ -169,15 +169,15 @@ func (f failOpen) Release(context.Context, *budget.Reservation) error           
 func (f failOpen) Consumed(context.Context) (uint64, error)                          { return 0, nil }
 
 func TestContextBudgets(t *testing.T) {
-	assert.Nil(t, budget.FromContext(ctx))
-	assert.Nil(t, budget.FromContext(nil)) // bad input must not panic
+	assert.Nil(t, budgetkit.FromContext(ctx))
+	assert.Nil(t, budgetkit.FromContext(nil)) // bad input must not panic
 	a, b, c := budget.NewAtomic(1), budget.NewAtomic(2), budget.NewAtomic(3)
 	ca := budget.NewContext(ctx, a)
 	cab := budget.NewContext(ca, b)
 	cac := budget.NewContext(ca, c) // siblings must not share storage
-	assert.Equal(t, []budget.TokenBudget{a}, budget.FromContext(ca))
-	assert.Equal(t, []budget.TokenBudget{a, b}, budget.FromContext(cab))
-	assert.Equal(t, []budget.TokenBudget{a, c}, budget.FromContext(cac))
+	assert.Equal(t, []budget.TokenBudget{a}, budgetkit.FromContext(ca))
+	assert.Equal(t, []budget.TokenBudget{a, b}, budgetkit.FromContext(cab))
+	assert.Equal(t, []budget.TokenBudget{a, c}, budgetkit.FromContext(cac))
 }
 
 func TestAllWithoutMembersCountsUsage(t *testing.T) {

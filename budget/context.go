@@ -1,8 +1,10 @@
 package budget
 
-import "context"
+import (
+	"context"
 
-type contextKey struct{}
+	"github.com/spendguard/spendguard/budget/internal/kithook"
+)
 
 // NewContext returns a copy of ctx that carries b in addition to the budgets ctx
 // already carries, innermost last. Middleware reserves against every budget in the
@@ -18,19 +20,15 @@ func NewContext(ctx context.Context, b TokenBudget) context.Context {
 		ctx = context.Background()
 	}
 	b = orNil(b, "put in a context by budget.NewContext")
-	outer := FromContext(ctx)
+	outer := fromContext(ctx)
 	list := make([]TokenBudget, len(outer)+1) // never share a backing array with the parent
 	copy(list, outer)
 	list[len(outer)] = b
-	return context.WithValue(ctx, contextKey{}, list)
+	return context.WithValue(ctx, kithook.BudgetsKey{}, list)
 }
 
-// FromContext returns the budgets carried by ctx, outermost first, or nil (also for a
-// nil ctx). None is nil. The slice is shared with ctx and must not be modified.
-func FromContext(ctx context.Context) []TokenBudget {
-	if ctx == nil {
-		return nil
-	}
-	list, _ := ctx.Value(contextKey{}).([]TokenBudget)
+// fromContext is budgetkit.FromContext.
+func fromContext(ctx context.Context) []TokenBudget {
+	list, _ := ctx.Value(kithook.BudgetsKey{}).([]TokenBudget)
 	return list
 }

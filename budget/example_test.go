@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/budget/budgetkit"
 )
 
 // Reserve an estimate before a call, then settle it with what the provider reported.
@@ -68,7 +69,7 @@ func ExampleAll_nilMember() {
 func ExampleNewContext() {
 	ctx := budget.NewContext(context.Background(), budget.NewAtomic(1000, budget.WithName("tenant")))
 	ctx = budget.NewContext(ctx, budget.NewAtomic(100, budget.WithName("run")))
-	for _, b := range budget.FromContext(ctx) {
+	for _, b := range budgetkit.FromContext(ctx) {
 		fmt.Println(b.(*budget.Atomic).Name())
 	}
 	// Output:

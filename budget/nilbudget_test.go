@@ -65,7 +65,7 @@ func TestNewContextCarriesANilBudgetThatGrantsNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			run := budget.NewAtomic(100, budget.WithName("run"))
 			c := budget.NewContext(budget.NewContext(ctx, run), nb)
-			list := budget.FromContext(c)
+			list := budgetkit.FromContext(c)
 			require.Len(t, list, 2, "a nil budget is not dropped: dropping it would lift its limit")
 			assert.Same(t, run, list[0])
 			require.NotNil(t, list[1])
@@ -80,7 +80,7 @@ func TestNewContextCarriesANilBudgetThatGrantsNothing(t *testing.T) {
 			assert.Zero(t, snap(t, run).Held)
 		})
 	}
-	assert.NotNil(t, budget.FromContext(budget.NewContext(nil, budget.NewAtomic(1))), "a nil ctx is Background") //nolint:staticcheck // bad input on purpose
+	assert.NotNil(t, budgetkit.FromContext(budget.NewContext(nil, budget.NewAtomic(1))), "a nil ctx is Background") //nolint:staticcheck // bad input on purpose
 }
 
 func TestNilAtomicNeverPanics(t *testing.T) {

@@ -50,7 +50,7 @@ const operationEmbeddings = "embeddings"
 // middleware's budget, joined all-or-nothing with the context's budgets when there are
 // any. Nil when there is no budget at all.
 func (h *handler) budgetFor(ctx context.Context) (budget.TokenBudget, string) {
-	inCtx := budget.FromContext(ctx)
+	inCtx := budgetkit.FromContext(ctx)
 	if len(inCtx) == 0 {
 		return h.b, h.name
 	}

@@ -157,3 +157,14 @@ func ReportAlert(ctx context.Context, a budget.Alert) {
 		fn(a)
 	}
 }
+
+// FromContext returns the budgets budget.NewContext put in ctx, outermost first, or nil
+// (also for a nil ctx). None is nil. Middleware reserves against every one of them. The
+// slice is shared with ctx and must not be modified.
+func FromContext(ctx context.Context) []budget.TokenBudget {
+	if ctx == nil {
+		return nil
+	}
+	list, _ := ctx.Value(kithook.BudgetsKey{}).([]budget.TokenBudget)
+	return list
+}

@@ -37,3 +37,7 @@ type AlertKey struct{}
 // marks the ones fired in a window in the bits of one uint64, and redisbudget keeps
 // the same limit.
 const MaxAlerts = 64
+
+// BudgetsKey is the context key of the budgets budget.NewContext carries (a
+// []budget.TokenBudget, outermost first); budgetkit.FromContext reads them.
+type BudgetsKey struct{}
