@@ -161,6 +161,9 @@ type BudgetCharge struct {
 	RemainingKnown bool
 	// Denied is true when a budget refused the call; the model was not called.
 	Denied bool
+	// Cut is true when the answer stopped at the MaxTokens a hard cap sent
+	// (middleware.HardCap): the budget could pay for no more.
+	Cut bool
 	// FailOpen is true when a budget's store was unavailable and the call went
 	// through unaccounted because the budget fails open.
 	FailOpen bool

@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/spendguard/spendguard/internal/keycache"
+	"github.com/spendguard/spendguard/internal/sat"
 )
 
 const (
@@ -93,8 +94,9 @@ func (r *modelRing) observePrompt(s shape, x, y uint64) {
 }
 
 // observe records a completion of model. A completion cut at its cap is only a lower
-// bound of what the model wanted to say, so it is recorded only when it is above the
-// current allowance; it never lowers it.
+// bound of what the model wanted to say: it is recorded as twice its length, and only
+// when that is above the current allowance, so that cut answers raise the allowance
+// and never lower it.
 func (l *learner) observe(model string, completion uint64, cut bool) {
 	if r := l.ring(model, true); r != nil {
 		l.observeRing(r, completion, cut)
@@ -103,8 +105,11 @@ func (l *learner) observe(model string, completion uint64, cut bool) {
 
 // observeRing is observe on the model's ring r.
 func (l *learner) observeRing(r *modelRing, completion uint64, cut bool) {
-	if cut && completion <= r.q.Load() {
-		return
+	if cut {
+		completion = sat.Mul(max(completion, 1), 2)
+		if completion <= r.q.Load() {
+			return
+		}
 	}
 	n := r.seen.Add(1)
 	r.ring[(n-1)%ringSize].Store(completion)

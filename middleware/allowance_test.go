@@ -62,14 +62,14 @@ func TestLearnerAllowance(t *testing.T) {
 	if a := l.allowance("m"); a != 200 {
 		t.Fatalf("after cut completions: %d", a)
 	}
-	l.observe("m", 900, true) // cut but above: kept, though one outlier is not the p95
+	l.observe("m", 900, true) // cut: counted as twice its length, though one outlier is not the p95
 	if a := l.allowance("m"); a != 200 {
 		t.Fatalf("after one long cut completion: %d", a)
 	}
 	for i := 0; i < 3; i++ { // four of 64 are: the p95 is the 4th largest
 		l.observe("m", 900, true)
 	}
-	if a := l.allowance("m"); a != 900 {
+	if a := l.allowance("m"); a != 1800 {
 		t.Fatalf("after a long cut completion: %d", a)
 	}
 	if a := l.allowance("other"); a != 1024 {
@@ -120,7 +120,7 @@ func TestLearnerConcurrent(t *testing.T) {
 	for g := 0; g < 4; g++ {
 		<-done
 	}
-	if a := l.allowance("m"); a < 100 || a > 103 {
+	if a := l.allowance("m"); a < 100 || a > 2*103 { // a cut sample counts twice its length
 		t.Fatalf("allowance %d", a)
 	}
 }

@@ -153,8 +153,8 @@ func TestLearnedAllowance(t *testing.T) {
 		call("a", 500)
 	}
 	stop = "stop"
-	if a := call("a", 100); a != 500 {
-		t.Fatalf("allowance after long cut completions = %d, want 500", a)
+	if a := call("a", 100); a != 1000 { // a cut answer counts twice its length
+		t.Fatalf("allowance after long cut completions = %d, want 1000", a)
 	}
 	// Another model has its own.
 	if a := call("b", 10); a != middleware.DefaultCompletionAllowance {
@@ -520,7 +520,7 @@ func TestHardCap(t *testing.T) {
 	if got := model.lastOptions().MaxTokens; got != 250 {
 		t.Errorf("MaxTokens sent = %d, want 250", got)
 	}
-	if s.MaxTokens != 250 || s.Budget.Estimate != 50+middleware.DefaultCompletionAllowance || s.Budget.Reserved != 300 {
+	if s.MaxTokens != 250 || s.Budget.Estimate != 50+4*middleware.DefaultCompletionAllowance || s.Budget.Reserved != 300 { // asks up to 4× the allowance
 		t.Errorf("spend = %+v", s)
 	}
 	wantSettled(t, b, 300)

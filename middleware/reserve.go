@@ -24,6 +24,16 @@ var ErrHardCapUnsupported = errors.New("middleware: HardCap needs every budget t
 // (unless the allowance itself is smaller): fewer tokens are rarely a useful answer.
 const minHardCapCompletion = 16
 
+// A hard-capped call whose caller set no MaxTokens asks for up to
+// max(hardCapAllowanceFactor × the learned allowance, hardCapFloor) completion tokens
+// per choice, and is sent what the budget grants of that: the answer is cut only when
+// the budget can no longer pay for more, not at the learned p95. (langchaingo does not
+// expose a model's output limit; a caller who knows it sets MaxTokens.)
+const (
+	hardCapAllowanceFactor = 4
+	hardCapFloor           = 4096
+)
+
 // plan is what the reservation decided for one call.
 type plan struct {
 	r         *budget.Reservation
@@ -155,7 +165,13 @@ func (h *handler) reserveRange(ctx context.Context, b budget.TokenBudget, model 
 		return fmt.Errorf("%w (budget %q is a %T)", ErrHardCapUnsupported, c.Name, notRange(b))
 	}
 	pe := c.PromptEstimate
-	allow := min(max(c.CompletionAllowance, p.choices), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
+	allow := c.CompletionAllowance
+	if p.maxTokens == 0 { // no limit of the caller's: grant what is left, up to the ceiling
+		perChoice := allow / p.choices
+		c.CompletionAllowance = sat.Mul(max(sat.Mul(perChoice, hardCapAllowanceFactor), hardCapFloor), p.choices)
+		allow = c.CompletionAllowance
+	}
+	allow = min(max(allow, p.choices), math.MaxInt32) // at least 1 per choice: MaxTokens 0 would mean "no limit"
 	least := min(sat.Mul(minHardCapCompletion, p.choices), allow)
 	c.Estimate = h.units(model, pe, allow)
 	r, err := rr.TryReserveRange(ctx, h.units(model, pe, least), c.Estimate)

@@ -162,6 +162,9 @@ func unreachable(err error) bool {
 // for the estimate, and its learned allowance the completion of a call that answered,
 // with one lookup of the model's state for both.
 func (h *handler) learnFrom(s *llmwrap.Spend, p plan, resp *llms.ContentResponse, err error) {
+	if h.hardCap && resp != nil {
+		s.Budget.Cut = wasCut(resp, p.maxTokens, s.Budget.Usage.CompletionTokens/p.choices)
+	}
 	learnPrompt := s.UsageMissing&llmwrap.MissingPrompt == 0 && !h.noCalibration
 	learnCompletion := err == nil && !h.fixed && s.Operation != operationEmbeddings
 	if !learnPrompt && !learnCompletion {

@@ -466,7 +466,7 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		n++
 	}
 	if b != nil {
-		n += 12
+		n += 13
 	}
 	if s.Loop != nil {
 		n += 3
@@ -532,6 +532,9 @@ func (c *chat) setAttributes(span trace.Span, e *modelEntry, s *llmwrap.Spend, o
 		}
 		if b.FailOpen {
 			a = append(a, conv.BudgetFailOpenKey.Bool(true))
+		}
+		if b.Cut {
+			a = append(a, conv.BudgetCutKey.Bool(true))
 		}
 		if e.hasPrice && missing != llmwrap.MissingAll {
 			a = append(a, conv.CostUSDKey.Float64(float64(e.price.Cost(u))/1e6))

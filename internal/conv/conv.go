@@ -27,6 +27,7 @@ const (
 	BudgetNameKey              = attribute.Key("spendguard.budget.name")      // the budget that denied, else the middleware's
 	BudgetDeniedKey            = attribute.Key("spendguard.budget.denied")    // the budget refused the call
 	BudgetFailOpenKey          = attribute.Key("spendguard.budget.fail_open") // the budget was unavailable and let the call through
+	BudgetCutKey               = attribute.Key("spendguard.budget.cut")       // the answer stopped at the MaxTokens a hard cap sent
 	CostUSDKey                 = attribute.Key("spendguard.cost.usd")         // cost from the WithPrices table
 	LoopToolKey                = attribute.Key("spendguard.loop.tool")        // the tool of the call a loop guard saw repeated
 	LoopRepeatsKey             = attribute.Key("spendguard.loop.repeats")     // how many times in a row it came back the same
