@@ -142,7 +142,7 @@ func TestServePageInChromium(t *testing.T) {
 	}
 	do(t, browser,
 		setValue("#pattern", "tenant-[ab"),
-		chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)),
+		click(`#filter button[type="submit"]`),
 	)
 	filterMsg, err := chromedp.Run(browser, chromedp.Poll[string](`document.getElementById("filter-msg").textContent`,
 		chromedp.WithPollingTimeout(10*time.Second)))
@@ -170,13 +170,13 @@ func TestServePageInChromium(t *testing.T) {
 	// The filter, and one budget's live holds.
 	do(t, browser,
 		setValue("#pattern", "tenant-*"),
-		chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)),
+		click(`#filter button[type="submit"]`),
 		poll(`document.querySelectorAll("#budgets tbody tr[data-name]").length === 2`),
-		chromedp.Click(chromedp.CSS(`#budgets tr[data-name="tenant-acme"] td.name button`)),
+		click(`#budgets tr[data-name="tenant-acme"] td.name button`),
 		chromedp.WaitVisible(chromedp.CSS(`#detail`)),
 		poll(`document.getElementById("detail-fields").textContent.includes("consumed")`),
 		setValue("#pattern", ""),
-		chromedp.Click(chromedp.CSS(`#filter button[type="submit"]`)),
+		click(`#filter button[type="submit"]`),
 		poll(`document.querySelectorAll("#budgets tbody tr[data-name]").length === 3`),
 		setValue("#token", ""),
 	)
@@ -260,6 +260,14 @@ func poll(script string) chromedp.Action[chromedp.Void] {
 	}
 }
 
+// click clicks the element sel selects once it is there, in one script: the page
+// rebuilds its table when the numbers change, so a node looked up in one step can be
+// gone by the next (chromedp.Click's query and click are two).
+func click(sel string) chromedp.Action[chromedp.Void] {
+	arg, _ := json.Marshal(sel)
+	return poll(`(() => { const e = document.querySelector(` + string(arg) + `); if (e) e.click(); return !!e; })()`)
+}
+
 // setValue sets the value of the input selected by sel.
 func setValue(sel, value string) chromedp.Action[chromedp.Void] {
 	args, _ := json.Marshal([]string{sel, value})
@@ -320,7 +328,7 @@ func submit(ctx context.Context, t *testing.T, browser context.Context, token, n
 		setValue("#token", token),
 		setValue("#name", name),
 		setValue("#capacity", capacity),
-		chromedp.Click(chromedp.CSS(button)),
+		click(button),
 	)
 	msg, err := chromedp.Run(browser, chromedp.Poll[string](`(() => { const m = document.getElementById("change-msg");
 			return m.className !== "" && m.textContent; })()`, chromedp.WithPollingTimeout(10*time.Second)))

@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const view = { pattern: "", sort: "name", per: 50, page: 1, selected: "" };
 let info = { writable: false, interval_ms: 1000 };
-let shownGen = -1, loading = false, again = false;
+let shownGen = -1, loading = false, again = false, shownRows = "";
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -66,6 +66,11 @@ function render(p) {
   $("pageinfo").textContent = "page " + p.page + " of " + p.pages;
   $("prev").disabled = p.page <= 1;
   $("next").disabled = p.page >= p.pages;
+  // Rows are rebuilt only when what they show changed: a row under the pointer is
+  // not replaced between a press and a release by a refresh that changed nothing.
+  const shown = JSON.stringify([p.rows, p.total, view.pattern]);
+  if (shown === shownRows) return;
+  shownRows = shown;
   const tbody = $("budgets").tBodies[0];
   const rows = p.rows.map((b) => {
     const tr = el("tr");
