@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/spendguard/spendguard/budget/internal/kithook"
-	"github.com/spendguard/spendguard/internal/sat"
 )
 
 // All returns a budget that reserves from every one of budgets, all-or-nothing: a
@@ -20,8 +18,8 @@ import (
 // smallest amount any member allows. Members are asked in order, each for at most what the ones
 // before it granted, so a member earlier in the list may hold more than the final grant
 // until the call is settled (the surplus is refunded then). Its Name is "all(member
-// names...)", its Consumed the usage recorded through it, and its Members (see
-// budgetkit.Composite) the budgets given.
+// names...)" and its Members (see budgetkit.Composite) the budgets given; what it
+// consumed is read from the members (Observable).
 //
 // A nil member, or a nil pointer of a budget type, is a member that refuses every
 // reservation with an error wrapping ErrNilBudget, so the result grants nothing: a
@@ -58,9 +56,8 @@ func All(budgets ...TokenBudget) TokenBudget {
 }
 
 type all struct {
-	members  []TokenBudget
-	name     string
-	consumed atomic.Uint64
+	members []TokenBudget
+	name    string
 }
 
 type allRange struct{ *all }
@@ -145,20 +142,11 @@ func (m *all) settle(r *Reservation, one func(b TokenBudget, held *Reservation) 
 	return true, errors.Join(errs...)
 }
 
-// Record records the usage in every member and counts it in m's own Consumed.
+// Record records the usage in every member.
 func (m *all) Record(ctx context.Context, r *Reservation, prompt, completion uint64) error {
-	first, err := m.settle(r, func(b TokenBudget, h *Reservation) error {
+	_, err := m.settle(r, func(b TokenBudget, h *Reservation) error {
 		return b.Record(ctx, h, prompt, completion)
 	})
-	if first {
-		usage := sat.Add(prompt, completion)
-		for {
-			c := m.consumed.Load()
-			if m.consumed.CompareAndSwap(c, sat.Add(c, usage)) {
-				break
-			}
-		}
-	}
 	return err
 }
 
@@ -167,9 +155,6 @@ func (m *all) Release(ctx context.Context, r *Reservation) error {
 	_, err := m.settle(r, func(b TokenBudget, h *Reservation) error { return b.Release(ctx, h) })
 	return err
 }
-
-// Consumed is the usage recorded through m.
-func (m *all) Consumed(context.Context) (uint64, error) { return m.consumed.Load(), nil }
 
 var (
 	_ named         = (*all)(nil)

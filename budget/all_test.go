@@ -3,6 +3,7 @@ package budget_test
 import (
 	"context"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,9 +62,6 @@ func TestAllRecordsEveryMember(t *testing.T) {
 		assert.Equal(t, uint64(500), s.Consumed)
 		assert.Zero(t, s.Held)
 	}
-	got, err := all.Consumed(ctx)
-	require.NoError(t, err)
-	assert.Equal(t, uint64(500), got)
 
 	r, err = all.TryReserve(ctx, 0)
 	requireDenied(t, err, 0, 0) // b is spent
@@ -144,8 +142,6 @@ func TestAllConcurrentNeverOvergrantsAnyMember(t *testing.T) {
 	assert.Equal(t, recorded.Load(), snap(t, b).Consumed)
 	sa, sb := snap(t, a), snap(t, b)
 	assert.Equal(t, sa.Consumed, sb.Consumed)
-	got, _ := all.Consumed(ctx)
-	assert.Equal(t, sa.Consumed, got)
 	assert.Zero(t, sa.Held+sb.Held)
 	assert.LessOrEqual(t, sb.Consumed, uint64(3000))
 }
@@ -180,13 +176,11 @@ func TestContextBudgets(t *testing.T) {
 	assert.Equal(t, []budget.TokenBudget{a, c}, budgetkit.FromContext(cac))
 }
 
-func TestAllWithoutMembersCountsUsage(t *testing.T) {
+func TestAllWithoutMembersGrants(t *testing.T) {
 	none := budget.All()
-	r, err := none.TryReserve(ctx, 10)
+	r, err := none.TryReserve(ctx, math.MaxUint64)
 	require.NoError(t, err)
 	require.NoError(t, none.Record(ctx, r, 3, 4))
-	got, _ := none.Consumed(ctx)
-	assert.Equal(t, uint64(7), got)
 	bad := budgetkit.NewReservation(none, "", 1) // issued by none, but without member holds
 	assert.ErrorIs(t, none.Release(ctx, bad), budgetkit.ErrInvalidReservation)
 }

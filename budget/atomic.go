@@ -323,14 +323,6 @@ func (a *Atomic) settle(ctx context.Context, w *period, hold, usage uint64) {
 	}
 }
 
-// Consumed is the usage recorded in the current window.
-func (a *Atomic) Consumed(context.Context) (uint64, error) {
-	if a == nil {
-		return 0, nilAtomic()
-	}
-	return a.current().consumedTotal(), nil
-}
-
 // Remaining is what the next reservation may take: capacity − consumed − held,
 // floored at 0 (0 for a nil *Atomic).
 func (a *Atomic) Remaining() uint64 {

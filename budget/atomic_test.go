@@ -54,8 +54,7 @@ func TestAtomicReserveRecordRefundsAndCharges(t *testing.T) {
 	r, err = b.TryReserve(ctx, 100)
 	require.NoError(t, err)
 	require.NoError(t, b.Record(ctx, r, 300, 200)) // 400 over the estimate: charged in full
-	got, _ := b.Consumed(ctx)
-	assert.Equal(t, uint64(650), got)
+	assert.Equal(t, uint64(650), snap(t, b).Consumed)
 	assert.Equal(t, uint64(350), b.Remaining())
 }
 
@@ -104,8 +103,7 @@ func TestAtomicSaturatesAtMaxUint64(t *testing.T) {
 	_, err = b.TryReserve(ctx, 0)
 	requireDenied(t, err, 0, 0)
 	require.NoError(t, b.Record(ctx, r, math.MaxUint64, math.MaxUint64))
-	got, _ := b.Consumed(ctx)
-	assert.Equal(t, uint64(math.MaxUint64), got)
+	assert.Equal(t, uint64(math.MaxUint64), snap(t, b).Consumed)
 
 	small := budget.NewAtomic(10)
 	_, err = small.TryReserve(ctx, math.MaxUint64)
@@ -234,8 +232,7 @@ func TestWindowRolloverMidFlight(t *testing.T) {
 	assert.Equal(t, uint64(0), s.Consumed, "usage of an old reservation stays in its own window")
 	assert.Equal(t, uint64(1000), s.Held, "settling an old hold gives nothing to the new window")
 	require.NoError(t, b.Record(ctx, fresh, 10, 0))
-	got, _ := b.Consumed(ctx)
-	assert.Equal(t, uint64(10), got)
+	assert.Equal(t, uint64(10), snap(t, b).Consumed)
 }
 
 // TestWindowRolloverRaceCountsEveryRecordOnce records from many goroutines while the

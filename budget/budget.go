@@ -60,8 +60,6 @@ type TokenBudget interface {
 	Record(ctx context.Context, r *Reservation, prompt, completion uint64) error
 	// Release returns r whole (nothing was billed).
 	Release(ctx context.Context, r *Reservation) error
-	// Consumed is the usage recorded so far (in the current window, if windowed).
-	Consumed(ctx context.Context) (uint64, error)
 }
 
 // rangeReserver is budgetkit.RangeReserver, which All looks for in its members.

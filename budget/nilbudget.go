@@ -53,7 +53,7 @@ func (n *nilBudget) Release(_ context.Context, r *Reservation) error {
 	return fmt.Errorf("%w: %w", n.err, checkIssuer(r, n, ""))
 }
 
-func (n *nilBudget) Consumed(context.Context) (uint64, error) { return 0, n.err }
+func (n *nilBudget) Snapshot(context.Context) (Snapshot, error) { return Snapshot{}, n.err }
 
 // Name is empty: a nil budget has none (and a typed-nil one's own Name would panic).
 func (n *nilBudget) Name() string { return "" }

@@ -52,8 +52,8 @@ import (
 func Budget(b budget.TokenBudget, opts ...Option) llmwrap.Middleware {
 	c := config{
 		est:           estimate.Default(),
-		allowance:     DefaultCompletionAllowance,
-		settleTimeout: DefaultSettleTimeout,
+		allowance:     defaultCompletionAllowance,
+		settleTimeout: defaultSettleTimeout,
 	}
 	for _, o := range opts {
 		if o != nil {

@@ -20,7 +20,7 @@
 //
 // The completion allowance is the call's MaxTokens when set. Otherwise it is learned
 // per model (Spend.Model): the 95th percentile of the model's last 64 completions,
-// DefaultCompletionAllowance until 8 are known, and never lowered by completions that
+// 1,024 tokens until 8 are known, and never lowered by completions that
 // were cut at their cap (finish reason length / max_tokens, or a completion equal to
 // the MaxTokens sent), since those only bound from below what the model wanted to say.
 // HardCap turns the allowance into a ceiling the provider enforces: the call reserves

@@ -238,7 +238,6 @@ func (failingBudget) TryReserve(context.Context, uint64) (*budget.Reservation, e
 }
 func (failingBudget) Record(context.Context, *budget.Reservation, uint64, uint64) error { return nil }
 func (failingBudget) Release(context.Context, *budget.Reservation) error                { return nil }
-func (failingBudget) Consumed(context.Context) (uint64, error)                          { return 0, nil }
 
 func TestFallbackToAFreeModel(t *testing.T) {
 	f := newFleet(t, "big", "free")
@@ -480,7 +479,6 @@ func (v valueBudget) Record(ctx context.Context, r *budget.Reservation, p, c uin
 func (v valueBudget) Release(ctx context.Context, r *budget.Reservation) error {
 	return v.b.Release(ctx, r)
 }
-func (v valueBudget) Consumed(ctx context.Context) (uint64, error) { return v.b.Consumed(ctx) }
 
 func TestUncomparableBudgetDoesNotPanic(t *testing.T) {
 	f := newFleet(t, "cheap")

@@ -8,13 +8,13 @@ import (
 	"github.com/spendguard/spendguard/price"
 )
 
-// DefaultCompletionAllowance is the completion size reserved for a model the
+// defaultCompletionAllowance is the completion size reserved for a model the
 // middleware has not yet learned, when the call sets no MaxTokens.
-const DefaultCompletionAllowance = 1024
+const defaultCompletionAllowance = 1024
 
-// DefaultSettleTimeout bounds how long a settle (Record or Release after the call) may
+// defaultSettleTimeout bounds how long a settle (Record or Release after the call) may
 // take when the budget lives outside the process.
-const DefaultSettleTimeout = 5 * time.Second
+const defaultSettleTimeout = 5 * time.Second
 
 // Option configures Budget.
 type Option func(*config)
@@ -46,7 +46,8 @@ func WithEstimator(e llmwrap.Estimator) Option {
 }
 
 // WithCompletionAllowance reserves n completion tokens (per choice) for every call
-// that sets no MaxTokens, instead of learning the allowance per model. n may be 0 (reserve the
+// that sets no MaxTokens, instead of learning the allowance per model (which starts at
+// 1,024 tokens, see the package doc). n may be 0 (reserve the
 // prompt only); under HardCap the completion sent is still at least 1 token.
 func WithCompletionAllowance(n uint64) Option {
 	return func(c *config) { c.fixed, c.allowance = true, n }
@@ -72,7 +73,7 @@ func WithCost(cost func(model string, u llmwrap.Usage) uint64) Option {
 // ErrHardCapUnsupported and the provider is not called.
 func HardCap() Option { return func(c *config) { c.hardCap = true } }
 
-// WithSettleTimeout bounds each settle (DefaultSettleTimeout by default). Settles run
+// WithSettleTimeout bounds each settle (5 s by default). Settles run
 // on context.WithoutCancel of the call's context, so a cancelled call still gives its
 // hold back. d ≤ 0 keeps the default.
 func WithSettleTimeout(d time.Duration) Option {

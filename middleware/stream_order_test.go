@@ -118,8 +118,8 @@ func TestStreamTapsComposeInEveryOrder(t *testing.T) {
 			if s.Budget.UsageSource != llmwrap.UsageEstimated || s.Budget.Usage.CompletionTokens != wantCompletion || s.Budget.Charged != 40+wantCompletion {
 				t.Errorf("budget charged %d for %+v (%s), want 40 + %d", s.Budget.Charged, s.Budget.Usage, s.Budget.UsageSource, wantCompletion)
 			}
-			if consumed, _ := b.Consumed(context.Background()); consumed != 40+wantCompletion {
-				t.Errorf("budget consumed %d", consumed)
+			if s, _ := b.Snapshot(context.Background()); s.Consumed != 40+wantCompletion {
+				t.Errorf("budget consumed %d", s.Consumed)
 			}
 			ended := spans.Ended()
 			if len(ended) != 1 {

@@ -14,7 +14,7 @@ import (
 )
 
 // defaultAllowance is the completion reserved for a call that sets no MaxTokens when
-// no budget has estimated it (middleware.DefaultCompletionAllowance).
+// no budget has estimated it (as middleware.Budget reserves for a model it has not learned).
 const defaultAllowance = 1024
 
 // settleTimeout bounds a settle after the call has answered.

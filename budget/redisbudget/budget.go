@@ -97,13 +97,6 @@ func (b *Budget) learnLeft(left int64) {
 	b.leftKnown.Store(true)
 }
 
-// Consumed is the usage recorded in the current window, in one round trip (which also
-// reclaims expired holds). Failures are as for Snapshot.
-func (b *Budget) Consumed(ctx context.Context) (uint64, error) {
-	s, err := b.Snapshot(ctx)
-	return s.Consumed, err
-}
-
 // Snapshot reports the current window as one atomic read, in one round trip; it first
 // reclaims holds whose lease has ended. Its Capacity is the one in force: Redis's
 // override when there is one, else the budget's own. When Redis cannot be reached, or

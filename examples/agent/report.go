@@ -114,7 +114,7 @@ type reporter struct {
 
 // observe is the llmwrap.OnSpend hook: one record and line per call.
 func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
-	consumed, _ := r.b.Consumed(context.WithoutCancel(ctx))
+	consumed := r.snapshot(context.WithoutCancel(ctx)).Consumed
 	c := callRecord{
 		Model:     s.Model,
 		MaxTokens: s.MaxTokens,
@@ -231,12 +231,11 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 			rep.Estimated++
 		}
 	}
-	ctx = context.WithoutCancel(ctx)
-	var err error
-	if rep.Consumed, err = r.b.Consumed(ctx); err != nil {
-		return fmt.Errorf("reading what budget %q consumed: %w", rep.Budget, err)
+	s, err := r.b.(budget.Observable).Snapshot(context.WithoutCancel(ctx))
+	if err != nil {
+		return fmt.Errorf("reading budget %q: %w", rep.Budget, err)
 	}
-	rep.Capacity, rep.Remaining = remaining(ctx, r.b, r.capacity, rep.Consumed)
+	rep.Consumed, rep.Capacity, rep.Remaining = s.Consumed, s.Capacity, s.Remaining
 	var le *loopguard.Error
 	if errors.As(runErr, &le) {
 		rep.Loop = &loopStop{Tool: le.Tool, Arguments: le.Arguments, Repeats: le.Repeats}
@@ -255,19 +254,12 @@ func (r *reporter) finish(ctx context.Context, runErr error, tools int64) error 
 	return nil
 }
 
-// remaining is the capacity in force and what the next reservation may take: the
-// budget's own view when it has one (it knows about holds, debt, and a capacity an
-// operator set in Redis), else capacity and capacity − consumed.
-func remaining(ctx context.Context, b budget.TokenBudget, capacity, consumed uint64) (uint64, uint64) {
-	if o, ok := b.(budget.Observable); ok {
-		if s, err := o.Snapshot(ctx); err == nil {
-			return s.Capacity, s.Remaining
-		}
-	}
-	if consumed >= capacity {
-		return capacity, 0
-	}
-	return capacity, capacity - consumed
+// snapshot is the budget as it stands (both of the example's budgets are
+// budget.Observable: an Atomic, or a redisbudget.Budget, whose snapshot has the
+// capacity an operator set in Redis); a failed read is the zero Snapshot.
+func (r *reporter) snapshot(ctx context.Context) budget.Snapshot {
+	s, _ := r.b.(budget.Observable).Snapshot(ctx)
+	return s
 }
 
 // print writes the end of the run in words, or the whole report as JSON.

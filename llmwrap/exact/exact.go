@@ -150,14 +150,6 @@ func Must(opts ...Option) *Estimator {
 	return e
 }
 
-// Encoding names the encoding e counts with.
-func (e *Estimator) Encoding() string {
-	if e == nil {
-		return ""
-	}
-	return e.name
-}
-
 // CountText returns the number of tokens s encodes to. Special-token text such as
 // "<|endoftext|>" is counted as ordinary text, as a provider does with user input;
 // invalid UTF-8 is counted as tiktoken-go sees it (each bad byte as U+FFFD). An

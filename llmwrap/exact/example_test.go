@@ -9,11 +9,11 @@ import (
 )
 
 func Example() {
-	est, err := exact.New(exact.ForModel("gpt-4o-mini"))
+	est, err := exact.New(exact.ForModel("gpt-4o-mini")) // o200k_base
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(est.Encoding(), est.CountText("The quick brown fox jumps over the lazy dog."))
+	fmt.Println(est.CountText("The quick brown fox jumps over the lazy dog."))
 
 	msgs := []llms.MessageContent{
 		llms.TextParts(llms.ChatMessageTypeSystem, "You are terse."),
@@ -21,6 +21,6 @@ func Example() {
 	}
 	fmt.Println(est.Estimate(msgs, nil))
 	// Output:
-	// o200k_base 10
+	// 10
 	// 19
 }
