@@ -18,12 +18,24 @@ type started struct {
 	reserved, charged uint64
 }
 
-// checkRateWindows asserts what the README promises for -rate: every span of one
-// interval of the calls' start times holds at most the limit of what the limit
-// counted when its last call was admitted (the earlier calls' usage, the last one's
-// estimate), so at most the limit plus one call's overage of usage, for an agent
-// whose calls run one at a time. It returns the calls, by start time.
-func checkRateWindows(t *testing.T, calls []callRecord, limit uint64, interval time.Duration, oneAtATime bool) []started {
+// checkRateWindows asserts the bound the sliding window gives, over every closed span
+// of one interval of the calls' start times (a call counts from its admission for at
+// least one interval, so a call admitted exactly one interval after another still
+// sees it):
+//
+//   - oneAtATime (an agent's loop: each call settled before the next reserves): the
+//     earlier calls' usage plus the last call's estimate is at most the limit, so the
+//     usage is at most the limit plus the last call's overage (usage − estimate);
+//   - otherwise (calls in flight together): the usage is at most the limit plus the
+//     overage of the span's calls.
+//
+// The wording, "at most 3000 tokens of estimates plus one call's overage",
+// is not this bound and does not hold: a settle gives back the allowance a call did
+// not use, so later calls fit in the same span, and the estimates of a span add up to
+// more than the limit (5,244 of 3,000 in the example's own run). The test logs the
+// largest sum of estimates; a limiter that never gave back would be needed for it to
+// hold. It returns the calls, by start time, and the largest sum of a span's estimates.
+func checkRateWindows(t *testing.T, calls []callRecord, limit uint64, interval time.Duration, oneAtATime bool) ([]started, uint64) {
 	t.Helper()
 	var s []started
 	for _, c := range calls {
@@ -38,34 +50,41 @@ func checkRateWindows(t *testing.T, calls []callRecord, limit uint64, interval t
 	}
 	slices.SortFunc(s, func(a, b started) int { return a.at.Compare(b.at) })
 	lo := 0
-	var maxOver uint64
+	var maxOver, maxEstimates, maxCounted uint64
 	for hi := range s {
-		for !s[lo].at.After(s[hi].at.Add(-interval)) {
+		for s[lo].at.Before(s[hi].at.Add(-interval)) {
 			lo++
 		}
-		var counted, used, over uint64
+		var counted, estimates, over uint64
 		for _, c := range s[lo:hi] {
 			counted += c.charged
-			used += c.charged
+			estimates += c.reserved
 			if c.charged > c.reserved {
 				over += c.charged - c.reserved
 			}
 		}
 		last := s[hi]
-		used += last.charged
+		estimates += last.reserved
+		used := counted + last.charged
+		lastOver := uint64(0)
 		if last.charged > last.reserved {
-			over += last.charged - last.reserved
-			maxOver = max(maxOver, last.charged-last.reserved)
+			lastOver = last.charged - last.reserved
 		}
-		if oneAtATime && counted+last.reserved > limit {
-			t.Errorf("the %v ending at %v counted %d tokens of usage and %d of estimate: over the limit %d", interval, last.at, counted, last.reserved, limit)
-		}
-		if used > limit+over {
-			t.Errorf("the %v ending at %v holds %d tokens used: over the limit %d plus its calls' overage %d", interval, last.at, used, limit, over)
+		maxOver, maxEstimates, maxCounted = max(maxOver, lastOver), max(maxEstimates, estimates), max(maxCounted, counted+last.reserved)
+		if oneAtATime {
+			if counted+last.reserved > limit {
+				t.Errorf("the %v ending at %v counted %d tokens of usage and %d of estimate: over the limit %d", interval, last.at, counted, last.reserved, limit)
+			}
+			if used > limit+lastOver {
+				t.Errorf("the %v ending at %v holds %d tokens used: over the limit %d plus its last call's overage %d", interval, last.at, used, limit, lastOver)
+			}
+		} else if used > limit+over+lastOver {
+			t.Errorf("the %v ending at %v holds %d tokens used: over the limit %d plus its calls' overage %d", interval, last.at, used, limit, over+lastOver)
 		}
 	}
-	t.Logf("%d calls over %v; largest overage of one call %d tokens", len(s), s[len(s)-1].at.Sub(s[0].at).Round(time.Millisecond), maxOver)
-	return s
+	t.Logf("%d calls over %v; per span of %v: at most %d tokens counted by the limit, %d of estimates; largest overage of one call %d tokens",
+		len(s), s[len(s)-1].at.Sub(s[0].at).Round(time.Millisecond), interval, maxCounted, maxEstimates, maxOver)
+	return s, maxEstimates
 }
 
 // The "done when", on a shorter interval so that the test is quick
@@ -102,7 +121,12 @@ func TestRateLimitedRunStopsOnBudget(t *testing.T) {
 	if waited == 0 {
 		t.Error("no call waited for the limit: the test does not test it")
 	}
-	s := checkRateWindows(t, rep.Calls, 3000, interval, true)
+	s, estimates := checkRateWindows(t, rep.Calls, 3000, interval, true)
+	// The settles give back what the calls did not use, so a span's estimates add up
+	// to more than the limit: the bound is on what the limit counts, not on estimates.
+	if estimates <= 3000 {
+		t.Errorf("no span's estimates went over the limit (at most %d): the settles gave nothing back", estimates)
+	}
 	// As long as its tokens need at the rate: every interval holds at most the limit
 	// plus an overage, so k intervals hold at most k of them.
 	if d, need := s[len(s)-1].at.Sub(s[0].at), time.Duration(float64(interval)*(float64(used)/3100-1)); d < need {
