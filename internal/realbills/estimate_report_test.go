@@ -1,10 +1,12 @@
 package realbills_test
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tmc/langchaingo/llms"
@@ -47,8 +49,43 @@ const (
 )
 
 type billRow struct {
-	id, provider, model string
-	billed, cold, calib float64
+	id, provider, model, shape string
+	billed, cold, calib        float64
+}
+
+// callShape is how the calibration sorts a call (tools sent or not, images or not),
+// for the report's rows: "T" tools, "I" images, "-" neither.
+func callShape(c realbills.Call) string {
+	var o llms.CallOptions
+	for _, opt := range c.Options {
+		opt(&o)
+	}
+	s := ""
+	if len(o.Tools)+len(o.Functions) > 0 {
+		s += "T"
+	}
+	for _, m := range c.Messages {
+		for _, p := range m.Parts {
+			switch p := p.(type) {
+			case llms.ImageURLContent:
+				s += "I"
+			case llms.BinaryContent:
+				if strings.HasPrefix(p.MIMEType, "image/") {
+					s += "I"
+				}
+			}
+			if strings.HasSuffix(s, "I") {
+				break
+			}
+		}
+		if strings.HasSuffix(s, "I") {
+			break
+		}
+	}
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func TestRealBillEstimates(t *testing.T) {
@@ -84,17 +121,21 @@ func TestRealBillEstimates(t *testing.T) {
 		if s.Budget == nil || s.Budget.PromptEstimateRaw == 0 {
 			t.Fatalf("%s: no prompt estimate: %+v", rec.ID, s.Budget)
 		}
+		sh := callShape(c)
 		if os.Getenv("REALBILLS_ROWS") != "" {
-			t.Logf("%s %-13s %-45s billed %6d cold %6d calibrated %6d", rec.ID, rec.Provider, rec.Model,
+			t.Logf("%s %-13s %-45s %-2s billed %6d cold %6d calibrated %6d", rec.ID, rec.Provider, rec.Model, sh,
 				rec.Billed.Prompt, s.Budget.PromptEstimateRaw, s.Budget.PromptEstimate)
 		}
-		rows = append(rows, billRow{rec.ID, rec.Provider, rec.Model, float64(rec.Billed.Prompt),
+		rows = append(rows, billRow{rec.ID, rec.Provider, rec.Model, sh, float64(rec.Billed.Prompt),
 			float64(s.Budget.PromptEstimateRaw), float64(s.Budget.PromptEstimate)})
 	}
 	if len(rows) < 200 {
 		t.Fatalf("only %d records checked", len(rows))
 	}
 
+	if testing.Verbose() {
+		logWorst(t, rows)
+	}
 	groups := []string{realbills.OpenAI, realbills.Anthropic, realbills.Gemini, realbills.OpenAICompat, "all"}
 	for _, g := range groups {
 		var sel []billRow
@@ -159,4 +200,18 @@ func errorStats(rows []billRow, est func(billRow) float64) errStats {
 	s.weighted = sumAbs / sumBilled
 	s.under = float64(under) / float64(len(rows))
 	return s
+}
+
+// logWorst logs the calls whose calibrated estimate misses by the most (relative to
+// the bill), the residuals to study first.
+func logWorst(t *testing.T, rows []billRow) {
+	const n = 20
+	w := slices.Clone(rows)
+	rel := func(r billRow) float64 { return (r.calib - r.billed) / r.billed }
+	slices.SortFunc(w, func(a, b billRow) int { return cmp.Compare(math.Abs(rel(b)), math.Abs(rel(a))) })
+	t.Logf("the %d calls the calibrated estimate misses most:", n)
+	for _, r := range w[:min(n, len(w))] {
+		t.Logf("  %s %-13s %-45s %-2s billed %6.0f cold %6.0f (%+6.1f%%) calibrated %6.0f (%+6.1f%%)", r.id, r.provider, r.model, r.shape,
+			r.billed, r.cold, 100*(r.cold-r.billed)/r.billed, r.calib, 100*rel(r))
+	}
 }

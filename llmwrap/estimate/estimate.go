@@ -118,7 +118,7 @@ func (a accounting) estimate(r *rules, msgs []llms.MessageContent, opts *llms.Ca
 		n += r.perReply + r.hidden
 	}
 	if opts != nil {
-		if !(r.noToolsOnNone && opts.ToolChoice == "none") {
+		if !r.noTools && !(r.noToolsOnNone && opts.ToolChoice == "none") {
 			n += a.tools(r, opts)
 		}
 		if r.thinkingPrompt != 0 && thinking(opts) {

@@ -135,6 +135,39 @@ var (
 		return r
 	}()
 
+	// DeepSeek's open-weights template, as hosts that serve the weights render it
+	// (deepseek-ai/DeepSeek-R1 and its distills on Hugging Face, tokenizer_config
+	// chat_template): {{bos_token}}, the system prompts as bare text, each user turn
+	// after <｜User｜>, each assistant turn after <｜Assistant｜> and closed by
+	// <｜end▁of▁sentence｜>, and the reply opened by <｜Assistant｜>: one token of
+	// framing a message, two for the reply, no role names. The recorded bills of
+	// DeepSeek-R1 match it to the token ("Hello" was billed 4).
+	deepSeekTemplateRules = func() rules {
+		r := deepSeekRules
+		r.perMessage, r.perReply, r.roleText = 1, 2, false
+		return r
+	}()
+	// DeepSeek-R1's first release renders no tool definitions: its template has no
+	// tools block (the one of R1-0528, which added function calling, does), so a host
+	// serving it bills the prompt without them (a request with one tool was billed
+	// as its text alone).
+	deepSeekR1TemplateRules = func() rules {
+		r := deepSeekTemplateRules
+		r.noTools = true
+		return r
+	}()
+
+	// GLM-4.5 and later (zai-org/GLM-4.5, GLM-4.6, GLM-4.7 on Hugging Face,
+	// chat_template.jinja): the prompt opens with [gMASK]<sop>, each message is
+	// <|{role}|>\n{content} (the role a special token of its own), and the reply
+	// opens with <|assistant|>: two tokens of framing a message and three for the
+	// reply, no role names. Z.ai's and Cerebras' bills of glm-4.7 match it.
+	glm4Rules = func() rules {
+		r := deepSeekR1Rules
+		r.perMessage, r.perReply, r.roleText = 2, 3, false
+		return r
+	}()
+
 	// Gemini 2.5 and later on the Gemini API bill function declarations as the
 	// JSON of each declaration (name, description, parameters: the
 	// FunctionDeclaration object of the API reference), not the compact rendering:
@@ -322,8 +355,15 @@ func modelRules(p Provider, model string) *rules {
 		return nil
 	case has("llama-4"), has("llama4"):
 		return &llama4Rules
+	case has("deepseek-r1"):
+		if has("0528") || has("distill") {
+			return &deepSeekTemplateRules
+		}
+		return &deepSeekR1TemplateRules
 	case has("deepseek"):
 		return &deepSeekRules
+	case pre("glm-4"), has("-glm-4"):
+		return &glm4Rules
 	case pre("glm"), has("-glm"):
 		return &deepSeekR1Rules
 	case has("llama-3"), has("llama3"):

@@ -234,3 +234,31 @@ func benchPromptPublic() ([]llms.MessageContent, *llms.CallOptions) {
 		{Role: llms.ChatMessageTypeAI, Parts: []llms.ContentPart{llms.TextContent{Text: "<think>hmm</think>It holds tokens."}}},
 	}, nil
 }
+
+// Open-weights templates frame a prompt with their own special tokens: DeepSeek's
+// BOS, <｜User｜> and <｜Assistant｜> (R1 on Hugging Face billed "Hello" as 4 tokens),
+// GLM-4's [gMASK]<sop>, <|user|>\n and <|assistant|> (glm-4.7 billed 13 for "What is
+// 2 + 2?"); DeepSeek-R1's first template renders no tools, R1-0528's does.
+func TestOpenWeightsTemplates(t *testing.T) {
+	text := func(s string) uint64 { return estimate.Text(s) }
+	for _, tc := range []struct {
+		model, prompt string
+		framing       uint64
+	}{
+		{"deepseek-ai/DeepSeek-R1", "Hello", 1 + 2},
+		{"deepseek-r1-distill-llama-70b", "Hello", 1 + 2},
+		{"glm-4.7", "What is 2 + 2?", 2 + 3},
+		{"zai-glm-4.7", "What is 2 + 2?", 2 + 3},
+	} {
+		if got, want := estFor(estimate.OpenAI, tc.model, ask(tc.prompt)), text(tc.prompt)+tc.framing; got != want {
+			t.Errorf("%s %q: %d, want its text %d + %d of framing", tc.model, tc.prompt, got, text(tc.prompt), tc.framing)
+		}
+	}
+	msgs := ask("What are the first three prime numbers?")
+	if with, without := estFor(estimate.OpenAI, "deepseek-ai/DeepSeek-R1", msgs, weatherTool), estFor(estimate.OpenAI, "deepseek-ai/DeepSeek-R1", msgs); with != without {
+		t.Errorf("DeepSeek-R1 with a tool %d, without %d: want the tool not billed", with, without)
+	}
+	if with, without := estFor(estimate.OpenAI, "deepseek-ai/DeepSeek-R1-0528", msgs, weatherTool), estFor(estimate.OpenAI, "deepseek-ai/DeepSeek-R1-0528", msgs); with <= without+20 {
+		t.Errorf("DeepSeek-R1-0528 with a tool %d, without %d: want the tool billed", with, without)
+	}
+}

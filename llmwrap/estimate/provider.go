@@ -103,6 +103,8 @@ type rules struct {
 	hidden uint64
 	// noToolsOnNone: a tool_choice of "none" sends the model no tool definitions.
 	noToolsOnNone bool
+	// noTools: the model's template renders no tool definitions, so none are billed.
+	noTools bool
 	// stripThink: <think>…</think> in earlier assistant turns is not billed.
 	stripThink bool
 	// thinkingPrompt is what enabling extended thinking adds to the prompt.
