@@ -9,5 +9,6 @@ start_redis
 start_redis_cluster
 out=$(mktemp)
 go test -run '^$' -bench . -benchmem -count "${BENCH_COUNT:-5}" ./... | tee "$out"
+scripts/overhead.sh | tee -a "$out"
 echo
 go run scripts/benchratio.go < "$out"

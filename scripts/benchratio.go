@@ -66,6 +66,12 @@ var comparisons = []comparison{
 	{"redisrate Reserve+Settle vs redis_rate AllowN (32 goroutines)", "RedisRateReserveSettle", "RedisRateLimiterAllowN", "speedup", "reference"},
 	{"otel.Middleware (SDK) vs raw SDK floor", "MiddlewareSDK", "RawSDKFloor", "slowdown", "<= 1.3x"},
 	{"otel.Middleware (no-op providers) vs bare model, per call", "MiddlewareNoop", "OtelBareModel", "delta", "<= 100 ns"},
+	// scripts/overhead.sh: the same benchmarks built from the code issue 17 was filed on.
+	{"issue 17: Wrap+Budget(Atomic) per call, vs the code before it", "WrapBudget", "Issue17BaseWrapBudget", "slowdown", "<= 1.0x, allocs <= +0"},
+	{"issue 17: Wrap+Budget, 2 goroutines, vs the code before it", "WrapBudgetParallel", "Issue17BaseWrapBudgetParallel", "slowdown", "<= 1.0x, allocs <= +0"},
+	{"issue 17: Wrap alone per call, vs the code before it", "WrapOnly", "Issue17BaseWrapOnly", "slowdown", "<= 1.0x, allocs <= +0"},
+	{"issue 17: otel.Middleware (SDK) per call, vs the code before it", "MiddlewareSDK", "Issue17BaseMiddlewareSDK", "slowdown", "<= 1.0x, allocs <= +0"},
+	{"issue 17: otel.Middleware (no-op) per call, vs the code before it", "MiddlewareNoop", "Issue17BaseMiddlewareNoop", "slowdown", "<= 1.0x, allocs <= +0"},
 }
 
 func main() {
@@ -102,6 +108,9 @@ func main() {
 			ratio = fmt.Sprintf("%.2fx", bn/on)
 		case "slowdown":
 			ratio = fmt.Sprintf("%.2fx", on/bn)
+			if len(o.allocs) > 0 && len(b.allocs) > 0 {
+				ratio += fmt.Sprintf(" %+.0f allocs", median(o.allocs)-median(b.allocs))
+			}
 		case "delta":
 			ratio = fmt.Sprintf("%+.0f ns %+.0f allocs", on-bn, median(o.allocs)-median(b.allocs))
 		}
