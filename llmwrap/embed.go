@@ -65,11 +65,9 @@ func (e *embedder) CreateEmbedding(ctx context.Context, texts []string) ([][]flo
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	c := &spendContext{Context: ctx}
+	c := &embedContext{spendContext: spendContext{Context: ctx}, batch: embedBatch{texts: texts}}
 	c.spend.init(e.typ, nil)
 	c.spend.Operation = operationEmbeddings
-	batch := &embedBatch{texts: texts}
-	c.spend.embed = batch
 	parts := make([]llms.ContentPart, len(texts))
 	for i, t := range texts {
 		parts[i] = llms.TextContent{Text: t}
@@ -77,7 +75,23 @@ func (e *embedder) CreateEmbedding(ctx context.Context, texts []string) ([][]flo
 	_, err := e.gen(c, []llms.MessageContent{{Role: llms.ChatMessageTypeHuman, Parts: parts}})
 	c.spend.Err = err
 	c.spend.done(c)
-	return batch.vectors, err
+	return c.batch.vectors, err
+}
+
+type embedKey struct{}
+
+// embedContext is a spendContext that also carries the batch, for the model step: a
+// chat call's Spend has no room for it.
+type embedContext struct {
+	spendContext
+	batch embedBatch
+}
+
+func (c *embedContext) Value(key any) any {
+	if key == (embedKey{}) {
+		return &c.batch
+	}
+	return c.spendContext.Value(key)
 }
 
 // embedStep is the model step of an embedder: it embeds the call's texts and records
@@ -88,12 +102,13 @@ func embedStep(client embeddings.EmbedderClient) GenerateFunc {
 			return nil, errNilEmbedder
 		}
 		s := SpendFrom(ctx)
-		if s == nil || s.embed == nil {
+		batch, _ := ctx.Value(embedKey{}).(*embedBatch)
+		if s == nil || batch == nil {
 			return nil, errNoBatch
 		}
 		s.Sent = true
-		vectors, err := client.CreateEmbedding(ctx, s.embed.texts)
-		s.embed.vectors = vectors
+		vectors, err := client.CreateEmbedding(ctx, batch.texts)
+		batch.vectors = vectors
 		if err != nil {
 			return nil, err
 		}

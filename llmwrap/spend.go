@@ -70,9 +70,6 @@ type Spend struct {
 	// opts they are passed.
 	Options llms.CallOptions
 
-	// Sent is true when the model was called: the request may have reached the
-	// provider. A call a middleware refused was not sent.
-	Sent bool
 	// MaxTokens is the completion limit the model was called with (0: none), after
 	// every middleware (a hard cap lowers it).
 	MaxTokens int
@@ -84,6 +81,9 @@ type Spend struct {
 	// model has returned: 0 for a whole report, MissingAll for none (or for a call
 	// never sent).
 	UsageMissing Missing
+	// Sent is true when the model was called: the request may have reached the
+	// provider. A call a middleware refused was not sent.
+	Sent bool
 	// Err is the error the call returned.
 	Err error
 
@@ -102,9 +102,10 @@ type Spend struct {
 	Rate *RateWait
 
 	budget BudgetCharge // storage for Budget: it costs the call no allocation
-	embed  *embedBatch  // the texts and vectors of a WrapEmbedder call; nil otherwise
 	onDone [2]func(ctx context.Context, s *Spend)
-	more   []func(ctx context.Context, s *Spend) // OnSpend hooks past the first two
+	// more are the OnSpend hooks past the first two, behind a pointer: the Spend
+	// and its context node stay within one 640-byte size class.
+	more *[]func(ctx context.Context, s *Spend)
 }
 
 // LoopStop is why a loop guard refused a call: the agent's last rounds were the same
@@ -221,8 +222,10 @@ func (s *Spend) done(ctx context.Context) {
 		}
 		fn(ctx, s)
 	}
-	for _, fn := range s.more {
-		fn(ctx, s)
+	if s.more != nil {
+		for _, fn := range *s.more {
+			fn(ctx, s)
+		}
 	}
 }
 
@@ -300,5 +303,8 @@ func (s *Spend) addDone(fn func(context.Context, *Spend)) {
 			return
 		}
 	}
-	s.more = append(s.more, fn)
+	if s.more == nil {
+		s.more = new([]func(context.Context, *Spend))
+	}
+	*s.more = append(*s.more, fn)
 }

@@ -60,7 +60,9 @@ var providerNames = [...]struct {
 
 func parseProvider(name string) Provider {
 	for _, n := range providerNames {
-		if strings.EqualFold(name, n.name) {
+		// The length first: most names (a model type of one's own) match none, and
+		// this runs on every call.
+		if len(name) == len(n.name) && strings.EqualFold(name, n.name) {
 			return n.p
 		}
 	}
