@@ -13,12 +13,19 @@
 --               are admitted in the order their scripts run; q = its reservation id
 --               and v = the admission before it (t goes back to v when q gives its
 --               place back); p = paused until (ms): a provider's Retry-After;
---          x = when both keys expire (ms), pushed on as admissions move on.
+--          x = when both keys expire (ms), pushed on as admissions move on;
+--          L = the limit of the reserving process, "interval T I O R" (ms, then the
+--               tokens, input, output and requests counts, 0: none), for operators
+--               (cmd/spendguard): written when it changes, as the last process wrote it.
 -- KEYS[2]  the holds not yet settled, a sorted set: member "id:k:input:output" (the
 --          estimate), score = the ms from which its slot counts nowhere. A settle
 --          removes it, so a second settle finds nothing; past its score a settle could
 --          change nothing, and the next full read of the window forgets it: a process
 --          that dies holding reservations leaks nothing beyond its slots' interval.
+-- KEYS[3]  (reserve, set limit) the limit's override, a string "interval T I O R" as L,
+--          set by an operator (redisrate.SetLimit, `spendguard rate set`) and never
+--          expiring: a reserve whose interval is the override's counts the override's
+--          counts in place of its own.
 -- ARGV[1]  interval (ms), ARGV[2] slot width (ms).
 --
 -- Counts are integers below 2^53 (exact in Lua's doubles) written with %d. Reads come
@@ -54,6 +61,13 @@ end
 -- keep makes both keys outlive the later of the latest admission and the pause by an
 -- interval, a slot and a second; x is when they expire now. It writes only when that
 -- is too soon, and then sets it an interval later, so that most calls do not.
+-- limits parses a limit string ("interval T I O R") found in key or field where.
+local function limits(v, where)
+  local i, a, b, c, e = string.match(v, '^(%d+) (%d+) (%d+) (%d+) (%d+)$')
+  if not i then error('spendguard: corrupt limit in ' .. where .. ': ' .. v) end
+  return tonumber(i), tonumber(a), tonumber(b), tonumber(c), tonumber(e)
+end
+
 local function keep(tail, pause, x)
   local need = math.max(tail, pause) + I + W + 1000
   if x >= need then return end

@@ -15,8 +15,8 @@
 //
 // For a limit named n with the default prefix: spendguard-rate:{n}:window, a hash of
 // the tokens and requests admitted per slot of 1/64 interval, their sums, the latest
-// admission and the pause; and spendguard-rate:{n}:holds, a sorted set of the
-// reservations not yet settled, each leased until its slot stops counting. Both share
+// admission, the pause and the limit the last reserving process was built with; and
+// spendguard-rate:{n}:holds, a sorted set of the reservations not yet settled, each leased until its slot stops counting. Both share
 // the hash tag {n}, so a limit lives on one Redis Cluster slot and works on a
 // *redis.ClusterClient as on a single server. A call that fits reads and writes a few
 // fields of the hash; the slots are read whole only when the oldest stops counting
@@ -24,7 +24,19 @@
 // leaks nothing: each still counts at its estimate, as it would have at its usage,
 // and stops counting with its slot, one interval after its admission; its hold is
 // then forgotten. Both keys expire an interval after the latest admission or pause,
-// so an idle limit leaves nothing in Redis.
+// so an idle limit leaves nothing in Redis but its override, if one was set.
+//
+// # Changing a limit live
+//
+// SetLimit stores a limit in spendguard-rate:{n}:limit (a string that never expires),
+// which every Reserve's script reads: from the next Reserve on, every process whose
+// limit has the same interval counts the stored counts in place of its own, with no
+// restart and no extra round trip; removing it (the zero Limit) puts the processes'
+// own back. The interval itself is the processes' (it shapes the window's slots), so
+// SetLimit refuses another one. List reports each limit in Redis (the limit in force
+// and where it comes from, what the window counts, the holds in flight, the waiting
+// and the pause) with one script per limit that writes nothing. `spendguard rates`,
+// `rate show`, `rate set` and `rate unset` (cmd/spendguard) run them.
 //
 // Counts are exact up to 2^53 (Lua's doubles); larger ones are clamped. Redis 5 or
 // later is required (the scripts read TIME before writing); the tests run Redis 7.

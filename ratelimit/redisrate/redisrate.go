@@ -24,9 +24,15 @@ var (
 	reserveLua string
 	//go:embed settle.lua
 	settleLua string
+	//go:embed status.lua
+	statusLua string
+	//go:embed setlimit.lua
+	setLimitLua string
 
-	reserveScript = redis.NewScript(commonLua + reserveLua)
-	settleScript  = redis.NewScript(commonLua + settleLua)
+	reserveScript  = redis.NewScript(commonLua + reserveLua)
+	settleScript   = redis.NewScript(commonLua + settleLua)
+	statusScript   = redis.NewScript(commonLua + statusLua)
+	setLimitScript = redis.NewScript(commonLua + setLimitLua)
 )
 
 // maxCount is the largest count the scripts hold exactly (Lua's doubles); larger
@@ -68,6 +74,7 @@ type limiter struct {
 	widthMs  int64
 	width    any
 	limits   [4]any
+	own      string // l as the scripts write it: "interval T I O R"
 }
 
 // New returns the rate limit called name, kept in Redis through rdb and shared by
@@ -75,6 +82,11 @@ type limiter struct {
 // calls of all of them. Each process passes its own l, so give them the same one.
 // The interval is counted in whole milliseconds (rounded up), by the Redis server's
 // clock.
+//
+// l is a default: a limit stored in Redis for the same interval (SetLimit, or
+// `spendguard rate set`) replaces its counts from the next Reserve on, in every
+// process, read by Reserve's own script. Each Reserve that admits a call writes l
+// next to the window when it differs from what is there, so that List shows it.
 //
 // Reserve and Settle are one Lua script each, one round trip: Reserve's script admits
 // the call at the first instant it fits, in the order the scripts run, and the
@@ -108,18 +120,34 @@ func New(rdb redis.UniversalClient, name string, l ratelimit.Limit, opts ...Opti
 	if c.err != nil {
 		return nil, fmt.Errorf("redisrate: %q: %w", name, c.err)
 	}
-	ms := (l.Interval + time.Millisecond - 1) / time.Millisecond
-	width := window.Width(ms, 1)
-	base := "{" + name + "}"
-	if c.prefix != "" {
-		base = c.prefix + ":" + base
-	}
+	ms := intervalMs(l.Interval)
+	width := window.Width(time.Duration(ms), 1)
 	return &limiter{
 		rdb: rdb, name: name, lim: l,
-		keys:     []string{base + ":window", base + ":holds"},
-		interval: int64(ms), widthMs: int64(width), width: int64(width),
+		keys:     keysOf(c.prefix, name),
+		interval: ms, widthMs: int64(width), width: int64(width),
 		limits: [4]any{clamp(l.Tokens), clamp(l.Input), clamp(l.Output), clamp(l.Requests)},
+		own:    limitString(l),
 	}, nil
+}
+
+// intervalMs is an interval in whole milliseconds, rounded up.
+func intervalMs(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// keysOf are the keys of the limit name: its window, its holds, its override.
+func keysOf(prefix, name string) []string {
+	base := "{" + name + "}"
+	if prefix != "" {
+		base = prefix + ":" + base
+	}
+	return []string{base + ":window", base + ":holds", base + ":limit"}
+}
+
+// limitString is l as the scripts keep it: "interval T I O R" (ms, then the counts).
+func limitString(l ratelimit.Limit) string {
+	return fmt.Sprintf("%d %d %d %d %d", intervalMs(l.Interval), clamp(l.Tokens), clamp(l.Input), clamp(l.Output), clamp(l.Requests))
 }
 
 func isNil(rdb redis.UniversalClient) bool {
@@ -144,9 +172,6 @@ func (l *limiter) Reserve(ctx context.Context, e ratelimit.Cost) (*ratelimit.Res
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if window.Never(l.lim.Tokens, l.lim.Input, l.lim.Output, e.Input, e.Output) {
-		return nil, &ratelimit.Error{Limiter: l.name, Limit: l.lim, Estimate: e, Never: true}
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -158,15 +183,19 @@ func (l *limiter) Reserve(ctx context.Context, e ratelimit.Cost) (*ratelimit.Res
 	_, _ = rand.Read(raw[:]) // never fails (Go ≥ 1.24)
 	id := hex.EncodeToString(raw[:])
 	res, err := reserveScript.Run(ctx, l.rdb, l.keys, l.interval, l.width,
-		l.limits[0], l.limits[1], l.limits[2], l.limits[3], clamp(e.Input), clamp(e.Output), maxWait, id).Int64Slice()
+		l.limits[0], l.limits[1], l.limits[2], l.limits[3], clamp(e.Input), clamp(e.Output), maxWait, id, l.own).Int64Slice()
 	if err != nil {
 		return nil, l.wrap("reserve", err)
 	}
+	// The limit in force: the process's own, or the override its script read.
+	inForce := func(c []int64) ratelimit.Limit {
+		return ratelimit.Limit{Interval: l.lim.Interval, Tokens: uint64(c[0]), Input: uint64(c[1]), Output: uint64(c[2]), Requests: uint64(c[3])}
+	}
 	switch {
-	case len(res) == 1 && res[0] == -1:
-		return nil, &ratelimit.Error{Limiter: l.name, Limit: l.lim, Estimate: e, Never: true}
-	case len(res) == 2 && res[0] == 0:
-		return nil, &ratelimit.Error{Limiter: l.name, Limit: l.lim, Estimate: e, Wait: time.Duration(res[1]) * time.Millisecond}
+	case len(res) == 5 && res[0] == -1:
+		return nil, &ratelimit.Error{Limiter: l.name, Limit: inForce(res[1:]), Estimate: e, Never: true}
+	case len(res) == 6 && res[0] == 0:
+		return nil, &ratelimit.Error{Limiter: l.name, Limit: inForce(res[2:]), Estimate: e, Wait: time.Duration(res[1]) * time.Millisecond}
 	case len(res) != 3 || res[0] != 1 || res[2] < 0:
 		return nil, fmt.Errorf("redisrate: %q: reserve: unexpected reply %v", l.name, res)
 	}

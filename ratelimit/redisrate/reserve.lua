@@ -2,19 +2,26 @@
 -- at the first instant, no earlier than now, the latest admission and the pause, at
 -- which it fits the limit (ARGV[3..6]: tokens, input, output, requests per interval;
 -- 0: none), unless that is more than ARGV[9] ms away (-1: no bound). ARGV[10] is the
--- reservation id.
--- Returns {1, admission ms, wait ms}, {0, wait ms} (it would wait too long; nothing
--- is held) or {-1} (it can never fit).
+-- reservation id, ARGV[11] the process's own limit as the hash's L. An override in
+-- KEYS[3] of the same interval replaces the counts ARGV[3..6].
+-- Returns {1, admission ms, wait ms}, {0, wait ms, T, I, O, R} (it would wait too
+-- long; nothing is held) or {-1, T, I, O, R} (it can never fit), with the counts in
+-- force.
 local LT, LI, LO, LR = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local ov = redis.call('GET', KEYS[3])
+if ov then
+  local oi, a, b, c, e = limits(ov, KEYS[3])
+  if oi == I then LT, LI, LO, LR = a, b, c, e end
+end
 local ei, eo, maxwait = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local function fits(si, so, sr)
   return (LT == 0 or si + so + ei + eo <= LT) and (LI == 0 or si + ei <= LI)
     and (LO == 0 or so + eo <= LO) and (LR == 0 or sr + 1 <= LR)
 end
-if (LT > 0 and ei + eo > LT) or (LI > 0 and ei > LI) or (LO > 0 and eo > LO) then return {-1} end
+if (LT > 0 and ei + eo > LT) or (LI > 0 and ei > LI) or (LO > 0 and eo > LO) then return {-1, LT, LI, LO, LR} end
 
 local now = now_ms()
-local f = redis.call('HMGET', KEYS[1], 't', 'p', 'si', 'so', 'sr', 'o', 'x')
+local f = redis.call('HMGET', KEYS[1], 't', 'p', 'si', 'so', 'sr', 'o', 'x', 'L')
 local tail, pause = num(f[1], 'latest admission'), num(f[2], 'pause')
 local si, so, sr = num(f[3], 'input sum'), num(f[4], 'output sum'), num(f[5], 'request sum')
 local o, x = f[6] and num(f[6], 'oldest slot'), num(f[7], 'expiry')
@@ -69,7 +76,7 @@ if maxwait >= 0 and wait > maxwait then
     redis.call('HSET', KEYS[1], 'si', d(si), 'so', d(so), 'sr', d(sr))
     if o then redis.call('HSET', KEYS[1], 'o', d(o)) else redis.call('HDEL', KEYS[1], 'o') end
   end
-  return {0, wait}
+  return {0, wait, LT, LI, LO, LR}
 end
 
 local k = math.floor(at / W)
@@ -78,9 +85,11 @@ local a, b, c = 0, 0, 0
 local v = redis.call('HGET', KEYS[1], field)
 if v then a, b, c = parse(field, v) end
 if not o or k < o then o = k end
-redis.call('HSET', KEYS[1], field, d(a + ei) .. ' ' .. d(b + eo) .. ' ' .. d(c + 1),
+local w = {field, d(a + ei) .. ' ' .. d(b + eo) .. ' ' .. d(c + 1),
   'si', d(si + ei), 'so', d(so + eo), 'sr', d(sr + 1), 'o', d(o),
-  't', d(at), 'q', ARGV[10], 'v', d(tail))
+  't', d(at), 'q', ARGV[10], 'v', d(tail)}
+if f[8] ~= ARGV[11] then w[#w + 1], w[#w + 2] = 'L', ARGV[11] end
+redis.call('HSET', KEYS[1], unpack(w))
 redis.call('ZADD', KEYS[2], (k + 1) * W + I, ARGV[10] .. ':' .. d(k) .. ':' .. ARGV[7] .. ':' .. ARGV[8])
 keep(at, pause, x)
 return {1, at, wait}
