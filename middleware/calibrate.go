@@ -36,11 +36,19 @@ import (
 // quarter of the pairs may be outliers (a cached prompt, a retry billed twice)
 // without moving the fit.
 //
+// The correction errs above. A fit that lowers the estimate is never applied below
+// the lowest ratio y/x of its pairs: the provider has never billed less than that
+// share of a static estimate, and a fit's negative overhead, learned on large
+// prompts, would otherwise take most of a small prompt away (gpt-4o with tools: three
+// calls of 430–490 estimated tokens billed 44 fewer each, then a call estimated at 85
+// and billed 71 would have been reserved 41). An under-estimate is what a hard cap
+// overspends; an over-estimate only holds a little more for the length of the call.
+//
 // Bounds: the slope stays within [1/4, 4] and the overhead within ±maxOverhead, and
 // the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A cold
 // model (fewer than calMin pairs) gets the static estimate unchanged.
 //
-// Cost: 144 bytes per model and shape, no lock and no allocation. apply is one atomic load and
+// Cost: 148 bytes per model and shape, no lock and no allocation. apply is one atomic load and
 // a multiply-add. observe stores the pair with one atomic add and one store, and
 // refits (one or two microseconds, on the stack) only while fewer than calPairs
 // pairs are known, when the current fit is off by more than calTolerance for the new
@@ -51,6 +59,7 @@ type calibration struct {
 	seen   atomic.Uint64
 	pairs  [calPairs]atomic.Uint64 // x<<32 | y, each saturated at 2^32−1; 0 = not yet written
 	params atomic.Uint64           // float32 bits of slope <<32 | uint32(int32 overhead); 0 = cold
+	floor  atomic.Uint32           // float32 bits of the lowest ratio y/x of the pairs, at most 1
 }
 
 const (
@@ -120,7 +129,7 @@ func (c *calibration) apply(x uint64) uint64 {
 	}
 	slope, overhead := unpackParams(p)
 	y := float64(slope)*float64(x) + float64(overhead)
-	lo, hi := float64(x)/4, 4*float64(x)+maxOverhead
+	lo, hi := float64(max(math.Float32frombits(c.floor.Load()), 0.25))*float64(x), 4*float64(x)+maxOverhead
 	y = min(max(y, lo, 1), hi)
 	return uint64(math.Round(y))
 }
@@ -145,11 +154,14 @@ func (c *calibration) observe(x, y uint64) {
 			}
 		}
 	}
-	c.params.Store(c.fit(min(n, calPairs)))
+	p, floor := c.fit(min(n, calPairs))
+	c.floor.Store(math.Float32bits(floor))
+	c.params.Store(p)
 }
 
-// fit is the packed (slope, overhead) of the first n pairs; see calibration.
-func (c *calibration) fit(n uint64) uint64 {
+// fit is the packed (slope, overhead) of the first n pairs and the lowest ratio y/x
+// among them, at most 1; see calibration.
+func (c *calibration) fit(n uint64) (params uint64, floor float32) {
 	var xs, ys [calPairs]float64
 	k := 0
 	for i := range n {
@@ -161,7 +173,11 @@ func (c *calibration) fit(n uint64) uint64 {
 		k++
 	}
 	if k == 0 {
-		return 0
+		return 0, 0
+	}
+	low := 1.0
+	for i := range k {
+		low = min(low, ys[i]/xs[i])
 	}
 	var slopes [calPairs * (calPairs - 1) / 2]float64
 	m := 0
@@ -194,7 +210,7 @@ func (c *calibration) fit(n uint64) uint64 {
 			best = c
 		}
 	}
-	return best
+	return best, float32(low)
 }
 
 func clampSlope(s float64) float64 {
