@@ -262,3 +262,23 @@ func TestOpenWeightsTemplates(t *testing.T) {
 		t.Errorf("DeepSeek-R1-0528 with a tool %d, without %d: want the tool billed", with, without)
 	}
 }
+
+// Gemini 2.0 bills a function declaration as its strings and about three tokens: no
+// property framing (gemini-2.0-flash billed two one-property declarations 36 where
+// OpenAI's constants counted 52).
+func TestGeminiCompactDeclarations(t *testing.T) {
+	capital := llms.Tool{Type: "function", Function: &llms.FunctionDefinition{
+		Name: "get_capital", Description: "Get the capital of a country.",
+		Parameters: map[string]any{"type": "object", "properties": map[string]any{
+			"country": map[string]any{"type": "string", "description": "The country name."},
+		}}}}
+	msgs := ask("What is the capital of France?")
+	tx := estimate.Text
+	want := 3 + tx("get_capital") + 1 + tx("Get the capital of a country") + 1 + tx("country") + tx("string") + tx("The country name")
+	if got := estFor(estimate.Gemini, "gemini-2.0-flash", msgs, capital) - estFor(estimate.Gemini, "gemini-2.0-flash", msgs); got != want {
+		t.Errorf("gemini-2.0-flash declaration: %d, want %d (its strings and 3 + 1 + 1)", got, want)
+	}
+	if got, old := estFor(estimate.OpenAI, "gpt-4o", msgs, capital)-estFor(estimate.OpenAI, "gpt-4o", msgs), want+4+3+4+12; got != old {
+		t.Errorf("gpt-4o function: %d, want the Cookbook's %d", got, old)
+	}
+}

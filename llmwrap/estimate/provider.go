@@ -95,6 +95,9 @@ type rules struct {
 	compactTools bool   // OpenAI's function rendering (name:description, key:type:description)
 	funcInit     uint64 // per function (compact rendering)
 	funcEnd      uint64 // once after all functions (compact rendering)
+	propInit     uint64 // once per properties object (compact rendering)
+	propKey      uint64 // per property, besides its strings (compact rendering)
+	enumItem     uint64 // per enum item, besides its string (compact rendering)
 	toolPrompt   func(opts *llms.CallOptions) uint64
 	perToolDef   uint64 // framing per tool (JSON rendering)
 	// bareFunctions: a tool is rendered as its function's JSON, without the
@@ -134,7 +137,7 @@ var providerRules = [...]rules{
 	// base" (OpenAI vision guide; low detail: 85).
 	OpenAI: {
 		perMessage: 3, perReply: 3, roleText: true, perToolUse: tokensPerToolUse,
-		compactTools: true, funcInit: 7, funcEnd: 12,
+		compactTools: true, funcInit: 7, funcEnd: 12, propInit: 3, propKey: 3 + 2, enumItem: 3,
 		image: imageTiles, imageUnknown: imageUnknown, imageLow: imageLowDetail,
 	},
 	// Anthropic, "Tool use: pricing and tokens": with tools, a tool-use system prompt
@@ -156,11 +159,15 @@ var providerRules = [...]rules{
 	// every one of them), and "images with both dimensions <= 384 pixels are counted
 	// as 258 tokens; larger images are cropped and scaled as needed into tiles of
 	// 768x768 pixels, each counted as 258 tokens". Function declarations are sent as
-	// a schema object, about as compact as OpenAI's rendering (Gemini 2.5 and later
-	// bill more: geminiJSONRules).
+	// a schema object, billed as about its strings (Gemini 2.5 and later bill more:
+	// geminiJSONRules): in the recorded bills of gemini-2.0-flash each declaration
+	// cost its name, description and properties' names, types and descriptions, and
+	// about three tokens more, with none of the property framing OpenAI's rendering
+	// has (two one-property declarations were billed 36, the Cookbook's constants
+	// counted 52).
 	Gemini: {
 		perMessage: 0, perToolUse: 1,
-		compactTools: true, funcInit: 3, funcEnd: 0,
+		compactTools: true, funcInit: 3, funcEnd: 0, propInit: 0, propKey: 1, enumItem: 1,
 		image: geminiImage, imageUnknown: 258,
 	},
 	// Ollama renders the model's chat template (the Modelfile's TEMPLATE). For the
@@ -317,18 +324,12 @@ func (a accounting) compactTools(r *rules, o *llms.CallOptions) uint64 {
 	return n
 }
 
-const (
-	propInit = 3 // OpenAI Cookbook: prop_init
-	propKey  = 3 // prop_key
-	enumItem = 3 // enum_item (enum_init is −3: an enum replaces a property's framing)
-)
-
 func (a accounting) compactFunction(r *rules, f *llms.FunctionDefinition) uint64 {
 	n := r.funcInit + a.count(f.Name) + 1 + a.count(strings.TrimRight(f.Description, "."))
 	switch params := f.Parameters.(type) {
 	case nil:
 	case map[string]any:
-		n += a.compactProperties(params, 0)
+		n += a.compactProperties(r, params, 0)
 	default:
 		bp := jsonBufs.Get().(*[]byte)
 		buf := appendJSON((*bp)[:0], params, 0)
@@ -341,15 +342,17 @@ func (a accounting) compactFunction(r *rules, f *llms.FunctionDefinition) uint64
 	return n
 }
 
-// compactProperties costs schema's "properties" as "key:type:description" lines.
-func (a accounting) compactProperties(schema map[string]any, depth int) uint64 {
+// compactProperties costs schema's "properties" as "key:type:description" lines, with
+// r's framing (OpenAI Cookbook: prop_init 3, prop_key 3 and the two colons,
+// enum_item 3, enum_init −3: an enum replaces a property's key framing).
+func (a accounting) compactProperties(r *rules, schema map[string]any, depth int) uint64 {
 	props, _ := schema["properties"].(map[string]any)
 	if len(props) == 0 || depth > maxJSONDepth {
 		return 0
 	}
-	n := uint64(propInit)
+	n := r.propInit
 	for key, v := range props {
-		n += propKey + a.count(key) + 2 // the two colons
+		n += r.propKey + a.count(key)
 		p, ok := v.(map[string]any)
 		if !ok {
 			continue
@@ -362,23 +365,23 @@ func (a accounting) compactProperties(schema map[string]any, depth int) uint64 {
 		}
 		switch e := p["enum"].(type) {
 		case []any:
-			n -= min(n, propKey) // enum_init
+			n -= min(n, r.enumItem) // enum_init
 			for _, item := range e {
 				if s, ok := item.(string); ok {
-					n += enumItem + a.count(s)
+					n += r.enumItem + a.count(s)
 				} else {
-					n += enumItem + 1
+					n += r.enumItem + 1
 				}
 			}
 		case []string:
-			n -= min(n, propKey)
+			n -= min(n, r.enumItem)
 			for _, s := range e {
-				n += enumItem + a.count(s)
+				n += r.enumItem + a.count(s)
 			}
 		}
-		n += a.compactProperties(p, depth+1)
+		n += a.compactProperties(r, p, depth+1)
 		if items, ok := p["items"].(map[string]any); ok {
-			n += a.compactProperties(items, depth+1)
+			n += a.compactProperties(r, items, depth+1)
 		}
 	}
 	return n
