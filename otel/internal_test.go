@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tmc/langchaingo/llms"
+	"go.uber.org/goleak"
 )
 
 func TestGuessProvider(t *testing.T) {
@@ -103,3 +104,5 @@ func FuzzContentMessages(f *testing.F) {
 		}
 	})
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -12,17 +12,20 @@ base=${1:-4d04963}
 scratch=$(mktemp -d)
 trap 'git -C "$repo" worktree remove --force "$scratch/base" 2>/dev/null || true; rm -rf "$scratch"' EXIT
 git -C "$repo" worktree add -q --detach "$scratch/base" "$base"
-pkgs=(middleware otel)
-for p in "${pkgs[@]}"; do
-	(cd "$scratch/base" && go test -c -o "$scratch/base-$p.test" "./$p")
-	(cd "$repo" && go test -c -o "$scratch/head-$p.test" "./$p")
+# base package dir:this checkout's (otel's benchmarks moved with its SDK tests).
+pkgs=(middleware:middleware otel:otel/internal/sdktest)
+for pair in "${pkgs[@]}"; do
+	b=${pair%%:*} h=${pair#*:}
+	(cd "$scratch/base" && go test -c -o "$scratch/base-$b.test" "./$b")
+	(cd "$repo" && go test -c -o "$scratch/head-$b.test" "./$h")
 done
 bench='^Benchmark(BareModel|WrapOnly|WrapBudget|WrapBudgetParallel|MiddlewareSDK|MiddlewareNoop)$'
 for _ in $(seq "${BENCH_COUNT:-5}"); do
-	for p in "${pkgs[@]}"; do
-		(cd "$scratch/base/$p" && "$scratch/base-$p.test" -test.run '^$' -test.bench "$bench" -test.benchmem) |
+	for pair in "${pkgs[@]}"; do
+		b=${pair%%:*} h=${pair#*:}
+		(cd "$scratch/base/$b" && "$scratch/base-$b.test" -test.run '^$' -test.bench "$bench" -test.benchmem) |
 			sed -n 's/^Benchmark/BenchmarkIssue17Base/p'
-		(cd "$repo/$p" && "$scratch/head-$p.test" -test.run '^$' -test.bench "$bench" -test.benchmem) |
+		(cd "$repo/$h" && "$scratch/head-$b.test" -test.run '^$' -test.bench "$bench" -test.benchmem) |
 			grep '^Benchmark'
 	done
 done

@@ -1,4 +1,4 @@
-package otel_test
+package sdktest_test
 
 // These tests run the real middleware.Budget inside otel.Middleware (the documented
 // order), against langchaingo's real openai client and a fake server: the span must

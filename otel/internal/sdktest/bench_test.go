@@ -1,4 +1,4 @@
-package otel_test
+package sdktest_test
 
 import (
 	"context"

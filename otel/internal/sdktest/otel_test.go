@@ -1,4 +1,4 @@
-package otel_test
+package sdktest_test
 
 import (
 	"context"
@@ -420,7 +420,7 @@ func TestErrorTypes(t *testing.T) {
 		{context.Canceled, "canceled"},
 		{fmt.Errorf("post: %w", context.DeadlineExceeded), "timeout"},
 		{errors.New("plain"), "*errors.errorString"},
-		{&myErr{}, "*otel_test.myErr"},
+		{&myErr{}, "*sdktest_test.myErr"},
 	} {
 		e := newEnv(t)
 		m := llmwrap.Wrap(&fakeModel{err: tc.err}, sgotel.Middleware(e.opts()...))
@@ -819,7 +819,7 @@ func TestToolSpan(t *testing.T) {
 	if spans[0].Status().Code != codes.Unset {
 		t.Errorf("ok tool status %v", spans[0].Status())
 	}
-	equalMaps(t, "failed tool", attrs(spans[1].Attributes()), merge(base, map[string]any{"error.type": "*otel_test.myErr"}))
+	equalMaps(t, "failed tool", attrs(spans[1].Attributes()), merge(base, map[string]any{"error.type": "*sdktest_test.myErr"}))
 	if spans[1].Status().Code != codes.Error || spans[1].Status().Description != "mine" {
 		t.Errorf("failed tool status %v", spans[1].Status())
 	}
