@@ -78,8 +78,17 @@ func TestCommandLine(t *testing.T) {
 		{[]string{"-listen", ":1", "list"}, "-listen applies to serve, not list"},
 		{[]string{"-token", "t", "show", "a"}, "-token applies to serve, not show"},
 		{[]string{"-interval", "1s", "list"}, "-interval applies to watch and serve, not list"},
-		{[]string{"-json", "watch"}, "-json applies to list and show, not watch"},
-		{[]string{"lsit"}, `unknown command "lsit": want list, show, set, unset, reset, watch, serve or help (spendguard help lists them)`},
+		{[]string{"-json", "watch"}, "-json applies to list, show, rates and rate show, not watch"},
+		{[]string{"rate"}, "rate takes show, set or unset, got nothing (spendguard help lists them)"},
+		{[]string{"rate", "list"}, `rate takes show, set or unset, got "list" (spendguard help lists them)`},
+		{[]string{"rate", "show"}, "rate show takes a NAME, got 0 argument(s): []"},
+		{[]string{"rate", "set", "a"}, `rate set takes a NAME and a LIMIT, got 1 argument(s): ["a"]`},
+		{[]string{"rate", "unset", "a{b}"}, `rate limit name "a{b}" contains '{' or '}': give the name between the braces of its keys, not a Redis key`},
+		{[]string{"rates", "x{"}, `pattern "x{" contains '{' or '}': give the name between the braces of its keys, not a Redis key`},
+		{[]string{"-yes", "rate", "show", "a"}, "-yes applies to reset, not rate show"},
+		{[]string{"-rate-prefix", "a}", "rates"}, `-rate-prefix "a}" contains '{' or '}'`},
+		{[]string{"rate", "set", "a", "0/5s"}, `limit "0/5s": it limits nothing (every count is 0) (want TOKENS/INTERVAL like 3000/5s, or tokens=N,input=N,output=N,requests=N/INTERVAL)`},
+		{[]string{"lsit"}, `unknown command "lsit": want list, show, set, unset, reset, watch, serve, rates, rate show, rate set, rate unset or help (spendguard help lists them)`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), c.args, func(string) string { return "" }, &out, &errb)

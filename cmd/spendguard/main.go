@@ -1,8 +1,9 @@
 // Command spendguard is the operator's view of the token budgets that
-// budget/redisbudget keeps in Redis: it lists them, shows one with its holds, sets
-// or removes a budget's live capacity, starts a budget's window over, and watches
-// them in a terminal or on a web page (serve.go), through the same keys and Lua
-// scripts as the library (redisbudget.Family's operations). Install it with `go install
+// budget/redisbudget keeps in Redis and of the rate limits of ratelimit/redisrate: it
+// lists them, shows one with its holds, sets or removes a budget's live capacity or a
+// rate limit's live limit, starts a budget's window over, and watches them in a
+// terminal or on a web page (serve.go), through the same keys and Lua scripts as the
+// library (redisbudget.Family's operations, redisrate.List and SetLimit). Install it with `go install
 // ./cmd/spendguard` from a checkout.
 //
 // Usage (`spendguard help` prints this, from the one command table in main.go):
@@ -10,39 +11,55 @@
 //	usage: spendguard [FLAGS] COMMAND [ARGS]   (flags may also follow the command)
 //
 //	commands:
-//	  list [PATTERN]      every budget (a Redis glob over names), sorted by name
-//	  show NAME           one budget, with its live holds and where its capacity comes from
-//	  set NAME CAPACITY   store NAME's capacity in Redis, in force from the next reservation
-//	                      of every process (-new: for a budget no process has used yet)
-//	  unset NAME          remove it: the processes' own capacity is in force again
-//	  reset NAME -yes     start NAME's current window over (consumed 0); holds in flight
-//	                      still settle, once
-//	  watch [PATTERN]     list, refreshed every -interval until interrupted
-//	  serve               a web page of the budgets, live, on -listen; set, unset and reset
-//	                      from the page need the admin token (-token or $SPENDGUARD_ADMIN_TOKEN)
-//	  help                this text (also -h)
+//	  list [PATTERN]        every budget (a Redis glob over names), sorted by name
+//	  show NAME             one budget, with its live holds and where its capacity comes from
+//	  set NAME CAPACITY     store NAME's capacity in Redis, in force from the next reservation
+//	                        of every process (-new: for a budget no process has used yet)
+//	  unset NAME            remove it: the processes' own capacity is in force again
+//	  reset NAME -yes       start NAME's current window over (consumed 0); holds in flight
+//	                        still settle, once
+//	  watch [PATTERN]       list, refreshed every -interval until interrupted
+//	  serve                 a web page of the budgets and rate limits, live, on -listen; set,
+//	                        unset and reset from the page need the admin token (-token or
+//	                        $SPENDGUARD_ADMIN_TOKEN)
+//	  rates [PATTERN]       every rate limit (ratelimit/redisrate) in Redis, sorted by name
+//	  rate show NAME        one rate limit: in force and from where, in use in its current
+//	                        interval, calls in flight, waiting and paused until
+//	  rate set NAME LIMIT   store NAME's limit in Redis, in force from the next reserve of
+//	                        every process; LIMIT is TOKENS/INTERVAL (3000/5s) or COUNT=N,.../INTERVAL
+//	                        of tokens, input, output, requests (tokens=30000,requests=500/1m);
+//	                        it replaces every count, and INTERVAL must be the processes'
+//	                        (-new: for a limit no process has used yet)
+//	  rate unset NAME       remove it: the processes' own limit is in force again
+//	  help                  this text (also -h)
 //
 //	flags:
-//	  -interval DURATION  watch, serve: time between refreshes (default 1s)
-//	  -json               list, show: print JSON
-//	  -listen ADDR        serve: the address to listen on (default 127.0.0.1:8080)
-//	  -new                set: the budget need not exist yet
-//	  -prefix PREFIX      the key prefix the budgets were built with (default spendguard)
-//	  -redis ADDR         Redis: host:port, a redis:// URL, or a Redis Cluster's
-//	                      host:port,host:port,...; default $REDIS_URL
-//	  -token TOKEN        serve: the admin token; default $SPENDGUARD_ADMIN_TOKEN (better:
-//	                      a flag shows in ps); without one the page is read-only
-//	  -yes                reset: do it
+//	  -interval DURATION    watch, serve: time between refreshes (default 1s)
+//	  -json                 list, show, rates, rate show: print JSON
+//	  -listen ADDR          serve: the address to listen on (default 127.0.0.1:8080)
+//	  -new                  set, rate set: the budget or limit need not exist yet
+//	  -prefix PREFIX        the key prefix the budgets were built with (default spendguard)
+//	  -rate-prefix PREFIX   the key prefix the rate limits were built with (default spendguard-rate)
+//	  -redis ADDR           Redis: host:port, a redis:// URL, or a Redis Cluster's
+//	                        host:port,host:port,...; default $REDIS_URL
+//	  -token TOKEN          serve: the admin token; default $SPENDGUARD_ADMIN_TOKEN (better:
+//	                        a flag shows in ps); without one the page is read-only
+//	  -yes                  reset: do it
 //
 // -json makes list and show print JSON: objects with name, capacity, capacity_source
 // ("redis" or "default"), default_capacity, consumed, held, remaining (in the
 // budget's units, tokens by default) and window_end (RFC 3339, or null when the budget
 // has no window or its current window has not begun); show adds holds, each with
-// tokens and lease_end.
+// tokens and lease_end. rates and rate show print objects with name, limit (as rate set
+// takes it, "-" when unknown), interval_ms, tokens, input, output, requests (the counts
+// in force, 0: none), limit_source ("redis", "default" or "unknown"), default_limit and
+// override (each "-" when none), used_tokens, used_input, used_output, used_requests
+// (what the current interval counts), in_flight, held_tokens, waiting_until and
+// paused_until (RFC 3339, or null). rates and rate show never write to Redis.
 //
-// Bad input (an unknown command, flag or budget, a
-// capacity that is not an integer in [0, 2^53], a name that is not a budget's, an
-// unreachable Redis) prints one line on stderr, exits non-zero and changes nothing.
+// Bad input (an unknown command, flag, budget or rate limit, a
+// capacity that is not an integer in [0, 2^53], a LIMIT that is not one, an interval
+// other than the processes', a name that is not a budget's, an unreachable Redis) prints one line on stderr, exits non-zero and changes nothing.
 // Exit status: 0 done, 1 the command failed, 2 the command line was wrong.
 package main
 
@@ -65,6 +82,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/ratelimit"
 )
 
 func main() {
@@ -107,16 +125,26 @@ var commands = []command{
 	{"reset", "NAME -yes", 1, 1, "start NAME's current window over (consumed 0); holds in flight\n" +
 		"still settle, once"},
 	{"watch", "[PATTERN]", 0, 1, "list, refreshed every -interval until interrupted"},
-	{"serve", "", 0, 0, "a web page of the budgets, live, on -listen; set, unset and reset\n" +
-		"from the page need the admin token (-token or $SPENDGUARD_ADMIN_TOKEN)"},
+	{"serve", "", 0, 0, "a web page of the budgets and rate limits, live, on -listen; set,\n" +
+		"unset and reset from the page need the admin token (-token or\n" +
+		"$SPENDGUARD_ADMIN_TOKEN)"},
+	{"rates", "[PATTERN]", 0, 1, "every rate limit (ratelimit/redisrate) in Redis, sorted by name"},
+	{"rate show", "NAME", 1, 1, "one rate limit: in force and from where, in use in its current\n" +
+		"interval, calls in flight, waiting and paused until"},
+	{"rate set", "NAME LIMIT", 2, 2, "store NAME's limit in Redis, in force from the next reserve of\n" +
+		"every process; LIMIT is TOKENS/INTERVAL (3000/5s) or COUNT=N,.../INTERVAL\n" +
+		"of tokens, input, output, requests (tokens=30000,requests=500/1m);\n" +
+		"it replaces every count, and INTERVAL must be the processes'\n" +
+		"(-new: for a limit no process has used yet)"},
+	{"rate unset", "NAME", 1, 1, "remove it: the processes' own limit is in force again"},
 	{"help", "", 0, 0, "this text (also -h)"},
 }
 
 // flagCommands names the commands a flag applies to; flags not named apply to all.
 var flagCommands = map[string][]string{
-	"json":     {"list", "show"},
+	"json":     {"list", "show", "rates", "rate show"},
 	"yes":      {"reset"},
-	"new":      {"set"},
+	"new":      {"set", "rate set"},
 	"interval": {"watch", "serve"},
 	"listen":   {"serve"},
 	"token":    {"serve"},
@@ -166,6 +194,7 @@ func (c command) takes() string {
 
 type config struct {
 	redis, prefix   string
+	ratePrefix      string
 	json, yes, new_ bool
 	interval        time.Duration
 	listen, token   string
@@ -180,9 +209,10 @@ func flags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.redis, "redis", "", "Redis: host:port, a redis:// URL, or a Redis Cluster's\n"+
 		"host:port,host:port,...; default $REDIS_URL")
 	fs.StringVar(&c.prefix, "prefix", "spendguard", "the key prefix the budgets were built with")
-	fs.BoolVar(&c.json, "json", false, "list, show: print JSON")
+	fs.StringVar(&c.ratePrefix, "rate-prefix", "spendguard-rate", "the key prefix the rate limits were built with")
+	fs.BoolVar(&c.json, "json", false, "list, show, rates, rate show: print JSON")
 	fs.BoolVar(&c.yes, "yes", false, "reset: do it")
-	fs.BoolVar(&c.new_, "new", false, "set: the budget need not exist yet")
+	fs.BoolVar(&c.new_, "new", false, "set, rate set: the budget or limit need not exist yet")
 	fs.DurationVar(&c.interval, "interval", time.Second, "watch, serve: time between refreshes")
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:8080", "serve: the address to listen on")
 	fs.StringVar(&c.token, "token", "", "serve: the admin token; default $SPENDGUARD_ADMIN_TOKEN (better:\n"+
@@ -199,7 +229,7 @@ func usage() string {
 			if i > 0 {
 				left = ""
 			}
-			fmt.Fprintf(&b, "  %-19s %s\n", left, line)
+			fmt.Fprintf(&b, "  %-21s %s\n", left, line)
 		}
 	}
 	for _, c := range commands {
@@ -211,7 +241,7 @@ func usage() string {
 		switch f.Name {
 		case "redis":
 			arg = "ADDR"
-		case "prefix":
+		case "prefix", "rate-prefix":
 			arg = "PREFIX"
 		case "listen":
 			arg = "ADDR"
@@ -288,6 +318,16 @@ func parse(args []string) (*config, error) {
 		return nil, usagef("no command: want %s (spendguard help lists them)", names())
 	}
 	c.cmd, c.args = pos[0], pos[1:]
+	if c.cmd == "rate" {
+		if _, ok := lookup("rate " + pos[min(1, len(pos)-1)]); len(pos) < 2 || !ok {
+			got := "nothing"
+			if len(pos) > 1 {
+				got = fmt.Sprintf("%q", pos[1])
+			}
+			return nil, usagef("rate takes show, set or unset, got %s (spendguard help lists them)", got)
+		}
+		c.cmd, c.args = "rate "+pos[1], pos[2:]
+	}
 	cmd, ok := lookup(c.cmd)
 	if !ok {
 		return nil, usagef("unknown command %q: want %s (spendguard help lists them)", c.cmd, names())
@@ -298,7 +338,7 @@ func parse(args []string) (*config, error) {
 	var misplaced error
 	fs.Visit(func(f *flag.Flag) {
 		if cmds, ok := flagCommands[f.Name]; ok && !slices.Contains(cmds, c.cmd) && misplaced == nil {
-			misplaced = usagef("-%s applies to %s, not %s", f.Name, strings.Join(cmds, " and "), c.cmd)
+			misplaced = usagef("-%s applies to %s, not %s", f.Name, enumerate(cmds), c.cmd)
 		}
 	})
 	switch {
@@ -310,19 +350,27 @@ func parse(args []string) (*config, error) {
 		return nil, usagef("reset starts budget %q's current window over (its consumption back to 0) and refuses without -yes", c.args[0])
 	case strings.ContainsAny(c.prefix, "{}"):
 		return nil, usagef("-prefix %q contains '{' or '}'", c.prefix)
+	case strings.ContainsAny(c.ratePrefix, "{}"):
+		return nil, usagef("-rate-prefix %q contains '{' or '}'", c.ratePrefix)
 	}
 	for i, a := range c.args {
-		if c.cmd == "set" && i == 1 {
+		if (c.cmd == "set" || c.cmd == "rate set") && i == 1 {
 			break
 		}
 		if strings.ContainsAny(a, "{}") {
 			what := "budget name"
-			if c.cmd == "list" || c.cmd == "watch" {
+			switch c.cmd {
+			case "list", "watch", "rates":
 				what = "pattern"
+			case "rate show", "rate set", "rate unset":
+				what = "rate limit name"
 			}
 			return nil, usagef("%s %q contains '{' or '}': give the name between the braces of its keys, not a Redis key", what, a)
 		}
 		if a == "" {
+			if strings.HasPrefix(c.cmd, "rate ") {
+				return nil, usagef("empty rate limit name")
+			}
 			return nil, usagef("empty budget name")
 		}
 	}
@@ -381,9 +429,15 @@ func (c *config) connect(ctx context.Context, getenv func(string) string) (redis
 
 func (c *config) run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
 	var capacity uint64
-	if c.cmd == "set" {
-		var err error
+	var limit ratelimit.Limit
+	var err error
+	switch c.cmd {
+	case "set":
 		if capacity, err = parseCapacity(c.args[1]); err != nil {
+			return err
+		}
+	case "rate set":
+		if limit, err = parseLimit(c.args[1]); err != nil {
 			return err
 		}
 	}
@@ -392,6 +446,10 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 		return err
 	}
 	defer rdb.Close()
+	switch c.cmd {
+	case "rates", "rate show", "rate set", "rate unset":
+		return c.rate(ctx, rdb, limit, stdout, stderr)
+	}
 	a, err := redisbudget.NewFamily(rdb, 0, redisbudget.WithKeyPrefix(c.prefix))
 	if err != nil {
 		return usageError{err.Error()}
@@ -466,6 +524,14 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 		return c.serve(ctx, a, getenv, stdout)
 	}
 	return usagef("unknown command %q", c.cmd) // parse let no other through
+}
+
+// enumerate is "a", "a and b", "a, b and c".
+func enumerate(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
 }
 
 func describe(s redisbudget.Status) string {

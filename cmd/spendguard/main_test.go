@@ -369,7 +369,7 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"-redis", addr, "-prefix", prefix, "set", "real", "9007199254740993"}, 2, `capacity 9007199254740993 is above 2^53`},
 		{nil, []string{"set", "real", "99999999999999999999999"}, 2, `capacity "99999999999999999999999"`},
 		{nil, []string{"reset", "real"}, 2, "refuses without -yes"},
-		{nil, []string{"-json", "set", "real", "5"}, 2, "-json applies to list and show"},
+		{nil, []string{"-json", "set", "real", "5"}, 2, "-json applies to list, show, rates and rate show"},
 		{nil, []string{"-yes", "show", "real"}, 2, "-yes applies to reset"},
 		{nil, []string{"-new", "unset", "real"}, 2, "-new applies to set"},
 		{nil, []string{"show", prefix + ":{real}:all:h"}, 2, "contains '{' or '}'"},
@@ -507,6 +507,8 @@ func helperMain(mode string) int {
 		return fail("NewFamily: %v", err)
 	}
 	switch mode {
+	case "rate":
+		return rateHelper(rdb)
 	case "keys":
 		nkeys, _ := strconv.Atoi(os.Getenv(envKeys))
 		seed, _ := strconv.ParseUint(os.Getenv(envSeed), 10, 64)
