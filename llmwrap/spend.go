@@ -35,9 +35,8 @@ const (
 	UsageReservation UsageSource = "reservation"
 )
 
-// UnknownModel is Spend.Model when neither the call's options nor WithModelName name
-// the model.
-const UnknownModel = "unknown"
+// unknownModel is Spend.Model when nothing names the model.
+const unknownModel = "unknown"
 
 // Spend is the record of one wrapped call. Wrap creates it before the first
 // middleware runs; each fact in it has one writer:
@@ -56,7 +55,7 @@ const UnknownModel = "unknown"
 // it only from that goroutine, or after GenerateContent has returned.
 type Spend struct {
 	// Model is the call's CallOptions.Model, else the name given by WithModelName,
-	// else UnknownModel. When a budget sent the call to another model (Fallback), it
+	// else "unknown". When a budget sent the call to another model (Fallback), it
 	// is that model's name.
 	Model string
 	// ModelType is the Go type of the model Model names, such as "*openai.LLM".
@@ -209,7 +208,7 @@ func (s *Spend) init(typ string, opts []llms.CallOption) {
 	}
 	s.Model = s.Options.Model
 	if s.Model == "" {
-		s.Model = UnknownModel
+		s.Model = unknownModel
 	}
 	s.UsageMissing = MissingAll
 }

@@ -2,8 +2,6 @@ package llmwrap
 
 import (
 	"github.com/tmc/langchaingo/llms"
-
-	"github.com/spendguard/spendguard/internal/sat"
 )
 
 // Usage is the token usage of one call, normalized across providers.
@@ -19,9 +17,6 @@ type Usage struct {
 	// ReasoningTokens is the part of CompletionTokens spent on hidden reasoning.
 	ReasoningTokens uint64
 }
-
-// Total is PromptTokens + CompletionTokens, saturating.
-func (u Usage) Total() uint64 { return sat.Add(u.PromptTokens, u.CompletionTokens) }
 
 // Estimator guesses how many tokens a prompt will be billed for before it is sent.
 // Implementations must be safe for concurrent use, must not use the network, and must

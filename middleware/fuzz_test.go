@@ -7,6 +7,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/sat"
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/llmwrap/estimate"
 	"github.com/spendguard/spendguard/middleware"
@@ -58,12 +59,12 @@ func FuzzSettle(f *testing.F) {
 				CompletionTokens: estimate.Text(text) + estimate.Text("f") + estimate.Text(args),
 			}
 		}
-		if s.Budget.UsageSource != src || s.Budget.Usage != want || s.Budget.Charged != want.Total() {
+		if s.Budget.UsageSource != src || s.Budget.Usage != want || s.Budget.Charged != sat.Add(want.PromptTokens, want.CompletionTokens) {
 			t.Fatalf("charged %d for %+v (%s), want %+v (%s)", s.Budget.Charged, s.Budget.Usage, s.Budget.UsageSource, want, src)
 		}
 		snap, _ := b.Snapshot(context.Background())
-		if snap.Held != 0 || snap.Consumed != 3*want.Total() && want.Total() < 1<<48 {
-			t.Fatalf("snapshot %+v after three calls charged %d each", snap, want.Total())
+		if snap.Held != 0 || snap.Consumed != 3*(sat.Add(want.PromptTokens, want.CompletionTokens)) && sat.Add(want.PromptTokens, want.CompletionTokens) < 1<<48 {
+			t.Fatalf("snapshot %+v after three calls charged %d each", snap, sat.Add(want.PromptTokens, want.CompletionTokens))
 		}
 	})
 }

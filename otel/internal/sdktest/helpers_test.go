@@ -143,7 +143,7 @@ func (f *fakeBudget) middleware() llmwrap.Middleware {
 				c.UsageSource = llmwrap.UsageEstimated
 			}
 			_ = f.b.Record(ctx, r, c.Usage.PromptTokens, c.Usage.CompletionTokens)
-			c.Charged = c.Usage.Total()
+			c.Charged = c.Usage.PromptTokens + c.Usage.CompletionTokens
 			c.Remaining, c.RemainingKnown = f.b.Remaining(), true
 			return resp, nil
 		}
