@@ -24,9 +24,23 @@ var (
 	// OpenAI's reasoning models (o-series, gpt-5) bill tool definitions above the
 	// Cookbook's rendering: about 80 tokens more for gpt-5-mini with one tool (126
 	// where gpt-4o costs 38) in the recorded bills; OpenAI publishes no count.
+	//
+	// Their prompt ends with <|start|>assistant, two tokens where gpt-4o's priming
+	// is three: OpenAI's reasoning models speak the Harmony format (OpenAI, "OpenAI
+	// Harmony Response Format", cookbook: "<|start|>user<|message|>What is 2 +
+	// 2?<|end|><|start|>assistant", the model then writes its own
+	// <|channel|>…<|message|>). gpt-5 billed 13 for "What is the capital of
+	// France?", o3-mini 13 for the same of Mexico, where gpt-4o's framing counts 14.
+	// Through a router the framing is the same (the router sends OpenAI the same
+	// request); the tools there cost the Cookbook's rendering.
 	openAIReasoningRules = func() rules {
-		r := providerRules[OpenAI]
+		r := openAIReasoningRoutedRules
 		r.toolPrompt = constToolPrompt(80)
+		return r
+	}()
+	openAIReasoningRoutedRules = func() rules {
+		r := providerRules[OpenAI]
+		r.perReply = 2
 		return r
 	}()
 
@@ -334,7 +348,7 @@ func modelRules(p Provider, model string) *rules {
 		return &gptOSSRules
 	case pre("gpt-5"), pre("o1"), pre("o3"), pre("o4"):
 		if routed {
-			return nil // through a router, tools cost the Cookbook's rendering
+			return &openAIReasoningRoutedRules // through a router, tools cost the Cookbook's rendering
 		}
 		switch {
 		case pre("gpt-5-mini"):

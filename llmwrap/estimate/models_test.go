@@ -282,3 +282,16 @@ func TestGeminiCompactDeclarations(t *testing.T) {
 		t.Errorf("gpt-4o function: %d, want the Cookbook's %d", got, old)
 	}
 }
+
+// OpenAI's reasoning models speak Harmony: the prompt ends with <|start|>assistant,
+// one token less than gpt-4o's priming (gpt-5 and o3-mini billed 13 where gpt-4o's
+// framing counted 14), directly and through a router.
+func TestReasoningModelsHarmonyPriming(t *testing.T) {
+	msgs := ask("What is the capital of France?")
+	base := estFor(estimate.OpenAI, "gpt-4o", msgs)
+	for _, m := range []string{"gpt-5", "o3-mini", "gpt-5-mini", "openai/o3", "openai/gpt-5-mini"} {
+		if got := estFor(estimate.OpenAI, m, msgs); got != base-1 {
+			t.Errorf("%s: %d, want gpt-4o's %d − 1", m, got, base)
+		}
+	}
+}
