@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/ratelimit/redisrate"
 )
 
 // index is serve's cached view of every budget under the prefix: one List (one SCAN
@@ -18,11 +19,13 @@ import (
 // browsers poll it. Every request is answered from the last snapshot; a change made
 // from the page patches its budget into it at once (one Status, so one SCAN).
 //
-// Rate limits (ratelimit/redisrate, issue 21) are the place to extend: a second
-// lister in refresh whose rows carry Kind "rate".
+// The rate limits (ratelimit/redisrate) are listed in the same refresh, one more
+// SCAN (redisrate.List, under their own prefix), when rates is set; they are few, so
+// every page gets them all.
 type index struct {
 	list     func(context.Context) ([]redisbudget.Status, []string, error)
 	status   func(context.Context, string) (redisbudget.Status, error)
+	rates    func(context.Context) ([]redisrate.Status, []string, error) // nil: none shown
 	interval time.Duration
 	now      func() time.Time
 
@@ -43,6 +46,9 @@ type snapshot struct {
 	Rows        []row          // by name
 	byName      map[string]int // index into Rows
 	byUse       []int          // Rows by fraction used, most first
+	Rates       []rateJSON     // by name
+	RatesErr    string         // the last refresh's failure to list them; Rates are the last good ones
+	RatesSkip   []string       // limits whose keys could not be read
 }
 
 // row is one budget as the page shows it: what `spendguard -json list` prints, and
@@ -99,6 +105,20 @@ func (x *index) refresh(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
+	var rates []rateJSON
+	var ratesSkip []string
+	var ratesErr error
+	if x.rates != nil {
+		var rl []redisrate.Status
+		rl, ratesSkip, ratesErr = x.rates(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		rates = make([]rateJSON, len(rl))
+		for i, st := range rl {
+			rates[i] = toRateJSON(st)
+		}
+	}
 	rows := make([]row, len(l))
 	for i, st := range l {
 		rows[i] = row{Kind: "budget", budgetJSON: toJSON(st)}
@@ -110,6 +130,10 @@ func (x *index) refresh(ctx context.Context) {
 	s := &snapshot{RefreshedAt: x.now(), Took: x.now().Sub(start), Skipped: skipped}
 	if err != nil {
 		s.Err, s.Skipped, rows = oneLine(err), old.Skipped, slices.Clone(old.Rows)
+	}
+	s.Rates, s.RatesSkip = rates, ratesSkip
+	if ratesErr != nil {
+		s.RatesErr, s.Rates, s.RatesSkip = oneLine(ratesErr), old.Rates, old.RatesSkip
 	}
 	for name, p := range x.patched {
 		if p.at.Before(start) {
@@ -151,7 +175,8 @@ func (x *index) update(ctx context.Context, name string) error {
 	if p.row != nil {
 		rows = append(rows, *p.row)
 	}
-	s := &snapshot{RefreshedAt: old.RefreshedAt, Took: old.Took, Err: old.Err, Skipped: old.Skipped}
+	s := &snapshot{RefreshedAt: old.RefreshedAt, Took: old.Took, Err: old.Err, Skipped: old.Skipped,
+		Rates: old.Rates, RatesErr: old.RatesErr, RatesSkip: old.RatesSkip}
 	x.publishLocked(x.build(s, rows))
 	return nil
 }

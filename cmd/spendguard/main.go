@@ -521,7 +521,7 @@ func (c *config) run(ctx context.Context, getenv func(string) string, stdout, st
 	case "watch":
 		return c.watch(ctx, a, arg(0), stdout)
 	case "serve":
-		return c.serve(ctx, a, getenv, stdout)
+		return c.serve(ctx, a, rdb, getenv, stdout)
 	}
 	return usagef("unknown command %q", c.cmd) // parse let no other through
 }

@@ -18,11 +18,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/ratelimit/redisrate"
 )
 
 // serve's page: every budget under the prefix, paginated and filtered by a Redis glob
-// over names, live (Server-Sent Events tell the page when the index changed), one
+// over names, and every rate limit under the rate prefix (read-only), live (Server-Sent Events tell the page when the index changed), one
 // budget's live holds, and set, unset and reset for whoever gives the admin token.
 //
 // The rules:
@@ -37,8 +40,8 @@ import (
 //     or 404 and a message, and changes nothing.
 //   - It shows budget names and numbers only: no prompts (Redis holds none), no
 //     tokens, no Redis keys or address.
-//   - Reads come from the index (index.go): one SCAN per refresh, whatever the number
-//     of pages open; a budget's holds are read (Family.Status, which scans for the
+//   - Reads come from the index (index.go): one SCAN of the budgets and one of the
+//     rate limits per refresh, whatever the number of pages open; a budget's holds are read (Family.Status, which scans for the
 //     budget's keys) at most once per -interval while a page shows them.
 //
 // The JSON API the page uses (all GET unless said):
@@ -46,7 +49,8 @@ import (
 //	/api/info                          {"writable", "prefix", "interval_ms"}
 //	/api/budgets?pattern=&sort=&page=&per=
 //	                                   one page of rows (a row is a `-json list` object
-//	                                   with "kind") and the index's state
+//	                                   with "kind"), every rate limit ("rates", each a
+//	                                   `-json rates` object) and the index's state
 //	/api/budget?name=                  a `-json show` object, holds included
 //	/api/events                        text/event-stream: "gen" events, the index's
 //	                                   generation, whenever it changes
@@ -76,7 +80,7 @@ type holdsEntry struct {
 }
 
 // serve runs the page until ctx ends (an interrupt).
-func (c *config) serve(ctx context.Context, a *redisbudget.Family, getenv func(string) string, stdout io.Writer) error {
+func (c *config) serve(ctx context.Context, a *redisbudget.Family, rdb redis.UniversalClient, getenv func(string) string, stdout io.Writer) error {
 	token := c.token
 	if token == "" {
 		token = getenv("SPENDGUARD_ADMIN_TOKEN")
@@ -86,6 +90,9 @@ func (c *config) serve(ctx context.Context, a *redisbudget.Family, getenv func(s
 		return fmt.Errorf("cannot listen on %s: %v", c.listen, err)
 	}
 	s := newServer(a, c.prefix, token, c.interval, ln.Addr().(*net.TCPAddr))
+	s.idx.rates = func(ctx context.Context) ([]redisrate.Status, []string, error) {
+		return listRates(ctx, rdb, c.ratePrefix, "")
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan struct{})
@@ -251,6 +258,12 @@ type budgetsPage struct {
 	Pages       int     `json:"pages"`
 	Per         int     `json:"per"`
 	Rows        []row   `json:"rows"`
+	// Every rate limit (not paginated nor filtered: a fleet has a few), as `spendguard
+	// -json rates` prints them; the last refresh's failure to list them, and the
+	// limits whose keys could not be read.
+	Rates        []rateJSON `json:"rates"`
+	RatesError   string     `json:"rates_error,omitempty"`
+	RatesSkipped int        `json:"rates_skipped"`
 }
 
 func (s *server) budgets(r *http.Request) (any, error) {
@@ -273,7 +286,11 @@ func (s *server) budgets(r *http.Request) (any, error) {
 	}
 	snap, _ := s.idx.current()
 	out := budgetsPage{Gen: snap.Gen, TookMS: snap.Took.Milliseconds(), Error: snap.Err,
-		Skipped: len(snap.Skipped), Total: len(snap.Rows), Per: per, Rows: []row{}}
+		Skipped: len(snap.Skipped), Total: len(snap.Rows), Per: per, Rows: []row{},
+		Rates: snap.Rates, RatesError: snap.RatesErr, RatesSkipped: len(snap.RatesSkip)}
+	if out.Rates == nil {
+		out.Rates = []rateJSON{}
+	}
 	if !snap.RefreshedAt.IsZero() {
 		t := snap.RefreshedAt.UTC().Format(time.RFC3339)
 		out.RefreshedAt = &t

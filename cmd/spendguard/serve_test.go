@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,6 +22,8 @@ import (
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/budget/redisbudget"
 	"github.com/spendguard/spendguard/budget/window"
+	"github.com/spendguard/spendguard/ratelimit"
+	"github.com/spendguard/spendguard/ratelimit/redisrate"
 )
 
 // page is a test's view of one serve: its Redis, prefix and HTTP server.
@@ -329,4 +333,55 @@ func TestServeCommand(t *testing.T) {
 	res := cli(t, nil, "-redis", addr, "serve", "-listen", "256.0.0.1:1")
 	assert.Equal(t, 1, res.code)
 	assert.Contains(t, res.stderr, "spendguard: cannot listen on 256.0.0.1:1")
+}
+
+// TestServeShowsRateLimits: the page's rate limits are `spendguard -json rates`'s
+// objects, listed once per refresh of the index (never per request), and a limit set
+// from the CLI shows after the next refresh.
+func TestServeShowsRateLimits(t *testing.T) {
+	rdb, addr := client(t)
+	prefix := unique(t)
+	for i, l := range []ratelimit.Limit{
+		{Interval: time.Hour, Tokens: 3000},
+		{Interval: time.Minute, Input: 20000, Output: 4000, Requests: 50},
+	} {
+		lim, err := redisrate.New(rdb, fmt.Sprintf("model-%d", i), l, redisrate.WithKeyPrefix(prefix))
+		require.NoError(t, err)
+		r, err := lim.Reserve(ctx, ratelimit.Cost{Input: 100, Output: 20})
+		require.NoError(t, err)
+		if i == 1 {
+			require.NoError(t, lim.Settle(ctx, r, ratelimit.Cost{}, time.Minute)) // a 429: paused
+		}
+	}
+	p := newPage(t, unique(t), "")
+	lists := 0
+	p.srv.idx.rates = func(ctx context.Context) ([]redisrate.Status, []string, error) {
+		lists++
+		return listRates(ctx, rdb, prefix, "")
+	}
+	p.srv.idx.refresh(ctx)
+
+	cliRates := func() []rateJSON {
+		var l []rateJSON
+		require.NoError(t, json.Unmarshal([]byte(ok(t, addr, "x", "-rate-prefix", prefix, "-json", "rates")), &l))
+		return l
+	}
+	want := cliRates()
+	require.Len(t, want, 2)
+	var bp budgetsPage
+	for range 100 {
+		require.Equal(t, http.StatusOK, p.get("/api/budgets", &bp))
+	}
+	assert.Equal(t, 1, lists, "100 requests, one List of the rate limits")
+	assert.Equal(t, want, bp.Rates, "every rate limit, as -json rates prints it")
+	assert.Equal(t, "3000/1h", bp.Rates[0].Limit)
+	assert.Equal(t, uint64(120), bp.Rates[0].UsedTokens)
+	assert.NotNil(t, bp.Rates[1].PausedUntil)
+
+	ok(t, addr, "x", "-rate-prefix", prefix, "rate", "set", "model-0", "6000/1h")
+	p.srv.idx.refresh(ctx)
+	p.get("/api/budgets", &bp)
+	assert.Equal(t, "6000/1h", bp.Rates[0].Limit)
+	assert.Equal(t, "redis", bp.Rates[0].LimitSource)
+	assert.Equal(t, cliRates(), bp.Rates)
 }

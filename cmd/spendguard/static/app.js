@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const view = { pattern: "", sort: "name", per: 50, page: 1, selected: "" };
 let info = { writable: false, interval_ms: 1000 };
-let shownGen = -1, loading = false, again = false, shownRows = "";
+let shownGen = -1, loading = false, again = false, shownRows = "", shownRates = "";
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -63,6 +63,7 @@ function render(p) {
   $("state").textContent = state + "; " + when;
   $("stale").hidden = !p.error;
   $("stale").textContent = p.error ? "The last refresh failed, the numbers are older: " + p.error : "";
+  renderRates(p);
   $("pageinfo").textContent = "page " + p.page + " of " + p.pages;
   $("prev").disabled = p.page <= 1;
   $("next").disabled = p.page >= p.pages;
@@ -97,6 +98,52 @@ function render(p) {
     rows.push(tr);
   }
   tbody.replaceChildren(...rows);
+}
+
+// renderRates shows every rate limit, rebuilt only when what it shows changed.
+function renderRates(p) {
+  let state = p.rates.length + " rate limit(s) in Redis";
+  if (p.rates_skipped) state += "; " + p.rates_skipped + " could not be read (spendguard rates names them)";
+  if (p.rates_error) state += "; the last refresh failed, the numbers are older: " + p.rates_error;
+  $("rates-state").textContent = state;
+  const shown = JSON.stringify(p.rates);
+  if (shown === shownRates) return;
+  shownRates = shown;
+  const rows = p.rates.map((r) => {
+    const tr = el("tr");
+    tr.dataset.name = r.name;
+    const limit = r.limit.split("/")[0];
+    const src = r.limit_source === "redis" && r.default_limit !== "-"
+      ? "redis (default " + r.default_limit + ")" : r.limit_source;
+    const inUse = r.tokens ? r.used_tokens + " of " + r.tokens : String(r.used_tokens);
+    const reqs = r.requests ? r.used_requests + " of " + r.requests : String(r.used_requests);
+    tr.append(el("td", r.name, "name"), el("td", limit, "limit"), el("td", interval(r.interval_ms), "num interval"),
+      el("td", src, "source"), el("td", inUse, "num used_tokens"), el("td", reqs, "num used_requests"),
+      el("td", String(r.in_flight), "num in_flight"), el("td", r.waiting_until || "-", "waiting_until"),
+      el("td", r.paused_until || "-", "paused_until"));
+    return tr;
+  });
+  if (rows.length === 0) {
+    const tr = el("tr");
+    const td = el("td", "no rate limits in Redis");
+    td.colSpan = 9;
+    tr.append(td);
+    rows.push(tr);
+  }
+  $("rates").tBodies[0].replaceChildren(...rows);
+}
+
+// interval is a limit's interval as the CLI writes it: 5s, 1m, 1h30m, 250ms.
+function interval(ms) {
+  if (!ms) return "-";
+  if (ms % 1000) return ms + "ms";
+  let s = ms / 1000, out = "";
+  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
+  s %= 60;
+  if (h) out += h + "h";
+  if (m) out += m + "m";
+  if (s) out += s + "s";
+  return out;
 }
 
 function meter(b) {
