@@ -22,7 +22,8 @@ import (
 
 // TestServePageInChromium drives `spendguard serve`'s page in a real headless
 // Chromium: its numbers are `spendguard -json list`'s after runs of the example with
-// -redis, it updates without a reload when another run spends, a set with the admin
+// -redis (and its rate limits `spendguard -json rates`', a limit set from the CLI
+// included), it updates without a reload when another run spends, a set with the admin
 // token changes the capacity in force and one without it is refused, and bad input
 // in its forms gets a message and changes nothing. It writes a screenshot of the page
 // to $SPENDGUARD_SCREENSHOT when that is set (docs/serve.png is one).
@@ -213,6 +214,80 @@ func TestServePageInChromium(t *testing.T) {
 	if got := rowNamed(list(), "agent").Capacity; got != 9000 {
 		t.Fatalf("capacity %d after a refused write; want 9000", got)
 	}
+
+	// The rate limits: a run with -rate shows its limit as `spendguard -json rates`
+	// prints it, and a limit set from the CLI shows after the next refresh.
+	run("-budget-name", "tenant-acme", "-budget", "20000", "-scenario", "stuck", "-rate", "100000/1m")
+	rates := func() []pageRate {
+		t.Helper()
+		var l []struct {
+			Name         string  `json:"name"`
+			Limit        string  `json:"limit"`
+			LimitSource  string  `json:"limit_source"`
+			UsedTokens   uint64  `json:"used_tokens"`
+			Tokens       uint64  `json:"tokens"`
+			InFlight     int     `json:"in_flight"`
+			WaitingUntil *string `json:"waiting_until"`
+			PausedUntil  *string `json:"paused_until"`
+		}
+		if err := json.Unmarshal(cli("-json", "rates"), &l); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]pageRate, len(l))
+		for i, r := range l {
+			limit, per, _ := strings.Cut(r.Limit, "/")
+			out[i] = pageRate{Name: r.Name, Limit: limit, Interval: per, Source: r.LimitSource,
+				Tokens: fmt.Sprintf("%d of %d", r.UsedTokens, r.Tokens), InFlight: r.InFlight, Waiting: "-", Paused: "-"}
+			if r.WaitingUntil != nil {
+				out[i].Waiting = *r.WaitingUntil
+			}
+			if r.PausedUntil != nil {
+				out[i].Paused = *r.PausedUntil
+			}
+		}
+		return out
+	}
+	want := rates()
+	if len(want) != 1 || want[0].Limit != "100000" || want[0].Interval != "1m" {
+		t.Fatalf("spendguard -json rates after a -rate run: %+v; want its one limit, 100000/1m", want)
+	}
+	name, _ := json.Marshal(want[0].Name)
+	do(t, browser, poll(`document.querySelector("#rates tbody tr[data-name=" + JSON.stringify(`+string(name)+`) + "]") !== null`))
+	if got := readRates(t, browser); !reflect.DeepEqual(got, want) {
+		t.Fatalf("the page's rate limits\n%+v\nspendguard -json rates prints\n%+v", got, want)
+	}
+	cli("rate", "set", want[0].Name, "50000/1m")
+	do(t, browser, poll(`(() => { const r = document.querySelector("#rates tbody tr[data-name=" + JSON.stringify(`+string(name)+`) + "]");
+		return r && r.querySelector("td.limit").textContent === "50000" && r.querySelector("td.source").textContent.startsWith("redis"); })()`))
+	if got, want := readRates(t, browser), rates(); !reflect.DeepEqual(got, want) || want[0].Source != "redis" {
+		t.Fatalf("after rate set the page shows\n%+v\nspendguard -json rates prints\n%+v", got, want)
+	}
+}
+
+// pageRate is one rate limit as the page's table shows it.
+type pageRate struct {
+	Name     string `json:"name"`
+	Limit    string `json:"limit"`    // the counts, as rate set takes them, without the interval
+	Interval string `json:"interval"` // 5s, 1m
+	Source   string `json:"source"`   // redis, default or unknown
+	Tokens   string `json:"tokens"`   // "USED of LIMIT"
+	InFlight int    `json:"in_flight"`
+	Waiting  string `json:"waiting"` // RFC 3339, or "-"
+	Paused   string `json:"paused"`
+}
+
+// readRates reads the page's rate limit table as it displays it.
+func readRates(t *testing.T, browser context.Context) []pageRate {
+	t.Helper()
+	rows, err := chromedp.Run(browser, chromedp.Evaluate[[]pageRate](`[...document.querySelectorAll("#rates tbody tr[data-name]")].map((tr) => {
+		const cell = (c) => tr.querySelector("td." + c).textContent.trim();
+		return {name: tr.dataset.name, limit: cell("limit"), interval: cell("interval"), source: cell("source").split(" ")[0],
+			tokens: cell("used_tokens"), in_flight: Number(cell("in_flight")), waiting: cell("waiting_until"), paused: cell("paused_until")};
+	})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 // pageRow is one budget as the page's table shows it.
