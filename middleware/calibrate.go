@@ -44,9 +44,15 @@ import (
 // and billed 71 would have been reserved 41). An under-estimate is what a hard cap
 // overspends; an over-estimate only holds a little more for the length of the call.
 //
+// Before calMin pairs are known, one or two bills are trusted only when they say the
+// estimate was low: if every pair was billed above its estimate, the next estimate is
+// raised by the lowest of their ratios, at most calEarlyMax (OpenRouter's
+// gemini-2.5-flash billed 326 for tools estimated at 258, then 480 for 345); a
+// shape billed at or below its estimates keeps the static estimate until the fit.
+//
 // Bounds: the slope stays within [1/4, 4] and the overhead within ±maxOverhead, and
-// the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A cold
-// model (fewer than calMin pairs) gets the static estimate unchanged.
+// the calibrated estimate within [x/4, 4x + maxOverhead], never 0 for x > 0. A shape
+// never seen gets the static estimate unchanged.
 //
 // Cost: 148 bytes per model and shape, no lock and no allocation. apply is one atomic load and
 // a multiply-add. observe stores the pair with one atomic add and one store, and
@@ -65,6 +71,7 @@ type calibration struct {
 const (
 	calPairs      = 16       // pairs the fit looks at
 	calMin        = 3        // pairs before the fit is applied
+	calEarlyMax   = 2        // the largest ratio applied before calMin pairs
 	calSpread     = 0.125    // relative difference of two estimates for their slope to count
 	calTolerance  = 1.0 / 32 // relative error of a prediction that triggers a refit
 	calRefitEvery = 256      // refit at least this often once calPairs pairs are known
@@ -143,6 +150,7 @@ func (c *calibration) observe(x, y uint64) {
 	n := c.seen.Add(1)
 	c.pairs[(n-1)%calPairs].Store(min(x, math.MaxUint32)<<32 | min(y, math.MaxUint32))
 	if n < calMin {
+		c.early(n)
 		return
 	}
 	if n > calPairs && n%calRefitEvery != 0 {
@@ -157,6 +165,25 @@ func (c *calibration) observe(x, y uint64) {
 	p, floor := c.fit(min(n, calPairs))
 	c.floor.Store(math.Float32bits(floor))
 	c.params.Store(p)
+}
+
+// early sets the correction of a shape with fewer than calMin pairs: none unless
+// every pair was billed above its estimate, else the lowest of their ratios, at most
+// calEarlyMax (see calibration).
+func (c *calibration) early(n uint64) {
+	low := math.Inf(1)
+	for i := range n {
+		v := c.pairs[i].Load()
+		if v == 0 {
+			return // claimed but not yet written
+		}
+		low = min(low, float64(v&math.MaxUint32)/float64(v>>32))
+	}
+	if low <= 1 {
+		return
+	}
+	c.floor.Store(math.Float32bits(1))
+	c.params.Store(packParams(float32(min(low, calEarlyMax)), 0))
 }
 
 // fit is the packed (slope, overhead) of the first n pairs and the lowest ratio y/x

@@ -14,15 +14,32 @@ func within(got, want uint64, rel float64) bool {
 	return math.Abs(float64(got)-float64(want)) <= rel*float64(want)+1
 }
 
+// Before calMin pairs, an estimate is only raised (by the lowest ratio billed, at
+// most calEarlyMax), never lowered.
 func TestCalibrationColdStart(t *testing.T) {
 	var c calibration
 	if got := c.apply(120); got != 120 {
 		t.Fatalf("cold apply(120) = %d", got)
 	}
-	c.observe(100, 700)
-	c.observe(110, 710)
-	if got := c.apply(120); got != 120 {
-		t.Fatalf("after %d pairs apply(120) = %d, want the static estimate until %d", 2, got, calMin)
+	c.observe(100, 130)
+	if got := c.apply(200); got != 260 {
+		t.Fatalf("after one pair billed 1.3× apply(200) = %d, want 260", got)
+	}
+	c.observe(110, 121)
+	if got := c.apply(200); got != 220 {
+		t.Fatalf("after pairs billed 1.3× and 1.1× apply(200) = %d, want the lower: 220", got)
+	}
+	var big calibration
+	big.observe(100, 700)
+	big.observe(110, 710)
+	if got := big.apply(120); got != 120*calEarlyMax {
+		t.Fatalf("after %d pairs billed 6× apply(120) = %d, want at most %d× until %d pairs", 2, got, calEarlyMax, calMin)
+	}
+	var low calibration
+	low.observe(100, 90)
+	low.observe(100, 120)
+	if got := low.apply(120); got != 120 {
+		t.Fatalf("after a pair billed below its estimate apply(120) = %d, want the static estimate until %d pairs", got, calMin)
 	}
 }
 

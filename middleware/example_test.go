@@ -61,9 +61,10 @@ func ExampleGuardTool() {
 	//  middleware: tool "echo" denied by budget "searches": requested 1, 0 remaining
 }
 
-// A model behind a router that adds a 600-token hidden system prompt: the first calls
-// reserve the static estimate; once three calls were billed, the calibration has
-// learned what the router adds.
+// A model behind a router that adds a 600-token hidden system prompt: the first call
+// reserves the static estimate; the next two, after bills above their estimates,
+// are raised by the lowest ratio billed, at most 2× (errs above); once three calls
+// were billed, the calibration has learned what the router adds.
 func ExampleWithoutCalibration() {
 	ctx := context.Background()
 	msgs := []llms.MessageContent{llms.TextParts(llms.ChatMessageTypeHuman, "Capital of France?")}
@@ -85,7 +86,7 @@ func ExampleWithoutCalibration() {
 		fmt.Println(added)
 	}
 	// Output:
-	// [0 0 0 600 600]
+	// [0 11 11 600 600]
 	// [0 0 0 0 0]
 }
 
