@@ -4,6 +4,7 @@
 //	go run ./examples/agent                 # offline: a scripted OpenAI-compatible server
 //	go run ./examples/agent -budget 20000 -hard-cap
 //	go run ./examples/agent -fallback       # a money budget: expensive model, then a cheap one
+//	go run ./examples/agent -money -prices model_prices_and_context_window.json -model gpt-4o   # LiteLLM's prices
 //	go run ./examples/agent -provider openai -model gpt-4o-mini      # OPENAI_API_KEY
 //	go run ./examples/agent -provider anthropic                      # ANTHROPIC_API_KEY
 //	go run ./examples/agent -provider ollama                         # OLLAMA_HOST or localhost:11434
@@ -66,6 +67,14 @@
 // model no longer fits. With a money budget every line names the model that answered
 // (and the one it fell back from), and -json reports it per call (model,
 // fallback_from).
+//
+// -money -prices FILE -model NAME charges the money budget at NAME's rates in FILE, a
+// price file in the format of LiteLLM's model_prices_and_context_window.json
+// (price.ParseLiteLLM): gpt-4o, claude-sonnet-4-5-20250929, gemini/gemini-2.5-pro, as
+// the file names them. The scripted server answers as NAME (its responses' "model")
+// but always speaks OpenAI's wire, so an Anthropic or Gemini model's usage reaches the
+// budget through the openai client as prompt and completion counts. A file that
+// cannot be read or parsed, or leaves NAME unpriced, is an error before anything runs.
 //
 // -rate TOKENS/INTERVAL (say 3000/5s) puts ratelimit.Middleware after the budget: a
 // call that does not fit the limit waits (its line says how long) instead of failing,

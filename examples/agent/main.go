@@ -31,6 +31,7 @@ import (
 	"github.com/spendguard/spendguard/llmwrap"
 	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
+	"github.com/spendguard/spendguard/price"
 	"github.com/spendguard/spendguard/ratelimit"
 )
 
@@ -91,10 +92,13 @@ type config struct {
 	scenario   string
 	agent      string
 	repeats    int
-	money      bool // count the budget in micro-dollars at scriptedPrices
+	money      bool // count the budget in micro-dollars at prices
 	fallback   bool // fall back to smallModel when the primary does not fit
 	rateFlag   string
 	rate       ratelimit.Limit // -rate; zero: none
+
+	pricesFile string      // -prices: a price file in LiteLLM's format
+	prices     price.Table // with money: scriptedPrices, or the -prices file's
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -105,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.budgetName, "budget-name", "agent", "name of the budget (the Redis key's, with -redis)")
 	fs.BoolVar(&c.hardCap, "hard-cap", false, "cap each call's max tokens at what the budget has left")
 	fs.StringVar(&c.provider, "provider", "scripted", "scripted | openai | anthropic | ollama")
-	fs.StringVar(&c.model, "model", "", "model name (default: one per provider)")
+	fs.StringVar(&c.model, "model", "", "model name (default: one per provider); with -prices, the file's name of the model charged, which the scripted server answers as")
 	fs.StringVar(&c.redisAddr, "redis", "", "Redis address (host:port) of a budget shared by every run that names it")
 	fs.StringVar(&c.baseURL, "base-url", "", "the provider's API base URL (an OpenAI-compatible server, a proxy); ollama: overrides OLLAMA_HOST")
 	fs.DurationVar(&c.window, "window", 0, "with -redis: restart the shared budget every this long (0: never)")
@@ -116,6 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
 	fs.IntVar(&c.repeats, "loop-repeats", 3, "identical tool rounds in a row that make a loop (at least 2)")
 	fs.BoolVar(&c.money, "money", false, "count the budget in micro-dollars at the scripted models' made-up prices (-provider scripted)")
+	fs.StringVar(&c.pricesFile, "prices", "", "with -money: charge -model at its prices in `FILE`, in the format of LiteLLM's model_prices_and_context_window.json")
 	fs.BoolVar(&c.fallback, "fallback", false, "a money budget that switches to the cheap scripted model when the expensive one no longer fits (implies -money)")
 	fs.StringVar(&c.rateFlag, "rate", "", "a token rate limit, TOKENS/INTERVAL (say 3000/5s): calls wait for it instead of failing; shared through Redis with -redis")
 	if err := fs.Parse(args); err != nil {
@@ -130,16 +135,27 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	c.money = c.money || c.fallback
 	budgetSet := false
 	fs.Visit(func(f *flag.Flag) { budgetSet = budgetSet || f.Name == "budget" })
-	if c.money {
+	switch {
+	case c.pricesFile != "" && !c.money:
+		return c, errors.New("-prices is for -money: it prices the money budget")
+	case c.pricesFile != "" && c.fallback:
+		return c, fmt.Errorf("-fallback is for the made-up prices of %s and %s, not -prices", largeModel, smallModel)
+	case c.pricesFile != "" && c.model == "":
+		return c, errors.New("-prices needs -model: the model to charge, named as the file names it (gpt-4o, claude-sonnet-4-5-20250929, gemini/gemini-2.5-pro)")
+	}
+	if c.money && c.pricesFile == "" {
 		if c.provider != "scripted" {
-			return c, errors.New("-money and -fallback are for -provider scripted: its models' prices are made up, and spendguard ships no real ones")
+			return c, errors.New("-money and -fallback are for -provider scripted: its models' prices are made up, and spendguard ships no real ones (-prices FILE brings yours)")
 		}
 		if c.model == "" {
 			c.model = largeModel
 		}
 		if _, ok := scriptedPrices[c.model]; !ok {
-			return c, fmt.Errorf("-model %q has no price: with -money it is %s or %s", c.model, largeModel, smallModel)
+			return c, fmt.Errorf("-model %q has no price: with -money it is %s or %s (or give -prices FILE)", c.model, largeModel, smallModel)
 		}
+		c.prices = scriptedPrices
+	}
+	if c.money {
 		if !budgetSet {
 			c.capacity = moneyBudget
 		}
@@ -167,6 +183,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.window < 0 {
 		return c, fmt.Errorf("-window must not be negative, not %s", c.window)
+	}
+	if c.pricesFile != "" {
+		// Last, so that a bad file is read only when every other flag is right; a
+		// bad file stops the run before anything starts.
+		var err error
+		if c.prices, err = loadPrices(c.pricesFile, c.model); err != nil {
+			return c, err
+		}
 	}
 	if c.model == "" {
 		c.model = map[string]string{
@@ -240,7 +264,10 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		}
 		fmt.Fprintf(stdout, "Agent (%s) on %s (%s%s), budget %q of %d %s (%s)%s, loop guard at %d repeats.\n",
 			c.agent, c.provider, c.model, scenario, c.budgetName, c.capacity, rep.Unit, where, map[bool]string{true: ", hard cap"}[c.hardCap], c.repeats)
-		if c.money {
+		switch {
+		case c.pricesFile != "":
+			fmt.Fprintf(stdout, "Prices of %s from %s, per million tokens: %s.\n", c.model, c.pricesFile, describePrice(c.prices[c.model]))
+		case c.money:
 			fmt.Fprintf(stdout, "Made-up prices per million tokens: %s.\n", priceList())
 		}
 		if c.fallback {
@@ -324,7 +351,7 @@ func guarded(llm, cheap llms.Model, b budget.TokenBudget, lim ratelimit.Limiter,
 		budgetOpts = append(budgetOpts, middleware.HardCap())
 	}
 	if c.money {
-		budgetOpts = append(budgetOpts, middleware.WithPrices(scriptedPrices))
+		budgetOpts = append(budgetOpts, middleware.WithPrices(c.prices))
 	}
 	if cheap != nil {
 		budgetOpts = append(budgetOpts, middleware.WithFallback(middleware.Alternative{Name: smallModel, Model: cheap}))
@@ -345,6 +372,25 @@ func guarded(llm, cheap llms.Model, b budget.TokenBudget, lim ratelimit.Limiter,
 		rate,
 		adapt,
 	)
+}
+
+// loadPrices reads the -prices file with price.ParseLiteLLM and checks that it prices
+// model. A file that cannot be read or parsed, or leaves model unpriced, is an error
+// naming the file.
+func loadPrices(file, model string) (price.Table, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, fmt.Errorf("-prices: %w", err)
+	}
+	defer f.Close()
+	t, err := price.ParseLiteLLM(f)
+	if err != nil {
+		return nil, fmt.Errorf("-prices %s: %w", file, err)
+	}
+	if _, ok := t[model]; !ok {
+		return nil, fmt.Errorf("-model %q has no price in %s (a chat or embedding entry with input and output prices; names are the file's, some with a provider prefix such as gemini/)", model, file)
+	}
+	return t, nil
 }
 
 // newModel builds the provider's langchaingo client; for "scripted" it first starts

@@ -37,6 +37,39 @@ func priceList() string {
 	return strings.Join(parts, "; ")
 }
 
+// describePrice describes p's rates per million tokens in dollars, the cache rates
+// only when they differ from the input rate, then each tier's.
+func describePrice(p price.Price) string {
+	s := describeRates(p.Rates)
+	for _, t := range p.Tiers {
+		s += fmt.Sprintf("; above %d prompt tokens %s", t.Above, describeRates(t.Rates))
+	}
+	return s
+}
+
+// describeRates lists r's non-zero rates (in a tier, a zero rate keeps the one below).
+func describeRates(r price.Rates) string {
+	var parts []string
+	for _, x := range []struct {
+		name string
+		v    uint64
+	}{{"in", r.Input}, {"out", r.Output}, {"cache read", r.CacheRead}, {"cache write", r.CacheWrite}, {"1-hour cache write", r.CacheWrite1h}} {
+		if x.v != 0 {
+			parts = append(parts, dollars(x.v)+" "+x.name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// dollars writes micro-dollars as dollars, exactly: 2500000 is $2.50, 75000 $0.075.
+func dollars(micro uint64) string {
+	frac := strings.TrimRight(fmt.Sprintf("%06d", micro%1_000_000), "0")
+	for len(frac) < 2 {
+		frac += "0"
+	}
+	return fmt.Sprintf("$%d.%s", micro/1_000_000, frac)
+}
+
 // moneyBudget is -budget's default with a money budget: 6 cents, in micro-dollars.
 const moneyBudget = 60_000
 
