@@ -74,7 +74,7 @@ type limiter struct {
 	widthMs  int64
 	width    any
 	limits   [4]any
-	own      string // l as the scripts write it: "interval T I O R"
+	own      any // l as the scripts write it, "interval T I O R", boxed once
 }
 
 // New returns the rate limit called name, kept in Redis through rdb and shared by
@@ -127,7 +127,7 @@ func New(rdb redis.UniversalClient, name string, l ratelimit.Limit, opts ...Opti
 		keys:     keysOf(c.prefix, name),
 		interval: ms, widthMs: int64(width), width: int64(width),
 		limits: [4]any{clamp(l.Tokens), clamp(l.Input), clamp(l.Output), clamp(l.Requests)},
-		own:    limitString(l),
+		own:    any(limitString(l)),
 	}, nil
 }
 
@@ -233,7 +233,7 @@ func (l *limiter) Settle(ctx context.Context, r *ratelimit.Reservation, used rat
 	if retryAfter > 0 {
 		ra = max(1, int64((retryAfter+time.Millisecond-1)/time.Millisecond))
 	}
-	err := settleScript.Run(ctx, l.rdb, l.keys, l.interval, l.width, r.ID, k,
+	err := settleScript.Run(ctx, l.rdb, l.keys[:2], l.interval, l.width, r.ID, k,
 		clamp(r.Estimate.Input), clamp(r.Estimate.Output), clamp(used.Input), clamp(used.Output), ra).Err()
 	if err != nil {
 		return l.wrap("settle", err)
