@@ -181,40 +181,6 @@ func TestServePageInChromium(t *testing.T) {
 		poll(`document.querySelectorAll("#budgets tbody tr[data-name]").length === 3`),
 		setValue("#token", ""),
 	)
-	if path := os.Getenv("SPENDGUARD_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	// Started without a token the page is read-only, and the server refuses writes.
-	roURL := startServe(ctx, t, sg, addr, "")
-	type readOnlyPage struct {
-		Banner   bool `json:"banner"`
-		Disabled bool `json:"disabled"`
-		Status   int  `json:"status"`
-	}
-	do(t, browser, chromedp.Navigate(roURL), chromedp.WaitVisible(chromedp.CSS(`#budgets tbody tr[data-name="agent"]`)))
-	readOnly, err := chromedp.Run(browser, chromedp.Evaluate[readOnlyPage](`(async () => {
-			const r = await fetch("/api/set", {method: "POST", headers: {"Content-Type": "application/json",
-				"Authorization": "Bearer `+token+`"}, body: JSON.stringify({name: "agent", capacity: "5"})});
-			return {banner: !document.getElementById("readonly").hidden,
-				disabled: document.getElementById("set").disabled, status: r.status};
-		})()`, chromedp.EvalAwaitPromise))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !readOnly.Banner || !readOnly.Disabled || readOnly.Status != 403 {
-		t.Fatalf("read-only page: %+v; want the banner, the buttons disabled and 403", readOnly)
-	}
-	if got := rowNamed(list(), "agent").Capacity; got != 9000 {
-		t.Fatalf("capacity %d after a refused write; want 9000", got)
-	}
-
 	// The rate limits: a run with -rate shows its limit as `spendguard -json rates`
 	// prints it, and a limit set from the CLI shows after the next refresh.
 	run("-budget-name", "tenant-acme", "-budget", "20000", "-scenario", "stuck", "-rate", "100000/1m")
@@ -261,6 +227,40 @@ func TestServePageInChromium(t *testing.T) {
 		return r && r.querySelector("td.limit").textContent === "50000" && r.querySelector("td.source").textContent.startsWith("redis"); })()`))
 	if got, want := readRates(t, browser), rates(); !reflect.DeepEqual(got, want) || want[0].Source != "redis" {
 		t.Fatalf("after rate set the page shows\n%+v\nspendguard -json rates prints\n%+v", got, want)
+	}
+
+	if path := os.Getenv("SPENDGUARD_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Started without a token the page is read-only, and the server refuses writes.
+	roURL := startServe(ctx, t, sg, addr, "")
+	type readOnlyPage struct {
+		Banner   bool `json:"banner"`
+		Disabled bool `json:"disabled"`
+		Status   int  `json:"status"`
+	}
+	do(t, browser, chromedp.Navigate(roURL), chromedp.WaitVisible(chromedp.CSS(`#budgets tbody tr[data-name="agent"]`)))
+	readOnly, err := chromedp.Run(browser, chromedp.Evaluate[readOnlyPage](`(async () => {
+			const r = await fetch("/api/set", {method: "POST", headers: {"Content-Type": "application/json",
+				"Authorization": "Bearer `+token+`"}, body: JSON.stringify({name: "agent", capacity: "5"})});
+			return {banner: !document.getElementById("readonly").hidden,
+				disabled: document.getElementById("set").disabled, status: r.status};
+		})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !readOnly.Banner || !readOnly.Disabled || readOnly.Status != 403 {
+		t.Fatalf("read-only page: %+v; want the banner, the buttons disabled and 403", readOnly)
+	}
+	if got := rowNamed(list(), "agent").Capacity; got != 9000 {
+		t.Fatalf("capacity %d after a refused write; want 9000", got)
 	}
 }
 
