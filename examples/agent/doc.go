@@ -13,6 +13,7 @@
 //	go run ./examples/agent -provider openai -base-url http://127.0.0.1:8000/v1   # an OpenAI-compatible server
 //	go run ./examples/agent -scenario stuck                          # a stuck model, stopped by the loop guard
 //	go run ./examples/agent -scenario stuck -agent mrkl              # the same with langchaingo's MRKL agent
+//	go run ./examples/agent -scenario rag                            # embed, retrieve, answer: embeddings are budgeted too
 //
 // By default the model is a scripted OpenAI-compatible HTTP server started in-process
 // and reached through langchaingo's real openai client: it plays an agent that keeps
@@ -75,6 +76,15 @@
 // but always speaks OpenAI's wire, so an Anthropic or Gemini model's usage reaches the
 // budget through the openai client as prompt and completion counts. A file that
 // cannot be read or parsed, or leaves NAME unpriced, is an error before anything runs.
+//
+// -scenario rag embeds six documents and a question through langchaingo's
+// embeddings.NewEmbedder over the openai client (the scripted server's /v1/embeddings),
+// the client wrapped with llmwrap.WrapEmbedder in the same reporter, tracing and budget
+// as the model, retrieves the two passages nearest the question by cosine similarity,
+// and has the agent answer from them. Each embedding batch is a call of its own
+// (operation "embeddings" in -json, an `embeddings {model}` span), charged its cl100k
+// estimate since langchaingo's client drops the usage; a budget too small for a batch
+// stops the run there, before the batch is sent.
 //
 // -rate TOKENS/INTERVAL (say 3000/5s) puts ratelimit.Middleware after the budget: a
 // call that does not fit the limit waits (its line says how long) instead of failing,

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tmc/langchaingo/agents"
 	"github.com/tmc/langchaingo/chains"
+	"github.com/tmc/langchaingo/embeddings"
 	"github.com/tmc/langchaingo/llms"
 	"github.com/tmc/langchaingo/llms/anthropic"
 	"github.com/tmc/langchaingo/llms/ollama"
@@ -29,6 +30,7 @@ import (
 	"github.com/spendguard/spendguard/budget/window"
 	"github.com/spendguard/spendguard/internal/providertest"
 	"github.com/spendguard/spendguard/llmwrap"
+	"github.com/spendguard/spendguard/llmwrap/exact"
 	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/middleware"
 	"github.com/spendguard/spendguard/price"
@@ -99,6 +101,7 @@ type config struct {
 
 	pricesFile string      // -prices: a price file in LiteLLM's format
 	prices     price.Table // with money: scriptedPrices, or the -prices file's
+	embedModel string      // -scenario rag: the embedding model
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -116,7 +119,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&c.maxCalls, "max-calls", 50, "safety: most model calls of one run")
 	fs.Uint64Var(&c.toolCalls, "tool-calls", 100, "most tool dispatches of one run (a budget of 1 per dispatch, middleware.GuardTool)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the report as JSON")
-	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it)")
+	fs.StringVar(&c.scenario, "scenario", "count", "scripted model: count (keeps asking for new work until the budget stops it) | stuck (the same tool call every turn, until the loop guard stops it) | rag (embeds a few documents, retrieves for a question, answers)")
 	fs.StringVar(&c.agent, "agent", "functions", "functions (langchaingo's OpenAIFunctionsAgent) | mrkl (its OneShotAgent, a text scratchpad)")
 	fs.IntVar(&c.repeats, "loop-repeats", 3, "identical tool rounds in a row that make a loop (at least 2)")
 	fs.BoolVar(&c.money, "money", false, "count the budget in micro-dollars at the scripted models' made-up prices (-provider scripted)")
@@ -167,7 +170,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return c, fmt.Errorf("-max-calls must be at least 1, not %d", c.maxCalls)
 	}
 	if _, ok := scenarios[c.scenario]; !ok {
-		return c, fmt.Errorf("unknown -scenario %q: want count or stuck", c.scenario)
+		return c, fmt.Errorf("unknown -scenario %q: want count, stuck or rag", c.scenario)
 	}
 	if c.scenario != "count" && c.provider != "scripted" {
 		return c, errors.New("-scenario is for the scripted model (-provider scripted)")
@@ -190,6 +193,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		var err error
 		if c.prices, err = loadPrices(c.pricesFile, c.model); err != nil {
 			return c, err
+		}
+	}
+	if c.scenario == "rag" {
+		c.embedModel = scriptedEmbedModel
+		if c.pricesFile != "" {
+			c.embedModel = priceFileEmbedModel
+			if _, ok := c.prices[c.embedModel]; !ok {
+				return c, fmt.Errorf("-scenario rag embeds with %s, which %s does not price", c.embedModel, c.pricesFile)
+			}
 		}
 	}
 	if c.model == "" {
@@ -278,7 +290,8 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		}
 	}
 
-	model := guarded(llm, cheap, b, lim, c, rp.observe, tr.traceModel(), e.stderr)
+	trace := tr.traceModel() // one, for the model and the embedder
+	model := guarded(llm, cheap, b, lim, c, rp.observe, trace, e.stderr)
 
 	var dispatched atomic.Int64
 	guard := budget.NewAtomic(c.toolCalls, budget.WithName("tool-calls")) // one unit per dispatch
@@ -296,7 +309,14 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if tr.exporting {
 		rep.Service, rep.TraceID = tr.service, span.SpanContext().TraceID().String()
 	}
-	out, runErr := chains.Call(runCtx, exec, map[string]any{"input": task})
+	var out map[string]any
+	input, runErr := task, error(nil)
+	if c.scenario == "rag" {
+		input, runErr = ragInput(runCtx, llm, b, c, rp, trace, stdout, e.stderr)
+	}
+	if runErr == nil {
+		out, runErr = chains.Call(runCtx, exec, map[string]any{"input": input})
+	}
 	endRun(span, runErr)
 
 	if err := rp.finish(ctx, runErr, dispatched.Load()); err != nil {
@@ -393,6 +413,58 @@ func loadPrices(file, model string) (price.Table, error) {
 	return t, nil
 }
 
+// ragInput is -scenario rag's retrieval: the documents and the question embedded
+// through guardedEmbedder, the passages retrieved, and the agent's input made of
+// them. A denied embedding call ends the run before the agent starts.
+func ragInput(ctx context.Context, llm llms.Model, b budget.TokenBudget, c config, rp *reporter, trace llmwrap.Middleware,
+	stdout, stderr io.Writer) (string, error) {
+	client, ok := llm.(embeddings.EmbedderClient)
+	if !ok {
+		return "", fmt.Errorf("-scenario rag: %T makes no embeddings", llm)
+	}
+	emb, err := guardedEmbedder(client, b, c, rp.observe, trace, stderr)
+	if err != nil {
+		return "", err
+	}
+	passages, err := retrieve(ctx, emb)
+	if err != nil {
+		return "", err
+	}
+	rp.mu.Lock()
+	rp.rep.Retrieved = passages
+	rp.mu.Unlock()
+	if rp.out != nil {
+		fmt.Fprintf(stdout, "Retrieved for %q: %q.\n", ragQuestion, passages)
+	}
+	return ragTask(passages), nil
+}
+
+// guardedEmbedder is the embedder of -scenario rag: client wrapped with
+// llmwrap.WrapEmbedder in the model's chain, the same reporter, tracing and budget,
+// so that each batch is reserved, denied or charged like a model call. langchaingo's
+// client drops the usage the server reports, so each batch is charged its estimate,
+// counted with cl100k, the tokenizer of OpenAI's embedding models.
+func guardedEmbedder(client embeddings.EmbedderClient, b budget.TokenBudget, c config, onSpend func(context.Context, *llmwrap.Spend),
+	trace llmwrap.Middleware, stderr io.Writer) (embeddings.EmbedderClient, error) {
+	est, err := exact.New(exact.ForModel(priceFileEmbedModel))
+	if err != nil {
+		return nil, err
+	}
+	opts := []middleware.Option{
+		middleware.WithErrorHandler(func(err error) { fmt.Fprintln(stderr, "agent:", err) }),
+		middleware.WithEstimator(est),
+	}
+	if c.money {
+		opts = append(opts, middleware.WithPrices(c.prices))
+	}
+	return llmwrap.WrapEmbedder(client,
+		llmwrap.WithModelName(c.embedModel),
+		llmwrap.OnSpend(onSpend),
+		trace,
+		middleware.Budget(b, opts...),
+	), nil
+}
+
 // newModel builds the provider's langchaingo client; for "scripted" it first starts
 // the scripted server, which the returned func closes, and with -fallback also returns
 // a client of the cheap model on the same server (cheap is nil otherwise).
@@ -421,7 +493,11 @@ func newClient(c config, e env, more func(*providertest.Server) error) (llms.Mod
 		}
 		srv := providertest.NewOpenAI(h.Script)
 		h.Server = srv
-		llm, err := srv.OpenAIClient(openai.WithModel(c.model))
+		opts := []openai.Option{openai.WithModel(c.model)}
+		if c.embedModel != "" {
+			opts = append(opts, openai.WithEmbeddingModel(c.embedModel))
+		}
+		llm, err := srv.OpenAIClient(opts...)
 		if err == nil {
 			err = more(srv)
 		}

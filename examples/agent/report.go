@@ -20,6 +20,7 @@ import (
 type callRecord struct {
 	Call             int    `json:"call"`
 	Model            string `json:"model"`                   // the model called (or, denied, the last one tried)
+	Operation        string `json:"operation,omitempty"`     // "embeddings" for a batch of texts embedded; "" for a chat call
 	FallbackFrom     string `json:"fallback_from,omitempty"` // the model the budget skipped for Model
 	Estimated        uint64 `json:"estimated"`
 	Reserved         uint64 `json:"reserved"`
@@ -97,6 +98,7 @@ type report struct {
 	Consumed    uint64       `json:"consumed"`
 	Remaining   uint64       `json:"remaining"`
 	ExportError string       `json:"export_error,omitempty"`
+	Retrieved   []string     `json:"retrieved,omitempty"` // -scenario rag: the passages the agent was given
 }
 
 // reporter reads every call's llmwrap.Spend (through llmwrap.OnSpend, filled in by
@@ -117,6 +119,7 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	consumed := r.snapshot(context.WithoutCancel(ctx)).Consumed
 	c := callRecord{
 		Model:     s.Model,
+		Operation: s.Operation,
 		MaxTokens: s.MaxTokens,
 		Sent:      s.Sent,
 		Consumed:  consumed,
@@ -146,7 +149,11 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	c.Call = len(r.rep.Calls) + 1
 	r.rep.Calls = append(r.rep.Calls, c)
 	if r.out != nil {
-		fmt.Fprintln(r.out, r.line(c))
+		l := r.line(c)
+		if c.Operation != "" {
+			l += "  " + c.Operation + " " + c.Model
+		}
+		fmt.Fprintln(r.out, l)
 	}
 }
 

@@ -25,6 +25,8 @@ const (
 var scriptedPrices = price.Table{
 	largeModel: {Rates: price.Rates{Input: 10_000_000, Output: 30_000_000}},
 	smallModel: {Rates: price.Rates{Input: 1_000_000, Output: 3_000_000}},
+	// -scenario rag's embeddings: input only.
+	scriptedEmbedModel: {Rates: price.Rates{Input: 100_000}},
 }
 
 // priceList describes scriptedPrices in dollars.
@@ -83,6 +85,7 @@ that an agent which would loop for ever stops when its budget runs out`)
 var scenarios = map[string]providertest.Script{
 	"count": script,
 	"stuck": stuckScript,
+	"rag":   ragScript,
 }
 
 // script plays a tool-calling model that never finishes: turn after turn it asks for the
