@@ -136,7 +136,10 @@ func (c *calibration) apply(x uint64) uint64 {
 	}
 	slope, overhead := unpackParams(p)
 	y := float64(slope)*float64(x) + float64(overhead)
-	lo, hi := float64(max(math.Float32frombits(c.floor.Load()), 0.25))*float64(x), 4*float64(x)+maxOverhead
+	lo, hi := float64(x)/4, 4*float64(x)+maxOverhead
+	if y < float64(x) { // a fit that lowers the estimate stops at the floor
+		lo = float64(max(math.Float32frombits(c.floor.Load()), 0.25)) * float64(x)
+	}
 	y = min(max(y, lo, 1), hi)
 	return uint64(math.Round(y))
 }
