@@ -96,4 +96,12 @@
 //
 // -max-calls bounds the model calls of one run (the executor's MaxIterations): when
 // the budget has not stopped the agent by then, the program exits with an error.
+//
+// Exit status, as cmd/spendguard's: 0 when the budget, the loop guard or the agent's
+// answer ended the run; 1 when the run failed (one line on stderr: a provider error,
+// a missing API key, a Redis that does not answer within 2 s, named by its address);
+// 2 for a wrong command line (its error, then the usage, once). With -redis the header
+// shows the capacity in force (an operator's `spendguard set` wins over -budget), and
+// a run denied at its first call says that `spendguard reset NAME -yes` starts the
+// shared budget over.
 package main

@@ -43,16 +43,49 @@ const task = "Count the words of every chapter of the manuscript with the word_c
 	"Keep going until every chapter is counted."
 
 func main() {
+	redis.SetLogger(quiet{}) // go-redis's pool logs: a Redis failure is reported once, in one line
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stdout)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		return
+	os.Exit(exit(err, os.Stdout, os.Stderr))
+}
+
+// quiet is a go-redis logger that drops everything.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// exit reports run's error and gives the exit status, as cmd/spendguard does: 0 done
+// (-h prints the usage on stdout), 1 the run failed (one line on stderr), 2 the
+// command line was wrong (one line, then the usage, once).
+func exit(err error, stdout, stderr io.Writer) int {
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage())
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintf(stderr, "agent: %v\n%s", u.err, usage())
+		return 2
+	default:
+		fmt.Fprintln(stderr, "agent:", strings.ReplaceAll(err.Error(), "\n", " "))
+		return 1
 	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "agent:", err)
-		os.Exit(1)
-	}
+}
+
+// usageError is a wrong command line: a bad flag, flag value or argument.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// usage is the flags' usage text, the flag package's.
+func usage() string {
+	var b strings.Builder
+	_, _ = parseFlags([]string{"-h"}, &b) // -h: the flag set prints its usage and stops
+	return b.String()
 }
 
 // run is the whole program: parse args, run the agent, print to stdout. It returns
@@ -175,6 +208,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if c.scenario != "count" && c.provider != "scripted" {
 		return c, errors.New("-scenario is for the scripted model (-provider scripted)")
 	}
+	if !slices.Contains([]string{"scripted", "openai", "anthropic", "ollama"}, c.provider) {
+		return c, fmt.Errorf("unknown -provider %q: want scripted, openai, anthropic or ollama", c.provider)
+	}
 	if c.agent != "functions" && c.agent != "mrkl" {
 		return c, fmt.Errorf("unknown -agent %q: want functions or mrkl", c.agent)
 	}
@@ -214,9 +250,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err error) {
-	c, err := parseFlags(args, e.stderr)
+	c, err := parseFlags(args, io.Discard) // the usage is printed once, by exit
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	llm, cheap, closeLLM, err := newModel(c, e)
 	if err != nil {
@@ -224,11 +260,17 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	}
 	defer closeLLM()
 
-	b, closeBudget, err := newBudget(c)
+	b, closeBudget, err := newBudget(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeBudget()
+	// The capacity in force: with -redis, an operator's `spendguard set` wins over -budget.
+	snap, err := b.(budget.Observable).Snapshot(ctx)
+	if err != nil {
+		return fmt.Errorf("reading budget %q: %w", c.budgetName, err)
+	}
+	c.capacity = snap.Capacity
 
 	lim, closeLimit, err := newRateLimit(c)
 	if err != nil {
@@ -244,6 +286,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if c.provider == "scripted" {
 		rep.Scenario = c.scenario
 	}
+	rep.redis = c.redisAddr
 	if c.money {
 		rep.Unit = "micro-USD"
 	}
@@ -556,17 +599,21 @@ func ollamaURL(host string) string {
 	}
 }
 
-// newBudget is the run's token budget: in-process, or shared through Redis.
-func newBudget(c config) (budget.TokenBudget, func(), error) {
+// newBudget is the run's token budget: in-process, or shared through Redis. A Redis
+// that does not answer a ping within redisTimeout is an error naming its address.
+func newBudget(ctx context.Context, c config) (budget.TokenBudget, func(), error) {
 	if c.redisAddr == "" {
 		return budget.NewAtomic(c.capacity, budget.WithName(c.budgetName)), func() {}, nil
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: c.redisAddr})
+	rdb := redisClient(c.redisAddr)
 	var opts []redisbudget.Option
 	if c.window > 0 {
 		opts = append(opts, redisbudget.WithWindow(window.Every(c.window)))
 	}
 	b, err := redisbudget.New(rdb, c.budgetName, c.capacity, opts...)
+	if err == nil {
+		err = ping(ctx, rdb, c.redisAddr) // after New: a bad name is said first
+	}
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, err

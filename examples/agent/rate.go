@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -45,11 +46,31 @@ func newRateLimit(c config) (ratelimit.Limiter, func(), error) {
 		l, err := ratelimit.New(name, c.rate)
 		return l, func() {}, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: c.redisAddr})
+	rdb := redisClient(c.redisAddr)
 	l, err := redisrate.New(rdb, name, c.rate)
 	if err != nil {
 		_ = rdb.Close()
 		return nil, nil, err
 	}
 	return l, func() { _ = rdb.Close() }, nil
+}
+
+// redisTimeout bounds a dial to Redis and the first ping.
+const redisTimeout = 2 * time.Second
+
+// redisClient is a client of the Redis at addr whose dials give up after
+// redisTimeout, retried once, instead of go-redis's default of five attempts.
+func redisClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, DialTimeout: redisTimeout, MaxRetries: 1, DialerRetries: 1})
+}
+
+// ping checks that the Redis at addr answers within redisTimeout: an unreachable
+// Redis is one error naming it, before the run starts.
+func ping(ctx context.Context, rdb *redis.Client, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, redisTimeout)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot reach Redis at %s: %v", addr, err)
+	}
+	return nil
 }

@@ -98,7 +98,9 @@ type report struct {
 	Consumed    uint64       `json:"consumed"`
 	Remaining   uint64       `json:"remaining"`
 	ExportError string       `json:"export_error,omitempty"`
-	Retrieved   []string     `json:"retrieved,omitempty"` // -scenario rag: the passages the agent was given
+
+	redis     string   // -redis: the address of the shared budget
+	Retrieved []string `json:"retrieved,omitempty"` // -scenario rag: the passages the agent was given
 }
 
 // reporter reads every call's llmwrap.Spend (through llmwrap.OnSpend, filled in by
@@ -293,6 +295,10 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining)
 	case rep.Answer != "":
 		fmt.Fprintf(w, "The agent finished before the budget ran out. Its answer: %s\n", rep.Answer)
+	}
+	if d := rep.Denial; d != nil && d.Tool == "" && rep.redis != "" && len(rep.Calls) == 1 {
+		fmt.Fprintf(w, "Budget %q is shared through Redis, and earlier runs spent it: `spendguard -redis %s reset %s -yes` starts it over.\n",
+			d.Budget, rep.redis, d.Budget)
 	}
 	denied, loops := 0, ""
 	for _, c := range rep.Calls {
