@@ -2,6 +2,7 @@ package otel_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tmc/langchaingo/llms"
@@ -53,4 +54,39 @@ func ExampleMiddleware() {
 	// Output:
 	// gpt-4o-mini: 14+2 tokens, budget "run" charged 16
 	// Paris.
+}
+
+// A run, and a sub-agent's run inside it with a share of the run's budget: the calls
+// of the sub-run must fit both budgets, so the sub-agent stops at its share and its
+// spending counts in the parent's budget. Each run is an "invoke_agent {name}" span
+// whose totals (tokens, cost, calls sent and denied, the budget's limit and consumed)
+// are those of its calls, the sub-run's included in the parent's.
+func ExampleStartRun() {
+	model := llmwrap.Wrap(scriptedLLM{}, llmwrap.WithModelName("gpt-4o-mini"),
+		otel.Middleware(),
+		middleware.Budget(nil, middleware.WithCompletionAllowance(2)), // the budgets come from the context
+	)
+	lead := budget.NewAtomic(100, budget.WithName("lead"))
+	ctx, end := otel.StartRun(budget.NewContext(context.Background(), lead), "lead", nil)
+
+	share := budget.NewAtomic(40, budget.WithName("researcher")) // drawn from lead's 100
+	subCtx, endSub := otel.StartRun(budget.NewContext(ctx, share), "researcher", nil)
+	var err error
+	calls := 0
+	for err == nil {
+		_, err = model.Call(subCtx, "Capital of France?")
+		calls++
+	}
+	endSub(err)
+	fmt.Printf("researcher: %d calls answered, then %v\n", calls-1, errors.Is(err, budget.ErrDenied))
+
+	if _, err := model.Call(ctx, "Summarize."); err != nil {
+		panic(err)
+	}
+	end(nil)
+	s, _ := lead.Snapshot(context.Background())
+	fmt.Printf("lead's budget consumed %d of %d\n", s.Consumed, s.Capacity)
+	// Output:
+	// researcher: 2 calls answered, then true
+	// lead's budget consumed 48 of 100
 }

@@ -326,7 +326,8 @@ func tapStream(o *llms.CallOptions, start time.Time, opts []llms.CallOption) (*f
 func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []llms.MessageContent, opts []llms.CallOption) (*llms.ContentResponse, error) {
 	tracing := c.spans.active()
 	metered := c.duration.Enabled(ctx) || c.tokens.Enabled(ctx) || c.ttfc.Enabled(ctx)
-	if !tracing && !metered && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) && !c.rate.enabled(ctx) {
+	r := runFrom(ctx)
+	if !tracing && !metered && r == nil && !c.denials.Enabled(ctx) && !c.loops.Enabled(ctx) && !c.fallbacks.Enabled(ctx) && !c.rate.enabled(ctx) {
 		return next(ctx, msgs, opts...) // nothing would be recorded: cost nothing
 	}
 	s := llmwrap.SpendFrom(ctx)
@@ -419,6 +420,14 @@ func (c *chat) generate(next llmwrap.GenerateFunc, ctx context.Context, msgs []l
 		c.fallbacks.Add(ctx, 1, e.fallbackOpts(s.Fallback.From)...)
 	}
 	c.rate.record(ctx, e.provider, e.key.model, s)
+	if r != nil { // what the span carries, summed on the run's (StartRun)
+		rc := call{u: u, missing: missing, sent: s.Sent, denied: errType == conv.ErrorTypeBudgetDenied,
+			loop: errType == conv.ErrorTypeLoopDetected, fallback: s.Fallback != nil && s.Sent}
+		if rc.priced = e.hasPrice && missing != llmwrap.MissingAll && s.Budget != nil; rc.priced {
+			rc.costMicroUSD = e.price.Cost(u)
+		}
+		r.add(&rc)
+	}
 	return resp, err
 }
 

@@ -348,9 +348,9 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	}
 	exec := agents.NewExecutor(agent, agents.WithMaxIterations(c.maxCalls))
 
-	runCtx, span := tr.startRun(ctx, c.provider, c.model)
+	runCtx, endRun := tr.startRun(ctx, b)
 	if tr.exporting {
-		rep.Service, rep.TraceID = tr.service, span.SpanContext().TraceID().String()
+		rep.Service, rep.TraceID = tr.service, traceID(runCtx)
 	}
 	var out map[string]any
 	input, runErr := task, error(nil)
@@ -360,7 +360,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 	if runErr == nil {
 		out, runErr = chains.Call(runCtx, exec, map[string]any{"input": input})
 	}
-	endRun(span, runErr)
+	endRun(runErr)
 
 	if err := rp.finish(ctx, runErr, dispatched.Load()); err != nil {
 		return err

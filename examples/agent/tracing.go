@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tmc/langchaingo/tools"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
@@ -22,9 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/spendguard/spendguard/budget"
-	"github.com/spendguard/spendguard/internal/conv"
 	"github.com/spendguard/spendguard/llmwrap"
-	"github.com/spendguard/spendguard/loopguard"
 	"github.com/spendguard/spendguard/otel"
 )
 
@@ -137,35 +134,16 @@ func (t *tracing) close(ctx context.Context) error {
 	return t.closeErr
 }
 
-// startRun starts the span every model call and tool dispatch of the run is a child
-// of, so that the whole run is one trace.
-func (t *tracing) startRun(ctx context.Context, provider, model string) (context.Context, trace.Span) {
-	return t.tp.Tracer("github.com/spendguard/spendguard/examples/agent").Start(ctx, "invoke_agent spendguard-demo",
-		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(
-			semconv.GenAIOperationNameInvokeAgent,
-			semconv.GenAIAgentName("spendguard-demo"),
-			semconv.GenAIRequestModel(model),
-			semconv.GenAIProviderNameKey.String(provider),
-		))
+// startRun starts the run's span, otel.StartRun's "invoke_agent spendguard-demo",
+// which every model call and tool dispatch of the run is a child of, so that the whole
+// run is one trace; end ends it with the run's totals and b's limit and consumed.
+func (t *tracing) startRun(ctx context.Context, b budget.TokenBudget) (context.Context, func(error)) {
+	return otel.StartRun(ctx, "spendguard-demo", b, otel.WithTracerProvider(t.tp))
 }
 
-// endRun ends the run's span; a run ended by a budget is an error of type
-// budget_denied, one ended by the loop guard of type loop_detected, as the refused
-// call's own span is.
-func endRun(span trace.Span, err error) {
-	switch {
-	case errors.Is(err, loopguard.ErrLoop):
-		span.SetAttributes(semconv.ErrorTypeKey.String(conv.ErrorTypeLoopDetected))
-		span.SetStatus(codes.Error, err.Error())
-	case errors.Is(err, budget.ErrDenied):
-		span.SetAttributes(semconv.ErrorTypeKey.String("budget_denied"))
-		span.SetStatus(codes.Error, err.Error())
-	case err != nil:
-		span.SetAttributes(semconv.ErrorTypeKey.String(fmt.Sprintf("%T", err)))
-		span.SetStatus(codes.Error, err.Error())
-	}
-	span.End()
+// traceID is the ID of the trace ctx's span belongs to.
+func traceID(ctx context.Context) string {
+	return trace.SpanFromContext(ctx).SpanContext().TraceID().String()
 }
 
 // traceModel is the otel middleware for the model calls: a `chat {model}` span each,

@@ -93,3 +93,17 @@ const (
 
 	ErrorTypeRateLimited = "rate_limited" // a rate limit refused the call (llmwrap.Spend.Rate.Limited)
 )
+
+// The run span's (otel.StartRun) totals, under spendguard.* names until the GenAI
+// conventions settle: gen_ai.agent.token_budget.{limit,consumed} is a proposal
+// (open-telemetry/semantic-conventions-genai#425; two PRs were closed unmerged).
+const (
+	RunCostUSDKey        = attribute.Key("spendguard.run.cost.usd")        // the sum of the run's calls' spendguard.cost.usd
+	RunCallsSentKey      = attribute.Key("spendguard.run.calls.sent")      // calls that reached the model
+	RunCallsDeniedKey    = attribute.Key("spendguard.run.calls.denied")    // calls a budget refused before sending
+	RunLoopStopsKey      = attribute.Key("spendguard.run.loop_stops")      // calls a loop guard refused
+	RunFallbacksKey      = attribute.Key("spendguard.run.fallbacks")       // calls a budget sent to another model
+	RunBudgetNameKey     = attribute.Key("spendguard.run.budget.name")     // the run's budget
+	RunBudgetLimitKey    = attribute.Key("spendguard.run.budget.limit")    // its capacity in force when the run ended
+	RunBudgetConsumedKey = attribute.Key("spendguard.run.budget.consumed") // what it had consumed when the run ended
+)
