@@ -322,18 +322,20 @@ func TestWithRealBudgetFallback(t *testing.T) {
 		"gen_ai.response.model":                 "gpt-cheap",
 		"spendguard.fallback.from":              "gpt-test",
 		"spendguard.estimate.prompt.raw.tokens": int64(25),
-		"spendguard.estimate.prompt.tokens":     int64(25),
-		"gen_ai.usage.input_tokens":             int64(40),
-		"gen_ai.usage.output_tokens":            int64(10),
-		"gen_ai.response.finish_reasons":        []string{"stop"},
-		"spendguard.estimate.tokens":            int64(125),
-		"spendguard.reserved.tokens":            int64(125),
-		"spendguard.charged.tokens":             int64(50),
-		"spendguard.refunded.tokens":            int64(75),
-		"spendguard.usage.source":               "reported",
-		"spendguard.budget.remaining":           int64(400),
-		"spendguard.budget.name":                "money",
-		"spendguard.budget.denied":              false,
+		// The first call on gpt-cheap was billed 40 for an estimate of 25: before a
+		// shape has 3 billed calls, a bill above every estimate raises the next one.
+		"spendguard.estimate.prompt.tokens": int64(40),
+		"gen_ai.usage.input_tokens":         int64(40),
+		"gen_ai.usage.output_tokens":        int64(10),
+		"gen_ai.response.finish_reasons":    []string{"stop"},
+		"spendguard.estimate.tokens":        int64(140),
+		"spendguard.reserved.tokens":        int64(140),
+		"spendguard.charged.tokens":         int64(50),
+		"spendguard.refunded.tokens":        int64(90),
+		"spendguard.usage.source":           "reported",
+		"spendguard.budget.remaining":       int64(400),
+		"spendguard.budget.name":            "money",
+		"spendguard.budget.denied":          false,
 	}))
 	rm := e.collect(t)
 	fb, ok := findMetric(rm, conv.BudgetFallbacksMetric)
