@@ -2,7 +2,8 @@
 # The root module's tests under -race, with the services they need: a redis-server and
 # a Redis Cluster (3 masters, a replica each) are started (installed first when missing)
 # unless SPENDGUARD_REDIS_ADDR and SPENDGUARD_REDIS_CLUSTER_ADDRS name running ones.
-# Tests that need a service fail instead of skipping when it is missing.
+# Tests that need a service fail instead of skipping when it is missing (internal/testenv;
+# SPENDGUARD_SERVICES=absent would make them skip; examples/agent and e2e read this one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh

@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/spendguard/spendguard/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -29,19 +31,9 @@ func (quiet) Printf(context.Context, string, ...any) {}
 
 var ctx = context.Background()
 
-// needService skips the test when the service variable is unset, unless the harness
-// requires services, in which case it fails.
-func needService(t testing.TB, env string) string {
-	t.Helper()
-	v := os.Getenv(env)
-	if v == "" {
-		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%s is empty but SPENDGUARD_REQUIRE_SERVICES=1", env)
-		}
-		t.Skipf("%s is empty: no redis-server for this test (scripts/test.sh starts one)", env)
-	}
-	return v
-}
+// needService is the service variable env's value (internal/testenv: a failure when
+// it is empty, unless the run says its services are absent).
+func needService(t testing.TB, env string) string { t.Helper(); return testenv.Need(t, env) }
 
 // client connects to the shared test server, closed when the test ends.
 func client(t testing.TB) *redis.Client {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/spendguard/spendguard/internal/testenv"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -102,18 +104,8 @@ func deadline(t *testing.T) context.Context {
 	return c
 }
 
-// redisAddr is the test server, or a skip (a failure under SPENDGUARD_REQUIRE_SERVICES=1).
-func redisAddr(t *testing.T) string {
-	t.Helper()
-	v := os.Getenv("SPENDGUARD_REDIS_ADDR")
-	if v == "" {
-		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPENDGUARD_REDIS_ADDR is empty but SPENDGUARD_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SPENDGUARD_REDIS_ADDR is empty: no redis-server for this test (scripts/test.sh starts one)")
-	}
-	return v
-}
+// redisAddr is the test server (internal/testenv).
+func redisAddr(t *testing.T) string { t.Helper(); return testenv.Need(t, testenv.Redis) }
 
 func client(t *testing.T) (*redis.Client, string) {
 	addr := redisAddr(t)
@@ -851,13 +843,7 @@ func TestAgentAndCLIAgree(t *testing.T) {
 // node): budgets whose keys live on different masters are all listed, and the
 // commands reach each budget's master.
 func TestCommandsOnCluster(t *testing.T) {
-	addrs := os.Getenv("SPENDGUARD_REDIS_CLUSTER_ADDRS")
-	if addrs == "" {
-		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPENDGUARD_REDIS_CLUSTER_ADDRS is empty but SPENDGUARD_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SPENDGUARD_REDIS_CLUSTER_ADDRS is empty: no Redis Cluster for this test (scripts/unit.sh starts one)")
-	}
+	addrs := testenv.Need(t, testenv.RedisCluster)
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
 	t.Cleanup(func() { _ = rdb.Close() })
 	prefix := unique(t)

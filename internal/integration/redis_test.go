@@ -1,11 +1,12 @@
 package integration_test
 
 import (
+	"github.com/spendguard/spendguard/internal/testenv"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,16 +24,10 @@ import (
 )
 
 // redisClient connects to the test redis-server (SPENDGUARD_REDIS_ADDR, started by
-// scripts/test.sh); the test is skipped without one unless services are required.
+// scripts/unit.sh), or a failure (internal/testenv).
 func redisClient(t *testing.T) *redis.Client {
 	t.Helper()
-	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPENDGUARD_REDIS_ADDR is empty but SPENDGUARD_REQUIRE_SERVICES=1")
-		}
-		t.Skip("SPENDGUARD_REDIS_ADDR is empty: no redis-server for this test (scripts/test.sh starts one)")
-	}
+	addr := testenv.Need(t, testenv.Redis)
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = c.Close() })
 	return c
