@@ -223,6 +223,32 @@ func TestAgentTraceInJaeger(t *testing.T) {
 	if got := root.tag("error.type"); got != "budget_denied" {
 		t.Errorf("run span: error.type %v, want budget_denied", got)
 	}
+	// The library's run span (otel.StartRun): its totals are its chat spans' sums, and
+	// its budget attributes the run's summary.
+	sent := uint64(0)
+	for _, c := range rep.Calls {
+		if !c.Denied {
+			sent++
+		}
+	}
+	if got := root.tag("gen_ai.operation.name"); got != "invoke_agent" {
+		t.Errorf("run span: gen_ai.operation.name %v, want invoke_agent", got)
+	}
+	for key, want := range map[string]uint64{
+		"gen_ai.usage.input_tokens":      sumIn,
+		"gen_ai.usage.output_tokens":     sumOut,
+		"spendguard.run.calls.sent":      sent,
+		"spendguard.run.calls.denied":    uint64(len(rep.Calls)) - sent,
+		"spendguard.run.budget.limit":    rep.Capacity,
+		"spendguard.run.budget.consumed": rep.Consumed,
+	} {
+		if got := root.intTag(t, key); got != want {
+			t.Errorf("run span: %s = %d, want %d (the sum of its chat spans, or the run's summary)", key, got, want)
+		}
+	}
+	if got := root.tag("spendguard.run.budget.name"); got != rep.Budget {
+		t.Errorf("run span: spendguard.run.budget.name %v, want %q", got, rep.Budget)
+	}
 }
 
 // TestStuckAgentTraceInJaeger: with -scenario stuck the loop guard ends the run; the

@@ -10,8 +10,9 @@ import (
 	"github.com/spendguard/spendguard/price"
 )
 
-// ScopeName is the instrumentation scope of the tracer and meter this package uses.
-const ScopeName = "github.com/spendguard/spendguard/otel"
+// scopeName is the instrumentation scope of the tracer and meter this package uses
+// (the package doc names it, for views and filters).
+const scopeName = "github.com/spendguard/spendguard/otel"
 
 // Option configures Middleware, Tool and ObserveBudget. Options that do not concern
 // the function they are given to are ignored.

@@ -29,7 +29,11 @@
 // stable: dashboards are built on them.
 //
 // Tool wraps a langchaingo tools.Tool so that each call is an "execute_tool {name}"
-// span, and ObserveBudget exports a budget's Snapshot as gauges.
+// span, ObserveBudget exports a budget's Snapshot as gauges, and StartRun makes an
+// agent run an "invoke_agent {name}" span with the totals of its calls.
+//
+// Tracers and meters are taken with the instrumentation scope
+// "github.com/spendguard/spendguard/otel", the package's import path.
 //
 // Prompts and completions are never recorded unless WithContentCapture(true). Without
 // a WithTracerProvider / WithMeterProvider option the global providers are used; when

@@ -135,7 +135,7 @@ func newChat(cfg config) *chat {
 		content:  cfg.content,
 		entries:  keycache.New[modelKey, *modelEntry](maxCachedModels),
 	}
-	meter := cfg.mp.Meter(ScopeName)
+	meter := cfg.mp.Meter(scopeName)
 	tok, err := genaiconv.NewClientTokenUsage(meter, metric.WithExplicitBucketBoundaries(tokenBuckets...))
 	handle(err)
 	dur, err := genaiconv.NewClientOperationDuration(meter, metric.WithExplicitBucketBoundaries(durationBuckets...))
@@ -645,7 +645,7 @@ func finishReasons(resp *llms.ContentResponse, oneGen bool) []string {
 
 var errNilNext = errors.New("otel: Middleware was given a nil next GenerateFunc")
 
-var noopMeter = noop.NewMeterProvider().Meter(ScopeName)
+var noopMeter = noop.NewMeterProvider().Meter(scopeName)
 
 // noSpan stands for the span not started (see spanSource); it records nothing.
 var noSpan trace.Span = tracenoop.Span{}

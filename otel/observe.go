@@ -27,7 +27,7 @@ func ObserveBudget(b budget.Observable, opts ...Option) (stop func(), err error)
 		return nil, errors.New("otel: ObserveBudget needs a budget, got nil")
 	}
 	cfg := newConfig(opts)
-	meter := cfg.mp.Meter(ScopeName)
+	meter := cfg.mp.Meter(scopeName)
 	gauge := func(name, desc string) metric.Int64ObservableGauge {
 		if err != nil {
 			return nil

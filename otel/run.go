@@ -55,7 +55,7 @@ func StartRun(ctx context.Context, name string, b budget.TokenBudget, opts ...Op
 		}
 	}
 	r := &run{parent: runFrom(ctx), budget: b}
-	ctx, span := cfg.tp.Tracer(ScopeName).Start(ctx, "invoke_agent "+name,
+	ctx, span := cfg.tp.Tracer(scopeName).Start(ctx, "invoke_agent "+name,
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(semconv.GenAIOperationNameInvokeAgent, semconv.GenAIAgentName(name)))
 	ctx = context.WithValue(ctx, runKey{}, r)

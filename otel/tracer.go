@@ -22,7 +22,7 @@ type spanSource struct {
 }
 
 func newSpanSource(tp trace.TracerProvider) spanSource {
-	s := spanSource{tracer: tp.Tracer(ScopeName), tp: tp}
+	s := spanSource{tracer: tp.Tracer(scopeName), tp: tp}
 	switch tp.(type) {
 	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
 		s.noop = true
