@@ -18,6 +18,13 @@ import (
 // ownServer runs a redis-server of the test's own on addr; stop kills it.
 func ownServer(t *testing.T, bin, addr string) (stop func()) {
 	t.Helper()
+	stop, _ = ownServerPID(t, bin, addr)
+	return stop
+}
+
+// ownServerPID is ownServer, and the server's pid.
+func ownServerPID(t *testing.T, bin, addr string) (stop func(), pid int) {
+	t.Helper()
 	host, port, err := net.SplitHostPort(addr)
 	require.NoError(t, err)
 	cmd := exec.Command(bin, "--port", port, "--bind", host, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
@@ -38,7 +45,7 @@ func ownServer(t *testing.T, bin, addr string) (stop func()) {
 		require.True(t, time.Now().Before(deadline), "redis-server on %s did not start", addr)
 		time.Sleep(20 * time.Millisecond)
 	}
-	return stop
+	return stop, cmd.Process.Pid
 }
 
 // TestRedisRestart: while Redis is down every call fails closed with ErrUnavailable
