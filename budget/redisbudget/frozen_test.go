@@ -155,4 +155,3 @@ func TestReserveScriptRefusesPastItsDeadline(t *testing.T) {
 	require.Len(t, res, 4)
 	assert.Equal(t, []int64{1, 300, 700}, res[:3])
 }
-
