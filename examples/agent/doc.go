@@ -26,9 +26,12 @@
 // llmwrap.WithModelName, a reporter, otel.Middleware, loopguard.New,
 // middleware.Budget), and its tools with middleware.GuardTool and otel.Tool.
 //
-// Every model call prints one line: the tokens estimated and reserved before the
-// call, the usage the provider reported, what was refunded, and a bar of the budget
-// used. The call the budget refuses is never sent; the denial reaches the executor's
+// Every model call prints one line, under a heading: the tokens estimated and
+// reserved before the call, the usage the provider reported, what was refunded, and a
+// bar of the budget used; then notes (the max_tokens a hard cap sent, CUT when the
+// answer stopped there, "cut" in -json; a fallback; a wait for the rate limit). With
+// a money budget every amount says µ$ and the usage says tokens. The output keeps
+// within 100 columns, its prose continued on indented lines. The call the budget refuses is never sent; the denial reaches the executor's
 // caller unchanged (errors.Is(err, budget.ErrDenied)), the program says so in plain
 // words and prints a summary. A call the loop guard refuses (after -loop-repeats
 // identical rounds, 3 by default) is never sent nor reserved either; its line says

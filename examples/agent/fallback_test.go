@@ -106,8 +106,8 @@ func TestFallbackLinesShowTheSwitch(t *testing.T) {
 	for _, want := range []string{
 		"budget \"agent\" of 60000 micro-USD",
 		"Made-up prices per million tokens: scripted-large $10.00 in, $30.00 out; scripted-small $1.00 in, $3.00 out.",
-		"%  scripted-large\n",
-		"%  scripted-small (fell back from scripted-large)\n",
+		"µ$  [#---------]   6%\n", // a call on scripted-large: no note
+		"%  fell back\n",
 		"DENIED on scripted-small (fell back from scripted-large), not sent",
 		"micro-USD even on scripted-small, but budget",
 		"fell back to scripted-small when scripted-large no longer fitted.",

@@ -3,16 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -182,4 +187,124 @@ func TestRedisCapacityInForceAndResetHint(t *testing.T) {
 	if !strings.Contains(out, "of 3000 tokens") || !strings.Contains(out, "\ncall  2 ") || strings.Contains(out, "reset") {
 		t.Errorf("want 3000 in force, calls sent, no reset hint:\n%s", out)
 	}
+}
+
+// runRaw runs the example offline as runScripted does, and returns its output as
+// printed, lines unjoined.
+func runRaw(t *testing.T, args ...string) string {
+	t.Helper()
+	var out bytes.Buffer
+	e := env{getenv: func(string) string { return "" }, stderr: io.Discard, now: fixedNow}
+	if err := runWith(context.Background(), args, &out, e); err != nil {
+		t.Fatalf("%q: %v\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// The default output keeps within 100 columns, in every mode: the per-call lines
+// (with their notes), the fallback's, the header and the prose after the calls.
+func TestOutputFits100Columns(t *testing.T) {
+	for _, args := range [][]string{
+		nil, {"-money"}, {"-fallback"}, {"-hard-cap"}, {"-hard-cap", "-money", "-budget", "80000"},
+		{"-scenario", "stuck"}, {"-scenario", "rag"}, {"-agent", "mrkl"}, {"-rate", "3000/5s", "-budget", "8000"},
+	} {
+		out := runRaw(t, args...)
+		for _, l := range strings.Split(out, "\n") {
+			if n := utf8.RuneCountInString(l); n > width {
+				t.Errorf("%q: a line of %d columns:\n%s", args, n, l)
+			}
+		}
+		if !strings.Contains(out, "\n  ") { // the prose is broken, not cut
+			t.Errorf("%q: no continued line:\n%s", args, out)
+		}
+	}
+}
+
+// A money budget's lines give every number its unit: the amounts in µ$, the usage in
+// tokens; the prose says micro-USD wherever it gives an amount.
+func TestMoneyLinesCarryUnits(t *testing.T) {
+	out := runRaw(t, "-fallback")
+	sent := regexp.MustCompile(`^call +\d+ +\d+µ\$ +\d+µ\$ +\d+ tokens \(\d+ \+ \d+\) +(over )?\d+µ\$  \[[#-]{10}\] +\d+%(  fell back)?$`)
+	denied := regexp.MustCompile(`^call +\d+ +\d+µ\$  DENIED on scripted-small \(fell back from scripted-large\), not sent$`)
+	rows := 0
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "call ") {
+			rows++
+			if !sent.MatchString(l) && !denied.MatchString(l) {
+				t.Errorf("a call line with a number without its unit:\n%s", l)
+			}
+		}
+	}
+	text := unwrap(out)
+	if rows < 3 || !strings.Contains(text, "micro-USD left.") || !strings.Contains(text, "micro-USD remaining.") {
+		t.Errorf("%d call lines; want the denial's and the summary's amounts in micro-USD:\n%s", rows, out)
+	}
+}
+
+// An answer a hard cap cut at its max_tokens says so: "cut" in -json and CUT on its
+// line, for exactly the answers the server stopped at that limit.
+func TestHardCapCutIsShown(t *testing.T) {
+	out, rec, err := runScripted(t, "-json", "-hard-cap")
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out)
+	}
+	var rep report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	replies, cuts := rec.sent(), 0
+	for i, r := range replies {
+		c := rep.Calls[i]
+		if c.Cut != (r.FinishReason == "length") {
+			t.Errorf("call %d: cut %v, the server's finish reason %q (max_tokens %d)", c.Call, c.Cut, r.FinishReason, c.MaxTokens)
+		}
+		if c.Cut {
+			cuts++
+		}
+	}
+	if cuts == 0 {
+		t.Fatalf("no answer cut: the test needs one\n%s", out)
+	}
+	text := runRaw(t, "-hard-cap")
+	if n := len(regexp.MustCompile(`(?m)  max_tokens \d+ CUT$`).FindAllString(text, -1)); n != cuts {
+		t.Errorf("%d lines marked CUT, %d answers cut:\n%s", n, cuts, text)
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite README.md's example output (TestREADMEOutput)")
+
+// goldenMark is the comment in README.md before the fenced block of
+// `go run ./examples/agent`'s output.
+const goldenMark = "<!-- output of: go run ./examples/agent (TestREADMEOutput; go test ./examples/agent -run TestREADMEOutput -update rewrites it) -->"
+
+// TestREADMEOutput keeps the README's example output true: `go run ./examples/agent`
+// (the scripted server: deterministic) prints exactly the block after goldenMark.
+func TestREADMEOutput(t *testing.T) {
+	stdout, stderr, code := runBinary(t)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr)
+	}
+	const path = "../../README.md"
+	readme, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, after, ok := strings.Cut(string(readme), goldenMark+"\n```\n")
+	if !ok {
+		t.Fatalf("README.md has no %q followed by a fenced block", goldenMark)
+	}
+	block, rest, ok := strings.Cut(after, "```\n")
+	if !ok {
+		t.Fatal("README.md: the example's block is not closed")
+	}
+	if block == stdout {
+		return
+	}
+	if *update {
+		if err := os.WriteFile(path, []byte(before+goldenMark+"\n```\n"+stdout+"```\n"+rest), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	t.Errorf("README.md's example output is not what go run ./examples/agent prints (-update rewrites it):\nREADME:\n%s\nprinted:\n%s", block, stdout)
 }

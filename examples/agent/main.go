@@ -308,6 +308,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 
 	rp := &reporter{b: b, capacity: c.capacity, hardCap: c.hardCap, money: c.money, rep: rep}
 	if !c.asJSON {
+		stdout = wrapped{stdout} // prose lines fit the terminal's 100 columns
 		rp.out = stdout
 		where := "in-process"
 		if c.redisAddr != "" {
@@ -331,6 +332,7 @@ func runWith(ctx context.Context, args []string, stdout io.Writer, e env) (err e
 		if lim != nil {
 			fmt.Fprintf(stdout, "Rate limit: %d tokens per %v (%s); a call that does not fit waits.\n", c.rate.Tokens, c.rate.Interval, where)
 		}
+		fmt.Fprintln(stdout, rp.columns())
 	}
 
 	trace := tr.traceModel() // one, for the model and the embedder

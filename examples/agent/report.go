@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spendguard/spendguard/budget"
 	"github.com/spendguard/spendguard/llmwrap"
@@ -30,6 +32,7 @@ type callRecord struct {
 	Charged          uint64 `json:"charged"`
 	Refunded         uint64 `json:"refunded"`
 	MaxTokens        int    `json:"max_tokens,omitempty"` // the completion limit sent (a hard cap sets it)
+	Cut              bool   `json:"cut,omitempty"`        // the answer stopped at the MaxTokens a hard cap sent
 	Denied           bool   `json:"denied,omitempty"`
 	Sent             bool   `json:"sent"`           // the model was called
 	Loop             bool   `json:"loop,omitempty"` // the loop guard refused the call: not sent, nothing reserved
@@ -109,7 +112,7 @@ type reporter struct {
 	b        budget.TokenBudget
 	capacity uint64
 	hardCap  bool
-	money    bool      // amounts are money: each line names the model
+	money    bool      // amounts are micro-dollars, each with its unit
 	out      io.Writer // nil: print nothing as calls go (-json)
 
 	mu  sync.Mutex
@@ -127,7 +130,7 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 		Consumed:  consumed,
 	}
 	if b := s.Budget; b != nil {
-		c.Estimated, c.Reserved, c.Charged, c.Refunded, c.Denied = b.Estimate, b.Reserved, b.Charged, b.Refunded(), b.Denied
+		c.Estimated, c.Reserved, c.Charged, c.Refunded, c.Denied, c.Cut = b.Estimate, b.Reserved, b.Charged, b.Refunded(), b.Denied, b.Cut
 	}
 	if s.Fallback != nil {
 		c.FallbackFrom = s.Fallback.From
@@ -151,65 +154,99 @@ func (r *reporter) observe(ctx context.Context, s *llmwrap.Spend) {
 	c.Call = len(r.rep.Calls) + 1
 	r.rep.Calls = append(r.rep.Calls, c)
 	if r.out != nil {
-		l := r.line(c)
-		if c.Operation != "" {
-			l += "  " + c.Operation + " " + c.Model
-		}
-		fmt.Fprintln(r.out, l)
+		fmt.Fprintln(r.out, r.line(c))
 	}
 }
 
-// line is one call in a line: what was estimated and reserved before it, what the
-// provider reported, what was given back, and the budget used so far; with a money
-// budget, also the model that answered (and the one it fell back from).
+// columns is the heading of the per-call lines; with a money budget the amounts
+// are micro-dollars (µ$) and the usage tokens, each number with its unit.
+func (r *reporter) columns() string {
+	usage := "reported (in + out)"
+	if r.money {
+		usage = "reported (in + out)"
+	}
+	return strings.TrimRight(fmt.Sprintf("%-7s  %9s  %9s  %-*s  %9s  %s", "", "estimated", "reserved", r.usageWidth(), usage, "refunded", "budget used"), " ")
+}
+
+func (r *reporter) usageWidth() int {
+	if r.money {
+		return 24
+	}
+	return 20
+}
+
+// amount is a budget amount with its unit: a bare number of tokens (the heading and
+// the header say tokens), or micro-dollars with a money budget.
+func (r *reporter) amount(n uint64) string {
+	if r.money {
+		return strconv.FormatUint(n, 10) + "µ$"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+// line is one call in a line, under columns: what was estimated and reserved before
+// it, what the provider reported, what was given back, and the budget used so far;
+// then notes: the usage's source when the provider did not report it all, the
+// max_tokens a hard cap sent (and "cut" when the answer stopped there), a fallback,
+// the wait for the rate limit. The default output keeps within 100 columns.
 func (r *reporter) line(c callRecord) string {
 	if c.Loop {
-		return fmt.Sprintf("call %2d  LOOP: the same tool call came back with the same result too often; not sent, nothing reserved", c.Call)
+		return fmt.Sprintf("call %2d  LOOP: the same tool call and result too often; not sent, nothing reserved", c.Call)
 	}
-	head := fmt.Sprintf("call %2d  estimated %6d", c.Call, c.Estimated)
-	on := ""
-	if r.money {
-		on = "  " + c.Model
-		if c.FallbackFrom != "" {
-			on += " (fell back from " + c.FallbackFrom + ")"
-		}
-	}
+	head := fmt.Sprintf("call %2d  %9s", c.Call, r.amount(c.Estimated))
 	switch {
-	case c.Denied && on != "":
-		return head + "  DENIED on " + strings.TrimSpace(on) + ", not sent"
+	case c.Denied && c.FallbackFrom != "":
+		return head + "  DENIED on " + c.Model + " (fell back from " + c.FallbackFrom + "), not sent"
+	case c.Denied && r.money:
+		return head + "  DENIED on " + c.Model + ", not sent"
 	case c.Denied:
 		return head + "  DENIED, not sent"
 	case c.Error != "":
-		return fmt.Sprintf("%s  reserved %6d  failed: %s  %s%s", head, c.Reserved, c.Error, bar(c.Consumed, r.capacity), on)
+		return fmt.Sprintf("%s  %9s  failed: %s  %s", head, r.amount(c.Reserved), c.Error, bar(c.Consumed, r.capacity))
 	}
-	src := "reported "
+	tok := ""
+	if r.money {
+		tok = " tokens"
+	}
+	usage := fmt.Sprintf("%5d%s (%d + %d)", c.PromptTokens+c.CompletionTokens, tok, c.PromptTokens, c.CompletionTokens)
+	back := r.amount(c.Refunded)
+	if c.Charged > c.Reserved { // the estimate was short: the rest is charged, as debt if need be
+		back = "over " + r.amount(c.Charged-c.Reserved)
+	}
+	var notes []string
 	switch c.UsageSource {
 	case string(llmwrap.UsageEstimated):
-		src = "estimated"
+		notes = append(notes, "usage estimated")
 	case string(llmwrap.UsagePartial): // part reported, the rest estimated
-		src = "partial  "
+		notes = append(notes, "usage partial")
 	}
-	back := fmt.Sprintf("refunded %6d", c.Refunded)
-	if c.Charged > c.Reserved { // the estimate was short: the rest is charged, as debt if need be
-		back = fmt.Sprintf("overran  %6d", c.Charged-c.Reserved)
-	}
-	capped := ""
 	if r.hardCap {
-		capped = fmt.Sprintf("  max_tokens %4d", c.MaxTokens)
+		n := fmt.Sprintf("max_tokens %d", c.MaxTokens)
+		if c.Cut {
+			n += " CUT"
+		}
+		notes = append(notes, n)
 	}
-	waited := ""
+	if c.FallbackFrom != "" {
+		notes = append(notes, "fell back") // to the model the header names
+	}
 	if c.WaitedMs > 0 {
-		waited = fmt.Sprintf("  waited %d ms for the rate limit", c.WaitedMs)
+		notes = append(notes, fmt.Sprintf("waited %d ms", c.WaitedMs))
 	}
-	return fmt.Sprintf("%s  reserved %6d%s  %s %6d (%d in + %d out)  %s  %s%s%s",
-		head, c.Reserved, capped, src, c.PromptTokens+c.CompletionTokens, c.PromptTokens, c.CompletionTokens,
-		back, bar(c.Consumed, r.capacity), on, waited)
+	if c.Operation != "" {
+		notes = append(notes, c.Operation) // of the embedding model (-json has it)
+	}
+	l := fmt.Sprintf("%s  %9s  %-*s  %9s  %s", head, r.amount(c.Reserved), r.usageWidth(), usage, back, bar(c.Consumed, r.capacity))
+	if len(notes) > 0 {
+		l += "  " + strings.Join(notes, ", ")
+	}
+	return l
 }
 
 // bar draws used out of capacity as [#####-----] 48%; a budget in debt shows more
 // than 100%.
 func bar(used, capacity uint64) string {
-	const width = 20
+	const width = 10
 	pct := 100.0
 	if capacity > 0 {
 		pct = 100 * float64(used) / float64(capacity)
@@ -280,19 +317,19 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 	}
 	switch d := rep.Denial; {
 	case rep.Loop != nil && len(rep.Loop.Cycle) > 1:
-		fmt.Fprintf(w, "Stopped by the loop guard: the agent went round the same %d tool calls (%s) %d times in a row with the same results, so call %d was refused before it was sent; budget %q still had %d of %d tokens.\n",
-			len(rep.Loop.Cycle), strings.Join(rep.Loop.Cycle, ", "), rep.Loop.Repeats, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity)
+		fmt.Fprintf(w, "Stopped by the loop guard: the agent went round the same %d tool calls (%s) %d times in a row with the same results, so call %d was refused before it was sent; budget %q still had %d of %d %s.\n",
+			len(rep.Loop.Cycle), strings.Join(rep.Loop.Cycle, ", "), rep.Loop.Repeats, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity, rep.Unit)
 	case rep.Loop != nil:
-		fmt.Fprintf(w, "Stopped by the loop guard: the agent called the %s tool %d times in a row with the same arguments (%s) and got the same result each time, so call %d was refused before it was sent; budget %q still had %d of %d tokens.\n",
-			rep.Loop.Tool, rep.Loop.Repeats, rep.Loop.Arguments, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity)
+		fmt.Fprintf(w, "Stopped by the loop guard: the agent called the %s tool %d times in a row with the same arguments (%s) and got the same result each time, so call %d was refused before it was sent; budget %q still had %d of %d %s.\n",
+			rep.Loop.Tool, rep.Loop.Repeats, rep.Loop.Arguments, len(rep.Calls), rep.Budget, rep.Remaining, rep.Capacity, rep.Unit)
 	case d != nil && d.Tool != "":
 		fmt.Fprintf(w, "Denied: the run has used up its %d tool dispatches, so the call to the %s tool was refused and the agent stopped.\n", rep.ToolBudget, d.Tool)
 	case d != nil && rep.HardCap:
-		fmt.Fprintf(w, "Denied: call %d would need at least %d %s (its prompt and a minimal answer)%s, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
-			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining)
+		fmt.Fprintf(w, "Denied: call %d would need at least %d %s (its prompt and a minimal answer)%s, but budget %q had only %d%s left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining, rep.moneyUnit())
 	case d != nil:
-		fmt.Fprintf(w, "Denied: call %d would need about %d %s%s, but budget %q had only %d left. It was never sent, and the agent stopped.\n",
-			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining)
+		fmt.Fprintf(w, "Denied: call %d would need about %d %s%s, but budget %q had only %d%s left. It was never sent, and the agent stopped.\n",
+			len(rep.Calls), d.Requested, rep.Unit, rep.onCheapest(), d.Budget, d.Remaining, rep.moneyUnit())
 	case rep.Answer != "":
 		fmt.Fprintf(w, "The agent finished before the budget ran out. Its answer: %s\n", rep.Answer)
 	}
@@ -313,17 +350,23 @@ func (rep *report) print(w io.Writer, asJSON bool) error {
 	if rep.Estimated > 0 {
 		est = fmt.Sprintf(", %d of them estimated because the provider reported none", rep.Estimated)
 	}
-	unit := ""
-	if rep.Unit != "tokens" {
-		unit = " " + rep.Unit
-	}
-	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls%s. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d%s, %d remaining. Stopped by: %s.\n",
+	unit := rep.moneyUnit()
+	fmt.Fprintf(w, "Summary: %d model calls sent, %d denied, %d tool calls%s. Reported usage %d tokens (%d prompt + %d completion)%s. Budget %q consumed %d of %d%s, %d%s remaining. Stopped by: %s.\n",
 		rep.Sent, denied, rep.ToolCalls, loops, rep.Prompt+rep.Completion, rep.Prompt, rep.Completion, est,
-		rep.Budget, rep.Consumed, rep.Capacity, unit, rep.Remaining, rep.StoppedBy)
+		rep.Budget, rep.Consumed, rep.Capacity, unit, rep.Remaining, unit, rep.StoppedBy)
 	if rep.Fallback != "" {
 		fmt.Fprintf(w, "%d of the calls sent fell back to %s when %s no longer fitted.\n", rep.FellBack, rep.Fallback, rep.Model)
 	}
 	return nil
+}
+
+// moneyUnit is " micro-USD" with a money budget, so that its amounts are not taken
+// for tokens next to the usage; "" with a token budget.
+func (rep *report) moneyUnit() string {
+	if rep.Unit != "tokens" {
+		return " " + rep.Unit
+	}
+	return ""
 }
 
 // onCheapest says, with -fallback, that the denied call did not fit even on the
@@ -333,4 +376,36 @@ func (rep *report) onCheapest() string {
 		return ""
 	}
 	return " even on " + rep.Fallback
+}
+
+// width is the most columns a line of the default output takes.
+const width = 100
+
+// wrapped is a writer that breaks each line written to it at spaces to fit width,
+// continuing on lines indented by two spaces. Each Write is taken as whole lines, as
+// fmt.Fprint* writes them.
+type wrapped struct{ w io.Writer }
+
+func (ww wrapped) Write(p []byte) (int, error) {
+	var b strings.Builder
+	lines := strings.SplitAfter(string(p), "\n")
+	for _, l := range lines {
+		body, nl := strings.CutSuffix(l, "\n")
+		for utf8.RuneCountInString(body) > width {
+			cut := strings.LastIndexByte(string([]rune(body)[:width+1]), ' ')
+			if cut <= 2 { // one word longer than a line: leave it whole
+				break
+			}
+			b.WriteString(body[:cut] + "\n")
+			body = "  " + strings.TrimLeft(body[cut:], " ")
+		}
+		b.WriteString(body)
+		if nl {
+			b.WriteByte('\n')
+		}
+	}
+	if _, err := io.WriteString(ww.w, b.String()); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
