@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/spendguard/spendguard/budget/redisbudget"
+	"github.com/spendguard/spendguard/internal/testenv"
 )
 
 // A wrong command line prints its error and the usage once, and exits 2, as
@@ -141,14 +142,7 @@ func TestDeadRedis(t *testing.T) {
 
 func redisAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("SPENDGUARD_REDIS_ADDR")
-	if addr == "" {
-		if os.Getenv("SPENDGUARD_REQUIRE_SERVICES") == "1" {
-			t.Fatal("SPENDGUARD_REDIS_ADDR is not set")
-		}
-		t.Skip("SPENDGUARD_REDIS_ADDR is not set (scripts/test.sh starts a redis-server)")
-	}
-	return addr
+	return testenv.Need(t, "SPENDGUARD_REDIS_ADDR")
 }
 
 // After an operator sets the shared budget's capacity (`spendguard set NAME 1000`,
