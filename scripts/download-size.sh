@@ -12,7 +12,7 @@ export GOPROXY=https://proxy.golang.org,direct GOFLAGS=-mod=mod GOWORK=off GOTOO
 langchaingo=$(cd "$repo" && go list -m -f '{{.Version}}' github.com/tmc/langchaingo)
 goversion=$(cd "$repo" && go list -m -f '{{.GoVersion}}')
 scratch=$(mktemp -d)
-trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
+[ -n "${KEEP_SCRATCH:-}" ] || trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
 
 # measure NAME: tidies $scratch/NAME with a fresh module cache, prints "NAME modules bytes".
 measure() {

@@ -48,16 +48,22 @@ ensure_chromium() {
 # tests can restart it) and registers it for stop_services.
 start_redis() {
 	ensure_redis
-	local port dir
-	port=$(free_port)
-	dir=$(mktemp -d)
-	redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
-		--dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
-	for _ in $(seq 1 100); do
-		if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then break; fi
-		sleep 0.1
+	local port dir up=
+	# A free port can be taken between free_port and the server's bind: try three.
+	for _ in 1 2 3; do
+		port=$(free_port)
+		dir=$(mktemp -d)
+		redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+			--dir "$dir" --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
+		for _ in $(seq 1 100); do
+			if redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then up=1; break; fi
+			sleep 0.1
+		done
+		[ -n "$up" ] && break
+		echo "== redis-server on port $port did not answer; its log:" >&2
+		cat "$dir/redis.log" >&2 || true
 	done
-	redis-cli -p "$port" ping | grep -q PONG
+	[ -n "$up" ] || { echo "== redis-server would not start" >&2; return 1; }
 	export SPENDGUARD_REDIS_ADDR="127.0.0.1:$port"
 	export SPENDGUARD_REDIS_SERVER="$(command -v redis-server)"
 	REDIS_PIDFILE="$dir/redis.pid"
