@@ -318,6 +318,13 @@ func TestAdminBadInput(t *testing.T) {
 		require.ErrorIs(t, skipped[i], redisbudget.ErrNotBudget)
 		assert.ErrorContains(t, skipped[i], `"`+name+`"`)
 	}
+	// Reads change nothing (issue 19: show and list used to write h and n into a
+	// stray hash): each key as it was written, and no key added under the prefix.
+	assert.Equal(t, map[string]string{"c": "12", "d": "lots"}, rdb.HGetAll(ctx, prefix+":{bad}:all:h").Val())
+	assert.Equal(t, "v", rdb.Get(ctx, prefix+":{str}:all:h").Val())
+	keys, err := rdb.Keys(ctx, prefix+":*").Result()
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{prefix + ":{str}:all:h", prefix + ":{bad}:all:h", prefix + ":{hash}:cap"}, keys)
 
 	// A corrupt override fails the reserve (changing nothing) instead of being ignored.
 	b := member(t, f, "corrupt")
