@@ -6,7 +6,7 @@
 const $ = (id) => document.getElementById(id);
 const view = { pattern: "", sort: "name", per: 50, page: 1, selected: "" };
 let info = { writable: false, interval_ms: 1000 };
-let shownGen = -1, loading = false, again = false, shownRows = "", shownRates = "";
+let shownGen = -1, loading = false, again = false, pending = null, shownRows = "", shownRates = "";
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -32,7 +32,9 @@ function query(v) {
 // load reads the current page of budgets; a failure leaves the table as it was.
 async function load(next) {
   const v = next || view;
-  if (loading) { again = true; return; }
+  // A load in flight (a live refresh, say) delays this one, never drops it: a
+  // filter or page the user asked for is loaded once the current load is over.
+  if (loading) { again = true; if (next) pending = next; return; }
   loading = true;
   try {
     const p = await getJSON(query(v));
@@ -49,7 +51,7 @@ async function load(next) {
     }
   } finally {
     loading = false;
-    if (again) { again = false; load(); }
+    if (again) { const n = pending; again = false; pending = null; load(n || undefined); }
   }
   if (view.selected) loadDetail();
 }
