@@ -116,7 +116,13 @@ func TestServePageInChromium(t *testing.T) {
 	// Another run spends: the page follows without a reload.
 	before := rowNamed(rows, "tenant-acme").Consumed
 	run("-budget-name", "tenant-acme", "-budget", "20000", "-scenario", "stuck")
-	waitRow(ctx, t, browser, "tenant-acme", func(r pageRow) bool { return r.Consumed > before })
+	// The run is over: the page follows until it shows what the CLI lists (a refresh
+	// taken while the run was spending shows a count between the two).
+	after := rowNamed(list(), "tenant-acme")
+	if after.Consumed <= before {
+		t.Fatalf("the run spent nothing: %+v", after)
+	}
+	waitRow(ctx, t, browser, "tenant-acme", func(r pageRow) bool { return r == after })
 	rows = readRows(t, browser)
 	if want := list(); !reflect.DeepEqual(rows, want) {
 		t.Fatalf("after another run the page shows\n%+v\nspendguard -json list prints\n%+v", rows, want)
