@@ -6,6 +6,7 @@ import (
 	"github.com/tmc/langchaingo/llms"
 
 	"github.com/spendguard/spendguard/budget"
+	"github.com/spendguard/spendguard/internal/callopts"
 	"github.com/spendguard/spendguard/llmwrap/internal/spendhook"
 )
 
@@ -34,9 +35,6 @@ const (
 	// charged.
 	UsageReservation UsageSource = "reservation"
 )
-
-// unknownModel is Spend.Model when nothing names the model.
-const unknownModel = "unknown"
 
 // Spend is the record of one wrapped call. Wrap creates it before the first
 // middleware runs; each fact in it has one writer:
@@ -208,7 +206,7 @@ func (s *Spend) init(typ string, opts []llms.CallOption) {
 	}
 	s.Model = s.Options.Model
 	if s.Model == "" {
-		s.Model = unknownModel
+		s.Model = callopts.UnknownModel
 	}
 	s.UsageMissing = MissingAll
 }

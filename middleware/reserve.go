@@ -197,7 +197,7 @@ func (h *handler) estimate(name, typ string, msgs []llms.MessageContent, o *llms
 	if !h.providerSet {
 		p = estimate.ProviderOf(typ)
 	}
-	if o.Model != "" || name == "unknown" /* llmwrap: no model named */ {
+	if o.Model != "" || name == callopts.UnknownModel {
 		return h.pest.EstimateFor(p, msgs, o)
 	}
 	o.Model = name

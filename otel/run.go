@@ -42,8 +42,8 @@ import (
 // end records err on the span (status Error, error.type budget_denied,
 // loop_detected, ... as the refused call's own span has it); only its first call does
 // anything. StartRun and end are safe for concurrent use, as are the calls of one run.
-// A nil ctx is context.Background(); Options other than WithTracerProvider are
-// ignored.
+// A nil ctx is context.Background(); an empty name makes the span "invoke_agent" with
+// an empty gen_ai.agent.name; Options other than WithTracerProvider are ignored.
 func StartRun(ctx context.Context, name string, b budget.TokenBudget, opts ...Option) (context.Context, func(err error)) {
 	if ctx == nil {
 		ctx = context.Background()
@@ -55,7 +55,11 @@ func StartRun(ctx context.Context, name string, b budget.TokenBudget, opts ...Op
 		}
 	}
 	r := &run{parent: runFrom(ctx), budget: b}
-	ctx, span := cfg.tp.Tracer(scopeName).Start(ctx, "invoke_agent "+name,
+	spanName := "invoke_agent"
+	if name != "" {
+		spanName += " " + name
+	}
+	ctx, span := cfg.tp.Tracer(scopeName).Start(ctx, spanName,
 		trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(semconv.GenAIOperationNameInvokeAgent, semconv.GenAIAgentName(name)))
 	ctx = context.WithValue(ctx, runKey{}, r)

@@ -10,6 +10,10 @@ import (
 	"github.com/tmc/langchaingo/llms"
 )
 
+// UnknownModel is llmwrap.Spend.Model when neither the call's options nor
+// llmwrap.WithModelName name the model; middleware.Budget knows it by this name.
+const UnknownModel = "unknown"
+
 var pool = sync.Pool{New: func() any { return new(llms.CallOptions) }}
 
 // Resolve applies opts in order (nil ones skipped) to a zeroed CallOptions from a pool.
